@@ -1,0 +1,1 @@
+"""The `mizu` command line: a thin typer skin over mizu_core."""

@@ -1,0 +1,129 @@
+"""The `mizu` command: global options, the command table, and the one place errors become
+exit codes and one-line messages (SPEC §7)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+import typer
+
+from mizu_cli.state import State
+
+# name → (module under mizu_cli.commands, aliases). Like git's command table: one line each.
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "init": ("init", ()),
+    "put": ("put", ("publish",)),
+    "view": ("view", ("view-raw",)),
+    "log": ("log", ()),
+    "config": ("config", ()),
+    "pin": ("pins", ()),
+    "unpin": ("pins", ()),
+    "gc": ("gc", ()),
+    "fsck": ("fsck", ()),
+    "keygen": ("keygen", ()),
+    "id": ("id", ()),
+}
+
+app = typer.Typer(
+    name="mizu",
+    help="Publish, query and share signed, content-addressed JSON messages.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mizu_core import __version__
+
+        print(f"mizu {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def global_options(
+    ctx: typer.Context,
+    repo: str = typer.Option(None, "--repo", metavar="PATH", help="Repository to use (default: nearest .mizu upward, or $MIZU_DIR)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only what scripts need."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
+    json_output: bool = typer.Option(False, "--json", help="Machine-readable output where a command has one."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    ctx.obj = State(repo_arg=repo, quiet=quiet, verbose=verbose, json=json_output)
+
+
+def _register() -> None:
+    for name, (module_name, aliases) in COMMANDS.items():
+        module = importlib.import_module(f"mizu_cli.commands.{module_name}")
+        if hasattr(module, "app"):
+            app.add_typer(module.app, name=name)
+            continue
+        function = getattr(module, name.replace("-", "_"), None) or module.command
+        app.command(name)(function)
+        for alias in aliases:
+            app.command(alias, hidden=True)(function)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the `mizu` script; returns only through sys.exit."""
+    from typer.main import get_command
+
+    from mizu_core.errors import MizuError
+
+    args = sys.argv[1:] if argv is None else argv
+    verbose = "-v" in args or "--verbose" in args
+    command = get_command(app)
+    try:
+        command.main(args=args, prog_name="mizu", standalone_mode=False)
+    except MizuError as e:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`mizu log | head`): stop quietly, as git does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        exit_code = _click_exit(e)
+        if exit_code is not None:
+            sys.exit(exit_code)
+        if verbose:
+            raise
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        print("hint: run again with --verbose for the traceback", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(0)
+
+
+def _click_exit(error: Exception) -> int | None:
+    """Exit code of typer's own exceptions: usage errors (2), aborts, explicit exits."""
+    if isinstance(error, typer.Exit):
+        return error.exit_code
+    if isinstance(error, typer.Abort):
+        print("aborted", file=sys.stderr)
+        return 1
+    if isinstance(error, typer.TyperException):
+        show = getattr(error, "show", None)
+        if show is not None:
+            show()
+        else:
+            print(f"error: {error.format_message()}", file=sys.stderr)
+        return error.exit_code
+    return None

@@ -1,0 +1,33 @@
+"""Global options as parsed once by the `mizu` callback, and the repository they name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from mizu_core.repo.repository import Repository
+
+
+@dataclass
+class State:
+    repo_arg: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False
+    _repo: Repository | None = field(default=None, repr=False)
+
+    def repository(self) -> Repository:
+        """Open the repository these options name (once per command)."""
+        if self._repo is None:
+            from mizu_core.repo.repository import Repository, find_repository
+
+            self._repo = Repository.open(find_repository(self.repo_arg))
+        return self._repo
+
+
+def state(ctx: typer.Context) -> State:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, State) else State()

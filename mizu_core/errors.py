@@ -1,0 +1,55 @@
+"""Typed errors of the Mizu library.
+
+Each error carries the exit code the command line maps it to (SPEC §7) and an optional
+hint; the CLI prints them as git-style one-liners and never shows a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MizuError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(MizuError):
+    """The caller asked for something that makes no sense (bad argument, bad key name)."""
+
+    exit_code = 2
+
+
+class NotARepository(MizuError):
+    exit_code = 3
+
+
+class InvalidMessage(MizuError):
+    """A message (or block) failed decoding, reserved-field validation or size limits."""
+
+
+class SignatureError(InvalidMessage):
+    pass
+
+
+class BadKey(MizuError):
+    """A private key file could not be read (not a key, wrong password)."""
+
+
+class NotFound(MizuError):
+    """A block, message or path is not in the repository."""
+
+
+class QueryError(MizuError):
+    pass
+
+
+class StoreError(MizuError):
+    """The on-disk store is damaged or could not be opened."""
+
+
+class PeerError(MizuError):
+    exit_code = 4

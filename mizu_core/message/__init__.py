@@ -1,0 +1,1 @@
+"""Messages: canonical DAG-CBOR and CIDs, reserved fields, signatures, keys, triples."""

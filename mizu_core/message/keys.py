@@ -1,0 +1,185 @@
+"""Keys in libp2p's marshalled form: signing, verifying, PEM files and peer ids.
+
+`$signatures` names keys as the libp2p `PublicKey` protobuf (field 1 = type, field 2 =
+bytes). Ed25519 is what Mizu creates; RSA (PKCS#1 v1.5, SHA-256) is what the original
+client used; secp256k1 and ECDSA (DER signatures over SHA-256) verify too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+
+from mizu_core.errors import BadKey, SignatureError
+from mizu_core.message.cid import b58encode, read_varint, varint
+
+RSA, ED25519, SECP256K1, ECDSA = 0, 1, 2, 3
+KEY_TYPE_NAMES = {RSA: "rsa", ED25519: "ed25519", SECP256K1: "secp256k1", ECDSA: "ecdsa"}
+
+
+def _parse_protobuf_key(data: bytes) -> tuple[int, bytes]:
+    key_type: int | None = None
+    key_data: bytes | None = None
+    pos = 0
+    try:
+        while pos < len(data):
+            tag, pos = read_varint(data, pos)
+            if tag == 0x08:
+                key_type, pos = read_varint(data, pos)
+            elif tag == 0x12:
+                length, pos = read_varint(data, pos)
+                if pos + length > len(data):
+                    raise ValueError("truncated key bytes")
+                key_data, pos = data[pos : pos + length], pos + length
+            else:
+                raise ValueError(f"unexpected protobuf field tag {tag}")
+    except ValueError as e:
+        raise SignatureError(f"malformed public key: {e}") from None
+    if key_type is None or key_data is None:
+        raise SignatureError("malformed public key: type or data missing")
+    return key_type, key_data
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key_type: int
+    data: bytes
+
+    @classmethod
+    def unmarshal(cls, marshalled: bytes) -> PublicKey:
+        return cls(*_parse_protobuf_key(marshalled))
+
+    def marshal(self) -> bytes:
+        return b"\x08" + varint(self.key_type) + b"\x12" + varint(len(self.data)) + self.data
+
+    def multibase(self) -> str:
+        return "z" + b58encode(self.marshal())
+
+    def peer_id(self) -> str:
+        """The libp2p peer id: identity multihash for small keys, sha2-256 otherwise."""
+        marshalled = self.marshal()
+        if len(marshalled) <= 42:
+            return b58encode(b"\x00" + varint(len(marshalled)) + marshalled)
+        return b58encode(b"\x12\x20" + hashlib.sha256(marshalled).digest())
+
+    def verify(self, data: bytes, signature: bytes) -> bool:
+        try:
+            if self.key_type == ED25519:
+                ed25519.Ed25519PublicKey.from_public_bytes(self.data).verify(signature, data)
+            elif self.key_type == RSA:
+                key = serialization.load_der_public_key(self.data)
+                if not isinstance(key, rsa.RSAPublicKey):
+                    return False
+                key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            elif self.key_type == SECP256K1:
+                pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256K1(), self.data)
+                pub.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            elif self.key_type == ECDSA:
+                key = serialization.load_der_public_key(self.data)
+                if not isinstance(key, ec.EllipticCurvePublicKey):
+                    return False
+                key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+            else:
+                raise SignatureError(f"unsupported key type {self.key_type}")
+        except (InvalidSignature, ValueError, UnsupportedAlgorithm):
+            return False
+        return True
+
+
+PrivateKeyObject = (
+    ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+)
+
+
+class PrivateKey:
+    """A signing key of any supported type, with its libp2p public key."""
+
+    def __init__(self, key: PrivateKeyObject) -> None:
+        self._key = key
+        self.public_key = self._public_key()
+
+    def _public_key(self) -> PublicKey:
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            raw = key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw
+            )
+            return PublicKey(ED25519, raw)
+        der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if isinstance(key, rsa.RSAPrivateKey):
+            return PublicKey(RSA, der)
+        if isinstance(key.curve, ec.SECP256K1):
+            point = key.public_key().public_bytes(
+                serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint
+            )
+            return PublicKey(SECP256K1, point)
+        return PublicKey(ECDSA, der)
+
+    @classmethod
+    def generate(cls, key_type: str = "ed25519") -> PrivateKey:
+        if key_type == "ed25519":
+            return cls(ed25519.Ed25519PrivateKey.generate())
+        if key_type == "rsa":
+            return cls(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        if key_type == "secp256k1":
+            return cls(ec.generate_private_key(ec.SECP256K1()))
+        if key_type == "ecdsa":
+            return cls(ec.generate_private_key(ec.SECP256R1()))
+        raise BadKey(f"unknown key type '{key_type}' (ed25519, rsa, secp256k1, ecdsa)")
+
+    @classmethod
+    def from_pem(cls, pem: bytes, password: str | None = None, source: str = "key") -> PrivateKey:
+        secret = password.encode("utf-8") if password else None
+        try:
+            key = serialization.load_pem_private_key(pem, password=secret)
+        except TypeError:
+            if secret is None:
+                raise BadKey(
+                    f"{source} is encrypted and no password was given",
+                    hint="append ,PASSWORD to --pem or set MIZU_KEY_PASSWORD",
+                ) from None
+            raise BadKey(f"{source} is not encrypted but a password was given") from None
+        except ValueError:
+            if secret is not None and b"ENCRYPTED" in pem:
+                raise BadKey(f"wrong password for {source}") from None
+            raise BadKey(f"{source} is not a PEM private key") from None
+        except UnsupportedAlgorithm as e:
+            raise BadKey(f"{source}: unsupported key algorithm ({e})") from None
+        if not isinstance(key, (ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)) and not (
+            isinstance(key, ec.EllipticCurvePrivateKey)
+            and isinstance(key.curve, (ec.SECP256K1, ec.SECP256R1))
+        ):
+            raise BadKey(f"{source}: unsupported key type {type(key).__name__}")
+        return cls(key)
+
+    def to_pem(self, password: str | None = None) -> bytes:
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(password.encode("utf-8"))
+            if password
+            else serialization.NoEncryption()
+        )
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+        )
+
+    def sign(self, data: bytes) -> bytes:
+        key = self._key
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(data)
+        if isinstance(key, rsa.RSAPrivateKey):
+            return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+    def ed25519_seed(self) -> bytes:
+        """The 32-byte seed of an Ed25519 key (what libp2p builds its host identity from)."""
+        if not isinstance(self._key, ed25519.Ed25519PrivateKey):
+            raise BadKey("not an Ed25519 key")
+        return self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )

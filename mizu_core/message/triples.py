@@ -1,0 +1,127 @@
+"""From a message to its triples (SPEC §2).
+
+The root is `https://mizu.stream/v0/view-raw/<cid>`; field `k` is predicate
+`https://mizu.stream/<k>`; a nested object is node `<parent>/<k>` (`<parent>/<k>/<i>`
+inside an array, `i` its rank in canonical DAG-CBOR order of the set); arrays are sets;
+`null` gives nothing; `{"$ref": uri}` and CID links are IRIs; `$prev`, `$include` and
+`$schema` strings are IRIs. Values under `$$name` keys are plain data (nothing in them is
+read as a pointer). A nested array is flattened into its parent's set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mizu_core import terms
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.templates import pointer_segments
+from mizu_core.message.uris import IPFS, VIEW_RAW, is_partial, normalise_iri, segment
+from mizu_core.terms import Term
+
+Triple = tuple[Term, Term, Term]
+
+_IRI_FIELDS = frozenset(("$prev", "$include", "$schema"))
+_predicates: dict[str, tuple[Term, str]] = {}
+
+
+def _predicate(key: str) -> tuple[Term, str]:
+    """The predicate term of `key` and its IRI path segment (cached: keys repeat)."""
+    cached = _predicates.get(key)
+    if cached is None:
+        seg = segment(key)
+        cached = (terms.iri("https://mizu.stream/" + seg), seg)
+        if len(_predicates) < 50_000:
+            _predicates[key] = cached
+    return cached
+
+
+def link_iri(cid: CID) -> str:
+    if cid.codec == DAG_CBOR:
+        return VIEW_RAW + str(cid.to_v1())
+    return IPFS + str(cid.to_v1())
+
+
+def _set_elements(values: list[Any]) -> list[Any]:
+    """Distinct elements of an array in canonical order (nested arrays flattened)."""
+    flat: list[Any] = []
+    stack = [values]
+    while stack:
+        for v in stack.pop():
+            if type(v) is list:
+                stack.append(v)
+            elif v is not None:
+                flat.append(v)
+    if len(flat) < 2:
+        return flat
+    by_encoding = {codec.encode(v): v for v in flat}
+    return [by_encoding[k] for k in sorted(by_encoding)]
+
+
+def node_path(message: dict[str, Any], ref: str) -> str:
+    """The IRI path suffix of the node a partial reference names (`#/tags/1` → `/tags/0`)."""
+    out = []
+    value: Any = message
+    segs = pointer_segments(ref)
+    for n, seg in enumerate(segs):
+        if type(value) is dict and seg in value:
+            out.append(segment(seg))
+            value = value[seg]
+        elif type(value) is list and seg.isdigit() and int(seg) < len(value):
+            element = value[int(seg)]
+            elements = _set_elements(value)
+            encoded = codec.encode(element)
+            rank = next(i for i, e in enumerate(elements) if codec.encode(e) == encoded)
+            out.append(str(rank))
+            value = element
+        else:  # dangling: keep the remaining segments as written
+            out.extend(segment(s) for s in segs[n:])
+            break
+    return "".join("/" + s for s in out)
+
+
+def message_triples(cid: CID | str, message: dict[str, Any]) -> set[Triple]:
+    """Every triple that `message`, stored as `cid`, contributes to the index."""
+    root_iri = VIEW_RAW + str(cid)
+    out: set[Triple] = set()
+    literal = terms.literal
+    iri = terms.iri
+
+    def resolve(uri: str) -> str:
+        if is_partial(uri):
+            return root_iri + node_path(message, uri)
+        return normalise_iri(uri)
+
+    def obj(value: Any, node_iri: str, key: str, plain: bool) -> Term | None:
+        t = type(value)
+        if t is dict:
+            if not plain and len(value) == 1 and "$ref" in value and type(value["$ref"]) is str:
+                return iri(resolve(value["$ref"]))
+            describe(node_iri, value, plain)
+            return iri(node_iri)
+        if t is CID:
+            return iri(link_iri(value))
+        if not plain and t is str and key in _IRI_FIELDS:
+            return iri(resolve(value))
+        return literal(value)
+
+    def describe(subject_iri: str, node: dict[str, Any], plain: bool) -> None:
+        s = iri(subject_iri)
+        for key, value in node.items():
+            if value is None:
+                continue
+            p, seg = _predicate(key)
+            field_plain = plain or key.startswith("$$")
+            base = subject_iri + "/" + seg
+            if type(value) is list:
+                for i, element in enumerate(_set_elements(value)):
+                    o = obj(element, f"{base}/{i}", key, field_plain)
+                    if o is not None:
+                        out.add((s, p, o))
+            else:
+                o = obj(value, base, key, field_plain)
+                if o is not None:
+                    out.add((s, p, o))
+
+    describe(root_iri, message, False)
+    return out

@@ -1,0 +1,176 @@
+"""The triple index: dictionary-encoded terms and three orderings of every triple.
+
+Terms get 8-byte ids (`term_ids`: 16-byte BLAKE2b of the term → id, so long literals never
+hit LMDB's key limit; `terms`: id → term). Each triple is stored as three 24-byte keys in
+`spo`, `pos` and `osp`: any pattern with any bound positions is one prefix range scan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable, Iterator
+
+from mizu_core.errors import StoreError
+from mizu_core.repo.kv import Txn, prefix_end
+from mizu_core.terms import Term
+
+Triple = tuple[Term, Term, Term]
+
+_ID = struct.Struct(">Q")
+_KEY3 = struct.Struct(">QQQ")
+_NEXT_TERM = b"next_term_id"
+
+
+def term_hash(term: Term) -> bytes:
+    return hashlib.blake2b(term, digest_size=16).digest()
+
+
+class TermDictionary:
+    """Term ↔ id within one transaction (ids are never reused, so caching is safe)."""
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self._ids: dict[Term, int] = {}
+        self._terms: dict[int, Term] = {}
+        self._next: int | None = None
+
+    def lookup(self, term: Term) -> int | None:
+        cached = self._ids.get(term)
+        if cached is not None:
+            return cached
+        raw = self.txn.get("term_ids", term_hash(term))
+        if raw is None:
+            return None
+        term_id: int = _ID.unpack(raw)[0]
+        self._ids[term] = term_id
+        return term_id
+
+    def intern(self, term: Term) -> int:
+        term_id = self.lookup(term)
+        if term_id is not None:
+            return term_id
+        if self._next is None:
+            raw = self.txn.get("meta", _NEXT_TERM)
+            self._next = _ID.unpack(raw)[0] if raw else 1
+        term_id = self._next
+        self._next += 1
+        packed = _ID.pack(term_id)
+        self.txn.put("term_ids", term_hash(term), packed)
+        self.txn.put("terms", packed, term)
+        self._ids[term] = term_id
+        return term_id
+
+    def term(self, term_id: int) -> Term:
+        cached = self._terms.get(term_id)
+        if cached is None:
+            raw = self.txn.get("terms", _ID.pack(term_id))
+            if raw is None:
+                raise StoreError(f"term id {term_id} is missing from the dictionary")
+            cached = self._terms[term_id] = bytes(raw)
+        return cached
+
+    def flush(self) -> None:
+        if self._next is not None:
+            self.txn.put("meta", _NEXT_TERM, _ID.pack(self._next))
+
+
+class IndexWriter:
+    """Buffers index keys and writes them sorted (LMDB inserts sorted keys much faster)."""
+
+    FLUSH_AT = 200_000
+
+    def __init__(self, txn: Txn, dictionary: TermDictionary) -> None:
+        self.txn = txn
+        self.dictionary = dictionary
+        self._pending: list[tuple[int, int, int]] = []
+
+    def add(self, triples: Iterable[Triple]) -> int:
+        intern = self.dictionary.intern
+        pending = self._pending
+        n = 0
+        for s, p, o in triples:
+            pending.append((intern(s), intern(p), intern(o)))
+            n += 1
+        if len(pending) >= self.FLUSH_AT:
+            self.flush()
+        return n
+
+    def remove(self, triples: Iterable[Triple]) -> int:
+        lookup = self.dictionary.lookup
+        n = 0
+        for s, p, o in triples:
+            ids = (lookup(s), lookup(p), lookup(o))
+            if None in ids:
+                continue
+            si, pi, oi = ids  # type: ignore[misc]
+            if self.txn.delete("spo", _KEY3.pack(si, pi, oi)):
+                n += 1
+            self.txn.delete("pos", _KEY3.pack(pi, oi, si))
+            self.txn.delete("osp", _KEY3.pack(oi, si, pi))
+        return n
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            pack = _KEY3.pack
+            for table, order in (("spo", (0, 1, 2)), ("pos", (1, 2, 0)), ("osp", (2, 0, 1))):
+                a, b, c = order
+                keys = sorted(pack(t[a], t[b], t[c]) for t in pending)
+                self.txn.put_many(table, [(k, b"") for k in keys])
+        self.dictionary.flush()
+
+
+class TripleIndex:
+    """Read side: `match(s, p, o)` with None as a wildcard, one range scan per call."""
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self.dictionary = TermDictionary(txn)
+
+    def _scan(self, table: str, prefix: bytes) -> Iterator[tuple[int, int, int]]:
+        unpack = _KEY3.unpack
+        for key, _ in self.txn.scan(table, prefix, prefix_end(prefix) if prefix else None):
+            yield unpack(key)
+
+    def match_ids(
+        self, s: int | None, p: int | None, o: int | None
+    ) -> Iterator[tuple[int, int, int]]:
+        """Id triples (s, p, o) matching the bound ids."""
+        if s is not None:
+            if o is not None and p is None:
+                for oi, si, pi in self._scan("osp", _ID.pack(o) + _ID.pack(s)):
+                    yield si, pi, oi
+                return
+            prefix = _ID.pack(s) + (_ID.pack(p) if p is not None else b"")
+            if p is not None and o is not None:
+                prefix += _ID.pack(o)
+            yield from self._scan("spo", prefix)
+        elif p is not None:
+            prefix = _ID.pack(p) + (_ID.pack(o) if o is not None else b"")
+            for pi, oi, si in self._scan("pos", prefix):
+                yield si, pi, oi
+        elif o is not None:
+            for oi, si, pi in self._scan("osp", _ID.pack(o)):
+                yield si, pi, oi
+        else:
+            yield from self._scan("spo", b"")
+
+    def match(
+        self, s: Term | None = None, p: Term | None = None, o: Term | None = None
+    ) -> Iterator[Triple]:
+        ids = []
+        for term in (s, p, o):
+            if term is None:
+                ids.append(None)
+                continue
+            term_id = self.dictionary.lookup(term)
+            if term_id is None:
+                return
+            ids.append(term_id)
+        term = self.dictionary.term
+        for si, pi, oi in self.match_ids(*ids):
+            yield term(si), term(pi), term(oi)
+
+    def count(self) -> int:
+        return self.txn.count("spo")

@@ -1,0 +1,123 @@
+"""The one path into the store: validate, (sign,) encode, store the block, index its triples.
+
+An `Ingest` lives inside one write transaction, so a batch lands whole or not at all;
+local publishes and (later) blocks received from peers or CAR files all pass through it.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from mizu_core.errors import InvalidMessage
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.keys import PrivateKey, PublicKey
+from mizu_core.message.signatures import sign
+from mizu_core.message.triples import message_triples
+from mizu_core.message.uris import StaticRef
+from mizu_core.message.validate import validate_message
+from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.kv import Txn
+
+_SEQ = struct.Struct(">Q")
+_NEXT_SEQ = b"next_seq"
+PIN_OWN = b"own"
+PIN_USER = b"user"
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    """What the store records about a message beside its block."""
+
+    cid: CID
+    seq: int
+    size: int
+    signers: tuple[bytes, ...]  # marshalled public keys that signed the root
+
+    def encode(self) -> bytes:
+        return codec.encode({"seq": self.seq, "size": self.size, "signers": list(self.signers)})
+
+    @classmethod
+    def decode(cls, cid: CID, raw: bytes) -> MessageInfo:
+        d = codec.decode(raw)
+        return cls(cid, d["seq"], d["size"], tuple(d["signers"]))
+
+
+def read_message(txn: Txn, cid: CID) -> dict[str, Any] | None:
+    data = txn.get("blocks", cid.raw)
+    if data is None or cid.codec != DAG_CBOR:
+        return None
+    value = codec.decode(bytes(data))
+    return value if type(value) is dict else None
+
+
+class Ingest:
+    """Adds messages to the store within the write transaction `txn`."""
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self.dictionary = TermDictionary(txn)
+        self.index = IndexWriter(txn, self.dictionary)
+        raw = txn.get("meta", _NEXT_SEQ)
+        self._next_seq = _SEQ.unpack(raw)[0] if raw else 1
+        self.added = 0
+        self.triples = 0
+
+    def _schema(self, ref: StaticRef) -> dict[str, Any] | None:
+        return read_message(self.txn, ref.cid.to_v1())
+
+    def publish(
+        self, message: Any, signer: PrivateKey | None = None, pin: bytes | None = PIN_OWN
+    ) -> CID:
+        """Validate `message` (an IPLD dict), sign it if asked, store and index it."""
+        signers = validate_message(message, self._schema)
+        if signer is not None:
+            message = sign(message, signer)
+            signers.append(signer.public_key)
+        data = codec.encode(message)
+        return self._store(data, CID.for_block(data), message, signers, pin)
+
+    def receive(self, cid: CID, data: bytes, pin: bytes | None = None) -> CID:
+        """Store a message block that came from elsewhere, after re-hashing and validating it."""
+        if cid.codec != DAG_CBOR:
+            raise InvalidMessage(f"{cid} is not a dag-cbor message")
+        if not cid.matches(data):
+            raise InvalidMessage(f"block does not hash to {cid}")
+        message = codec.decode(data)
+        signers = validate_message(message, self._schema)
+        return self._store(data, cid.to_v1(), message, signers, pin)
+
+    def _store(
+        self,
+        data: bytes,
+        cid: CID,
+        message: dict[str, Any],
+        signers: list[PublicKey],
+        pin: bytes | None,
+    ) -> CID:
+        if len(data) > codec.MAX_MESSAGE_SIZE:
+            raise InvalidMessage(
+                f"message is {len(data)} bytes encoded, over the 1 MiB limit",
+                hint="put large content in files (mizu add) and link them",
+            )
+        txn = self.txn
+        key = cid.raw
+        if txn.get("messages", key) is None:
+            seq = self._next_seq
+            self._next_seq += 1
+            info = MessageInfo(cid, seq, len(data), tuple(k.marshal() for k in signers))
+            txn.put("blocks", key, data)
+            txn.put("messages", key, info.encode())
+            txn.put("log", _SEQ.pack(seq), key)
+            self.triples += self.index.add(message_triples(cid, message))
+            self.added += 1
+        if pin is not None and txn.get("pins", key) is None:
+            txn.put("pins", key, pin)
+        return cid
+
+    def finish(self) -> None:
+        """Write buffered index keys and counters; call before the transaction commits."""
+        self.index.flush()
+        self.txn.put("meta", _NEXT_SEQ, _SEQ.pack(self._next_seq))

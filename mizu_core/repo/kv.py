@@ -1,0 +1,231 @@
+"""Ordered key-value tables with transactions: LMDB on disk, and an in-memory twin.
+
+Everything above this module (blocks, triple index, log, pins) is written against `Txn`,
+so the memory twin runs the same code as the real store in fast core tests. LMDB gives
+one writer at a time across processes and readers that never wait (MVCC).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sortedcontainers import SortedDict
+
+from mizu_core.errors import StoreError
+
+TABLES = ("meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp")
+
+
+class Txn(Protocol):
+    def get(self, table: str, key: bytes) -> bytes | None: ...
+
+    def scan(
+        self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def count(self, table: str) -> int: ...
+
+    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+
+    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None: ...
+
+    def delete(self, table: str, key: bytes) -> bool: ...
+
+
+class Store(Protocol):
+    def reader(self) -> Any: ...  # context manager yielding a Txn
+
+    def writer(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes((stripped[-1] + 1,))
+
+
+class LmdbTxn:
+    __slots__ = ("_txn", "_dbs")
+
+    def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
+        self._txn = txn
+        self._dbs = dbs
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._txn.get(key, db=self._dbs[table])
+        return value
+
+    def scan(
+        self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        if not reverse:
+            if not cursor.set_range(start):
+                return
+            for key, value in cursor:
+                if stop is not None and key >= stop:
+                    return
+                yield key, value
+            return
+        positioned = cursor.set_range(stop) if stop is not None else cursor.last()
+        if stop is not None:
+            positioned = cursor.prev() if positioned else cursor.last()
+        while positioned:
+            key = cursor.key()
+            if key < start:
+                return
+            yield key, cursor.value()
+            positioned = cursor.prev()
+
+    def count(self, table: str) -> int:
+        entries: int = self._txn.stat(self._dbs[table])["entries"]
+        return entries
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        self._txn.put(key, value, db=self._dbs[table])
+
+    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        self._txn.cursor(db=self._dbs[table]).putmulti(items)
+
+    def delete(self, table: str, key: bytes) -> bool:
+        deleted: bool = self._txn.delete(key, db=self._dbs[table])
+        return deleted
+
+
+class LmdbStore:
+    """The LMDB environment under `.mizu/store/`.
+
+    It opens read-only and reopens writable at the first write: py-lmdb can only open
+    named tables of a writable environment inside a write transaction, which would make
+    every reader wait for a running writer.
+    """
+
+    def __init__(self, path: str, map_size: int = 1 << 36, create: bool = False) -> None:
+        import lmdb
+
+        self._lmdb = lmdb
+        self.path = path
+        self.map_size = map_size
+        if create:
+            os.makedirs(path, exist_ok=True)
+        self._open(readonly=not create)
+
+    def _open(self, readonly: bool) -> None:
+        lmdb = self._lmdb
+        try:
+            self.env = lmdb.open(
+                self.path, map_size=self.map_size, max_dbs=len(TABLES) + 2, subdir=True,
+                readonly=readonly, lock=True, max_readers=512, create=not readonly,
+            )
+            self.readonly = readonly
+            self.env.reader_check()  # free the slots of readers that were killed
+            self.dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in TABLES}
+        except lmdb.Error as e:
+            raise StoreError(f"cannot open store at {self.path}: {e}") from None
+
+    @contextmanager
+    def reader(self) -> Iterator[LmdbTxn]:
+        with self.env.begin(write=False, buffers=False) as txn:
+            yield LmdbTxn(txn, self.dbs)
+
+    @contextmanager
+    def writer(self) -> Iterator[LmdbTxn]:
+        if self.readonly:
+            self.env.close()
+            self._open(readonly=False)
+        try:
+            txn = self.env.begin(write=True)
+        except self._lmdb.Error as e:
+            raise StoreError(f"cannot write to the store: {e}") from None
+        try:
+            yield LmdbTxn(txn, self.dbs)
+        except BaseException:
+            txn.abort()
+            raise
+        try:
+            txn.commit()
+        except self._lmdb.Error as e:
+            raise StoreError(f"commit failed: {e}") from None
+
+    def close(self) -> None:
+        self.env.close()
+
+
+class MemoryTxn:
+    """A transaction over MemoryStore tables; writes are undone from a journal on abort."""
+
+    def __init__(self, tables: dict[str, SortedDict], writable: bool) -> None:
+        self._tables = tables
+        self._journal: list[tuple[str, bytes, bytes | None]] | None = [] if writable else None
+
+    def get(self, table: str, key: bytes) -> bytes | None:
+        value: bytes | None = self._tables[table].get(key)
+        return value
+
+    def scan(
+        self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        data = self._tables[table]
+        keys = list(data.irange(start, stop, inclusive=(True, False), reverse=reverse))
+        for key in keys:
+            if key in data:
+                yield key, data[key]
+
+    def count(self, table: str) -> int:
+        return len(self._tables[table])
+
+    def put(self, table: str, key: bytes, value: bytes) -> None:
+        assert self._journal is not None, "write in a read transaction"
+        data = self._tables[table]
+        self._journal.append((table, key, data.get(key)))
+        data[key] = bytes(value)
+
+    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+        for key, value in items:
+            self.put(table, key, value)
+
+    def delete(self, table: str, key: bytes) -> bool:
+        assert self._journal is not None, "write in a read transaction"
+        data = self._tables[table]
+        if key not in data:
+            return False
+        self._journal.append((table, key, data.pop(key)))
+        return True
+
+    def rollback(self) -> None:
+        assert self._journal is not None
+        for table, key, old in reversed(self._journal):
+            if old is None:
+                self._tables[table].pop(key, None)
+            else:
+                self._tables[table][key] = old
+
+
+class MemoryStore:
+    """In-memory twin of LmdbStore, for tests and throwaway repositories."""
+
+    def __init__(self) -> None:
+        self._tables = {name: SortedDict() for name in TABLES}
+
+    @contextmanager
+    def reader(self) -> Iterator[MemoryTxn]:
+        yield MemoryTxn(self._tables, writable=False)
+
+    @contextmanager
+    def writer(self) -> Iterator[MemoryTxn]:
+        txn = MemoryTxn(self._tables, writable=True)
+        try:
+            yield txn
+        except BaseException:
+            txn.rollback()
+            raise
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,272 @@
+"""The repository: a `.mizu/` folder (config, identity, LMDB store) or its in-memory twin.
+
+Open it once and pass it down. Every write goes through `Ingest` in one transaction;
+every read takes its own read transaction, so readers never wait for writers.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mizu_core.errors import MizuError, NotARepository, NotFound
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.keys import PrivateKey
+from mizu_core.message.update import UpdateView, update_view
+from mizu_core.repo.config import Config, ConfigFile, global_config_path
+from mizu_core.repo.index import TripleIndex
+from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, read_message
+from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
+
+REPO_DIR = ".mizu"
+CONFIG = "config.toml"
+IDENTITY = "identity.pem"
+STORE = "store"
+_SEQ = struct.Struct(">Q")
+
+
+@dataclass(frozen=True)
+class MessageText:
+    """JSON text to publish, named for error messages (`stdin`, `line 7`)."""
+
+    text: bytes | str
+    where: str
+    line: int | None = None  # set for NDJSON lines: JSON errors then give only the column
+
+
+@dataclass(frozen=True)
+class Rejected:
+    where: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    cids: tuple[CID, ...]
+    rejected: tuple[Rejected, ...]
+    added: int  # messages new to this repository
+    triples: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    cid: CID
+    seq: int
+    size: int
+    signers: tuple[str, ...]  # base58btc multibase keys, as in $signatures
+    pinned: bool
+
+
+def find_repository(
+    explicit: str | None = None, env: Mapping[str, str] | None = None, start: Path | None = None
+) -> Path:
+    """The `.mizu` folder to use: --repo, then MIZU_DIR, then the nearest one upward."""
+    env = os.environ if env is None else env
+    hint = "run 'mizu init' to create one, or pass --repo"
+    for given in (explicit, env.get("MIZU_DIR")):
+        if given:
+            path = Path(given).expanduser().absolute()
+            for candidate in (path / REPO_DIR, path):
+                if (candidate / CONFIG).is_file() and (candidate / STORE).is_dir():
+                    return candidate
+            raise NotARepository(f"not a mizu repository: {path}", hint=hint)
+    here = (start or Path.cwd()).absolute()
+    for folder in (here, *here.parents):
+        candidate = folder / REPO_DIR
+        if (candidate / CONFIG).is_file():
+            return candidate
+    raise NotARepository(
+        "not a mizu repository (or any parent up to /)", hint=hint
+    )
+
+
+class Repository:
+    def __init__(
+        self, store: Store, identity: PrivateKey, config: Config, path: Path | None = None
+    ) -> None:
+        self.store = store
+        self.identity = identity
+        self.config = config
+        self.path = path  # the .mizu folder; None for a memory repository
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, directory: Path) -> tuple[Repository, bool]:
+        """Create `directory/.mizu` (or keep the one there); return it and whether it is new."""
+        mizu = Path(directory).absolute() / REPO_DIR
+        created = not (mizu / CONFIG).exists()
+        mizu.mkdir(parents=True, exist_ok=True)
+        identity_path = mizu / IDENTITY
+        if not identity_path.exists():
+            key = PrivateKey.generate()
+            fd = os.open(identity_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key.to_pem())
+        config = ConfigFile(mizu / CONFIG)
+        if created:
+            config.data.setdefault("core", {})["version"] = 1
+            config.save()
+        LmdbStore(str(mizu / STORE), create=True).close()
+        return cls.open(mizu), created
+
+    @classmethod
+    def open(cls, mizu: Path) -> Repository:
+        config = Config(ConfigFile(mizu / CONFIG), ConfigFile(global_config_path()))
+        try:
+            pem = (mizu / IDENTITY).read_bytes()
+        except OSError as e:
+            raise NotARepository(f"cannot read the identity of {mizu}: {e.strerror}") from None
+        identity = PrivateKey.from_pem(pem, source=str(mizu / IDENTITY))
+        map_size = int(config.get("store.map-size", 1 << 36))
+        return cls(LmdbStore(str(mizu / STORE), map_size=map_size), identity, config, mizu)
+
+    @classmethod
+    def memory(cls, identity: PrivateKey | None = None) -> Repository:
+        config = Config(None, ConfigFile(global_config_path()))
+        return cls(MemoryStore(), identity or PrivateKey.generate(), config)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def publish(
+        self,
+        messages: Iterable[Any],
+        *,
+        sign: bool = True,
+        signer: PrivateKey | None = None,
+        skip_invalid: bool = False,
+    ) -> PublishResult:
+        """Publish a batch atomically: every message or, on the first invalid one, none.
+
+        Items are IPLD dicts, or `MessageText` whose errors name where the text came from.
+        With `skip_invalid`, invalid items are reported and the rest stored.
+        """
+        key = (signer or self.identity) if sign else None
+        cids: list[CID] = []
+        rejected: list[Rejected] = []
+        with self.store.writer() as txn:
+            ingest = Ingest(txn)
+            for n, item in enumerate(messages, 1):
+                where = item.where if type(item) is MessageText else f"message {n}"
+                try:
+                    if type(item) is MessageText:
+                        item = codec.from_json(codec.parse_json(item.text, item.line))
+                    cids.append(ingest.publish(item, key))
+                except MizuError as e:
+                    if not skip_invalid:
+                        raise type(e)(f"{where}: {e}", e.hint) from None
+                    rejected.append(Rejected(where, str(e)))
+            ingest.finish()
+        return PublishResult(tuple(cids), tuple(rejected), ingest.added, ingest.triples)
+
+    def publish_one(self, message: dict[str, Any], *, sign: bool = True) -> CID:
+        return self.publish([codec.from_json(message)], sign=sign).cids[0]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def block(self, cid: CID) -> bytes:
+        with self.store.reader() as txn:
+            data = txn.get("blocks", cid.to_v1().raw)
+        if data is None:
+            raise NotFound(f"{cid} is not in the repository")
+        return bytes(data)
+
+    def has(self, cid: CID) -> bool:
+        with self.store.reader() as txn:
+            return txn.get("blocks", cid.to_v1().raw) is not None
+
+    def message(self, cid: CID) -> dict[str, Any]:
+        if cid.codec != DAG_CBOR:
+            raise NotFound(f"{cid} is not a message (codec 0x{cid.codec:x})")
+        with self.store.reader() as txn:
+            message = read_message(txn, cid.to_v1())
+        if message is None:
+            raise NotFound(f"message {cid} is not in the repository")
+        return message
+
+    def resolve(self, cid: CID, path: str = "") -> Any:
+        """The value at `path` (`a/b/0`) inside a message, following CID links."""
+        value: Any = self.message(cid)
+        walked = str(cid)
+        for seg in [s for s in path.split("/") if s]:
+            if type(value) is CID:
+                value = codec.decode(self.block(value))
+            if type(value) is dict and seg in value:
+                value = value[seg]
+            elif type(value) is list and seg.isdigit() and int(seg) < len(value):
+                value = value[int(seg)]
+            else:
+                raise NotFound(f"no '{seg}' under {walked}")
+            walked += "/" + seg
+        return value
+
+    def update_view(self, cid: CID) -> UpdateView:
+        with self.store.reader() as txn:
+            return update_view(cid.to_v1(), lambda c: read_message(txn, c))
+
+    def info(self, cid: CID) -> MessageInfo:
+        with self.store.reader() as txn:
+            raw = txn.get("messages", cid.to_v1().raw)
+        if raw is None:
+            raise NotFound(f"message {cid} is not in the repository")
+        return MessageInfo.decode(cid.to_v1(), bytes(raw))
+
+    def log(self, limit: int | None = None) -> Iterator[LogEntry]:
+        """Messages in arrival order, newest first."""
+        from mizu_core.message.keys import PublicKey
+
+        with self.store.reader() as txn:
+            for n, (_, raw_cid) in enumerate(txn.scan("log", reverse=True)):
+                if limit is not None and n >= limit:
+                    return
+                cid = CID(bytes(raw_cid))
+                meta = txn.get("messages", cid.raw)
+                if meta is None:
+                    continue
+                info = MessageInfo.decode(cid, bytes(meta))
+                signers = tuple(PublicKey.unmarshal(k).multibase() for k in info.signers)
+                pinned = txn.get("pins", cid.raw) is not None
+                yield LogEntry(cid, info.seq, info.size, signers, pinned)
+
+    @contextmanager
+    def index(self) -> Iterator[TripleIndex]:
+        """The triple index over one read transaction (a consistent snapshot)."""
+        with self.store.reader() as txn:
+            yield TripleIndex(txn)
+
+    def count_triples(self) -> int:
+        with self.store.reader() as txn:
+            return txn.count("spo")
+
+    # -- pins ----------------------------------------------------------------------------
+
+    def pin(self, cids: Iterable[CID]) -> None:
+        with self.store.writer() as txn:
+            for cid in cids:
+                if txn.get("blocks", cid.to_v1().raw) is None:
+                    raise NotFound(f"{cid} is not in the repository")
+                if txn.get("pins", cid.to_v1().raw) is None:
+                    txn.put("pins", cid.to_v1().raw, PIN_USER)
+
+    def unpin(self, cids: Iterable[CID]) -> int:
+        with self.store.writer() as txn:
+            return sum(txn.delete("pins", cid.to_v1().raw) for cid in cids)
+
+    def pins(self) -> list[CID]:
+        with self.store.reader() as txn:
+            return [CID(bytes(k)) for k, _ in txn.scan("pins")]

@@ -1,0 +1,158 @@
+"""Storage upkeep: garbage collection and the consistency check (`fsck`).
+
+gc keeps pinned blocks and every block they link (tag-42 links), and drops the rest with
+their triples, log entries and metadata in one transaction. fsck re-hashes every block,
+re-validates every message and proves the three index orderings equal the triples the
+messages give.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizu_core.errors import MizuError
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.triples import message_triples
+from mizu_core.message.validate import validate_message
+from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.ingest import MessageInfo, read_message
+from mizu_core.repo.kv import Txn
+from mizu_core.repo.repository import Repository
+
+_SEQ = struct.Struct(">Q")
+_KEY3 = struct.Struct(">QQQ")
+
+
+@dataclass(frozen=True)
+class GcResult:
+    blocks: int
+    messages: int
+    triples: int
+    bytes: int
+
+
+def _links(cid: CID, data: bytes) -> list[CID]:
+    if cid.codec != DAG_CBOR:
+        return []
+    try:
+        return list(codec.iter_links(codec.decode(data)))
+    except MizuError:
+        return []
+
+
+def live_blocks(txn: Txn) -> set[bytes]:
+    """Pinned blocks and everything they link, transitively."""
+    live: set[bytes] = set()
+    stack = [bytes(k) for k, _ in txn.scan("pins")]
+    while stack:
+        key = stack.pop()
+        if key in live:
+            continue
+        live.add(key)
+        data = txn.get("blocks", key)
+        if data is not None:
+            stack.extend(link.to_v1().raw for link in _links(CID(key), bytes(data)))
+    return live
+
+
+def gc(repo: Repository) -> GcResult:
+    blocks = messages = triples = freed = 0
+    with repo.store.writer() as txn:
+        live = live_blocks(txn)
+        dead = [bytes(k) for k, _ in txn.scan("blocks") if bytes(k) not in live]
+        index = IndexWriter(txn, TermDictionary(txn))
+        for key in dead:
+            data = bytes(txn.get("blocks", key) or b"")
+            meta = txn.get("messages", key)
+            if meta is not None:
+                cid = CID(key)
+                info = MessageInfo.decode(cid, bytes(meta))
+                triples += index.remove(message_triples(cid, codec.decode(data)))
+                txn.delete("log", _SEQ.pack(info.seq))
+                txn.delete("messages", key)
+                messages += 1
+            txn.delete("blocks", key)
+            blocks += 1
+            freed += len(data)
+    return GcResult(blocks, messages, triples, freed)
+
+
+@dataclass
+class FsckReport:
+    problems: list[str] = field(default_factory=list)
+    blocks: int = 0
+    messages: int = 0
+    triples: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def fsck(repo: Repository) -> FsckReport:
+    report = FsckReport()
+    problem = report.problems.append
+    with repo.store.reader() as txn:
+        dictionary = TermDictionary(txn)
+        for key, data in txn.scan("blocks"):
+            report.blocks += 1
+            try:
+                cid = CID(bytes(key))
+            except ValueError as e:
+                problem(f"block key {bytes(key).hex()}: {e}")
+                continue
+            if not cid.matches(bytes(data)):
+                problem(f"block {cid}: content does not hash to its CID")
+        seqs: dict[int, bytes] = {}
+        for key, meta in txn.scan("messages"):
+            report.messages += 1
+            cid = CID(bytes(key))
+            info = MessageInfo.decode(cid, bytes(meta))
+            seqs[info.seq] = bytes(key)
+            _check_message(txn, dictionary, cid, report)
+        for seq_key, cid_raw in txn.scan("log"):
+            seq = _SEQ.unpack(seq_key)[0]
+            if seqs.pop(seq, None) != bytes(cid_raw):
+                problem(f"log entry {seq} names {CID(bytes(cid_raw))}, which has another position")
+        for seq, key in seqs.items():
+            problem(f"message {CID(key)} (arrival {seq}) is missing from the log")
+        counts = {table: txn.count(table) for table in ("spo", "pos", "osp")}
+        for table, n in counts.items():
+            if n != report.triples:
+                problem(f"index {table} holds {n} triples but the messages give {report.triples}")
+        for key, _ in txn.scan("pins"):
+            if txn.get("blocks", key) is None:
+                problem(f"pin {CID(bytes(key))} names a block that is not stored")
+        if txn.count("terms") != txn.count("term_ids"):
+            problem("the term dictionary's two tables differ in size")
+    return report
+
+
+def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckReport) -> None:
+    problem = report.problems.append
+    try:
+        message: Any = read_message(txn, cid)
+    except MizuError as e:
+        problem(f"message {cid}: {e}")
+        return
+    if message is None:
+        problem(f"message {cid}: block missing or not a message")
+        return
+    try:
+        validate_message(message, lambda ref: read_message(txn, ref.cid.to_v1()))
+    except MizuError as e:
+        problem(f"message {cid}: {e}")
+    for triple in message_triples(cid, message):
+        report.triples += 1
+        ids = [dictionary.lookup(t) for t in triple]
+        if None in ids:
+            problem(f"message {cid}: a term of its triples is missing from the dictionary")
+            return
+        s, p, o = ids
+        for table, key in (("spo", (s, p, o)), ("pos", (p, o, s)), ("osp", (o, s, p))):
+            if txn.get(table, _KEY3.pack(*key)) is None:  # type: ignore[arg-type]
+                problem(f"message {cid}: a triple is missing from index {table}")
+                return

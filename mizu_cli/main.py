@@ -113,17 +113,15 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _click_exit(error: Exception) -> int | None:
-    """Exit code of typer's own exceptions: usage errors (2), aborts, explicit exits."""
-    if isinstance(error, typer.Exit):
+    """Exit code of typer's own (click) exceptions: usage errors (2), aborts, explicit exits."""
+    import click
+
+    if isinstance(error, click.exceptions.Exit):
         return error.exit_code
-    if isinstance(error, typer.Abort):
+    if isinstance(error, click.Abort):
         print("aborted", file=sys.stderr)
         return 1
-    if isinstance(error, typer.TyperException):
-        show = getattr(error, "show", None)
-        if show is not None:
-            show()
-        else:
-            print(f"error: {error.format_message()}", file=sys.stderr)
+    if isinstance(error, click.ClickException):
+        error.show()
         return error.exit_code
     return None

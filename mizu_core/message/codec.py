@@ -19,7 +19,7 @@ import cbor2
 from mizu_core.errors import InvalidMessage
 from mizu_core.message.cid import CID
 
-MAX_DEPTH = 512
+MAX_DEPTH = 256
 MAX_MESSAGE_SIZE = 1 << 20
 _UINT64 = 1 << 64
 
@@ -117,7 +117,7 @@ def encode(value: Any) -> bytes:
     return bytes(out)
 
 
-def _tag_hook(decoder: Any, tag: Any) -> Any:
+def _tag_hook(tag: Any, *_: Any) -> Any:
     if tag.tag != 42:
         raise InvalidMessage(f"CBOR tag {tag.tag} is not allowed in DAG-CBOR")
     value = tag.value
@@ -132,7 +132,10 @@ def _tag_hook(decoder: Any, tag: Any) -> Any:
 def decode(data: bytes) -> Any:
     """Decode canonical DAG-CBOR; anything non-canonical or non-IPLD raises InvalidMessage."""
     try:
-        value = cbor2.loads(data, tag_hook=_tag_hook)
+        value = cbor2.loads(
+            data, tag_hook=_tag_hook, max_depth=MAX_DEPTH + 1,
+            allow_indefinite=False, allow_duplicate_keys=False,
+        )
     except InvalidMessage:
         raise
     except Exception as e:  # cbor2 raises many types on garbage input

@@ -1,0 +1,145 @@
+"""The repository contract, run on the memory twin and on real LMDB files alike."""
+
+from __future__ import annotations
+
+import pytest
+
+from mizu_core import terms
+from mizu_core.errors import InvalidMessage, NotFound
+from mizu_core.message.cid import CID
+from mizu_core.repo.repository import MessageText, Repository
+from mizu_core.repo.upkeep import fsck, gc
+from tests.conftest import SPEC_VECTORS
+
+AUTHOR = terms.iri("https://mizu.stream/author")
+
+
+def test_publish_vectors_and_read_back(repo: Repository) -> None:
+    result = repo.publish([m for m, _ in SPEC_VECTORS], sign=False)
+    assert [str(c) for c in result.cids] == [c for _, c in SPEC_VECTORS]
+    for message, cid in SPEC_VECTORS:
+        assert repo.message(CID.parse(cid)) == message
+    assert fsck(repo).ok
+
+
+def test_batch_is_atomic(repo: Repository) -> None:
+    items = [MessageText(b'{"n": 1}', "line 1"), MessageText(b'{"$bad": 1}', "line 2")]
+    with pytest.raises(InvalidMessage, match="^line 2: unknown reserved field"):
+        repo.publish(items)
+    assert list(repo.log()) == [] and repo.count_triples() == 0
+    result = repo.publish(items, skip_invalid=True)
+    assert len(result.cids) == 1 and [r.where for r in result.rejected] == ["line 2"]
+    assert repo.count_triples() == 4  # n, the $signatures link, its key and its digest
+
+
+def test_republishing_is_idempotent(repo: Repository) -> None:
+    first = repo.publish([{"a": 1}], sign=False)
+    again = repo.publish([{"a": 1}], sign=False)
+    assert first.cids == again.cids and again.added == 0
+    assert len(list(repo.log())) == 1 and repo.count_triples() == 1
+
+
+def test_signed_by_repository_identity(repo: Repository) -> None:
+    cid = repo.publish([{"a": 1}]).cids[0]
+    entry = next(repo.log())
+    assert entry.cid == cid and entry.signers == (repo.identity.public_key.multibase(),)
+
+
+def test_log_is_newest_first_and_limited(repo: Repository) -> None:
+    cids = repo.publish([{"n": i} for i in range(5)], sign=False).cids
+    assert [e.cid for e in repo.log()] == list(reversed(cids))
+    assert [e.cid for e in repo.log(2)] == list(reversed(cids))[:2]
+
+
+def test_index_answers_every_pattern_shape(repo: Repository) -> None:
+    repo.publish([m for m, _ in SPEC_VECTORS], sign=False)
+    solipsis = terms.literal("solipsis")
+    with repo.index() as index:
+        subjects = {s for s, _, _ in index.match(None, AUTHOR, solipsis)}
+        assert len(subjects) == 2
+        s = next(iter(subjects))
+        assert len(list(index.match(s))) == 2
+        assert len(list(index.match(s, AUTHOR))) == 1
+        assert len(list(index.match(s, None, solipsis))) == 1
+        assert len(list(index.match(s, AUTHOR, solipsis))) == 1
+        assert len(list(index.match(None, AUTHOR))) == 3
+        assert len(list(index.match(None, None, solipsis))) == 2
+        assert len(list(index.match())) == 7
+        assert list(index.match(None, None, terms.literal("nobody"))) == []
+
+
+def test_view_paths_follow_links(repo: Repository) -> None:
+    target = repo.publish([{"deep": {"x": [10, 20]}}], sign=False).cids[0]
+    outer = repo.publish([{"next": target, "list": [{"k": "v"}]}], sign=False).cids[0]
+    assert repo.resolve(outer, "list/0/k") == "v"
+    assert repo.resolve(outer, "next/deep/x/1") == 20
+    with pytest.raises(NotFound, match="no 'nope'"):
+        repo.resolve(outer, "nope")
+
+
+def test_update_view_merges_the_prev_chain(repo: Repository) -> None:
+    base = repo.publish([{"title": "v1", "tags": ["a"]}], sign=False).cids[0]
+    uri = f"https://mizu.stream/v0/view-raw/{base}"
+    left = repo.publish([{"title": "v2", "$prev": uri}], sign=False).cids[0]
+    right = repo.publish([{"tags": ["b", "a"], "$prev": uri}], sign=False).cids[0]
+    head = repo.publish([{"$prev": [
+        f"https://mizu.stream/v0/view-raw/{left}", f"https://mizu.stream/v0/view-raw/{right}"
+    ]}], sign=False).cids[0]
+    view = repo.update_view(head)
+    assert view.value == {"title": ["v1", "v2"], "tags": ["a", "b"]}
+    assert set(view.chain) == {head, left, right, base}
+    assert repo.update_view(base).value == {"title": "v1", "tags": "a"}
+
+
+def test_update_view_names_a_missing_ancestor(repo: Repository) -> None:
+    missing = CID.for_block(b"\xa0")
+    head = repo.publish([{"$prev": f"https://mizu.stream/v0/view-raw/{missing}"}], sign=False).cids[0]
+    with pytest.raises(NotFound, match=str(missing)):
+        repo.update_view(head)
+
+
+def test_gc_drops_unpinned_messages_and_their_triples(repo: Repository) -> None:
+    keep, drop = repo.publish([{"keep": 1}, {"drop": 1}], sign=False).cids
+    assert gc(repo).blocks == 0
+    assert repo.unpin([drop]) == 1
+    result = gc(repo)
+    assert (result.blocks, result.messages, result.triples) == (1, 1, 1)
+    assert repo.has(keep) and not repo.has(drop)
+    assert [e.cid for e in repo.log()] == [keep]
+    assert fsck(repo).ok
+
+
+def test_gc_keeps_what_pins_link(repo: Repository) -> None:
+    child = repo.publish([{"child": 1}], sign=False).cids[0]
+    parent = repo.publish([{"link": child}], sign=False).cids[0]
+    repo.unpin([child])
+    assert gc(repo).blocks == 0
+    repo.unpin([parent])
+    assert gc(repo).blocks == 2
+
+
+def test_fsck_finds_a_corrupted_block(repo: Repository) -> None:
+    cid = repo.publish([{"a": 1}], sign=False).cids[0]
+    with repo.store.writer() as txn:
+        txn.put("blocks", cid.raw, b"\xa1\x61\x61\x02")
+    report = fsck(repo)
+    assert not report.ok and any("does not hash" in p for p in report.problems)
+
+
+def test_fsck_finds_a_missing_index_entry(repo: Repository) -> None:
+    repo.publish([{"a": 1}], sign=False)
+    with repo.store.writer() as txn:
+        key = next(iter(txn.scan("pos")))[0]
+        txn.delete("pos", key)
+    problems = fsck(repo).problems
+    assert any("missing from index pos" in p for p in problems)
+    assert any("index pos holds 0" in p for p in problems)
+
+
+def test_memory_and_lmdb_agree(tmp_path) -> None:
+    disk, _ = Repository.init(tmp_path)
+    memory = Repository.memory()
+    batch = [{"a": [1, {"b": 2}], "c": {"d": None}}, {"x": "y"}]
+    assert disk.publish(batch, sign=False).cids == memory.publish(batch, sign=False).cids
+    with disk.index() as a, memory.index() as b:
+        assert set(a.match()) == set(b.match())

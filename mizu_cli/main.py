@@ -56,6 +56,7 @@ def global_options(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     ctx.obj = State(repo_arg=repo, quiet=quiet, verbose=verbose, json=json_output)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> Any:
     verbose = "-v" in args or "--verbose" in args
     command = get_command(app)
     try:
-        command.main(args=args, prog_name="mizu", standalone_mode=False)
+        # Without standalone mode, click returns the code of a typer.Exit instead of exiting.
+        code = command.main(args=args, prog_name="mizu", standalone_mode=False)
     except MizuError as e:
         if verbose:
             import traceback
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> Any:
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         print("hint: run again with --verbose for the traceback", file=sys.stderr)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _click_exit(error: Exception) -> int | None:

@@ -19,6 +19,11 @@ class State:
     json: bool = False
     _repo: Repository | None = field(default=None, repr=False)
 
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
     def repository(self) -> Repository:
         """Open the repository these options name (once per command)."""
         if self._repo is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,10 +63,10 @@ def put(
         raise UsageError("--no-sign and --pem contradict each other")
     name = "stdin" if file == "-" else file
     try:
-        stream: BinaryIO = sys.stdin.buffer if file == "-" else open(file, "rb")
+        opened = nullcontext(sys.stdin.buffer) if file == "-" else open(file, "rb")
     except OSError as e:
         raise UsageError(f"cannot open {file}: {e.strerror}") from None
-    with stream:
+    with opened as stream:
         if lines:
             items = (MessageText(text, where, line=int(where[5:])) for where, text in _lines(stream))
         else:

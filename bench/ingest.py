@@ -85,7 +85,8 @@ def run(n: int) -> dict[str, Any]:
             rdflib["scaled_from"] = small_n  # throughput measured at N/10, time projected
             rdflib["seconds"], rdflib["triples"] = projected, triples
 
-    checks = {"cids_match": unsigned.pop("cids") == cids, "triples_match": unsigned["triples"] == triples}
+    checks = {"cids_match": unsigned.pop("cids") == cids,
+              "triples_match": unsigned["triples"] == triples}
     signed.pop("cids")
     return {"messages": n, "reference_triples": triples, "checks": checks,
             "mizu_unsigned": unsigned, "mizu_signed": signed,

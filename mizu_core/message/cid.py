@@ -146,6 +146,9 @@ class CID:
         self.hash_code = hash_code
         self.digest = mh[pos:]
 
+    def __reduce__(self) -> tuple[type[CID], tuple[bytes]]:
+        return (CID, (self.raw,))
+
     @classmethod
     def for_block(cls, data: bytes, codec: int = DAG_CBOR, version: int = 1) -> CID:
         digest = hashlib.sha256(data).digest()

@@ -1,7 +1,8 @@
-"""The one path into the store: validate, (sign,) encode, store the block, index its triples.
+"""The one path into the store: prepare (validate, sign, encode), then store and index.
 
-An `Ingest` lives inside one write transaction, so a batch lands whole or not at all;
-local publishes and (later) blocks received from peers or CAR files all pass through it.
+Preparing needs no lock, so a slow input never holds the store's write lock; an `Ingest`
+lives inside one write transaction, so each batch lands whole or not at all. Local
+publishes and blocks received from peers or CAR files all pass through here.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Any
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
-from mizu_core.message.keys import PrivateKey, PublicKey
+from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign
 from mizu_core.message.triples import message_triples
-from mizu_core.message.uris import StaticRef
-from mizu_core.message.validate import validate_message
+from mizu_core.message.validate import SchemaLookup, validate_message
 from mizu_core.repo.index import IndexWriter, TermDictionary
 from mizu_core.repo.kv import Txn
 
@@ -53,8 +53,51 @@ def read_message(txn: Txn, cid: CID) -> dict[str, Any] | None:
     return value if type(value) is dict else None
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A message validated (and signed) outside any transaction, ready to store."""
+
+    cid: CID
+    data: bytes
+    message: dict[str, Any]
+    signers: tuple[bytes, ...]
+
+
+def prepare(
+    message: Any, signer: PrivateKey | None = None, schema_lookup: SchemaLookup | None = None
+) -> Prepared:
+    """Validate `message` (an IPLD dict), sign it if asked, and encode it."""
+    signers = validate_message(message, schema_lookup)
+    if signer is not None:
+        message = sign(message, signer)
+        signers.append(signer.public_key)
+    data = codec.encode(message)
+    _check_size(data)
+    return Prepared(CID.for_block(data), data, message, tuple(k.marshal() for k in signers))
+
+
+def prepare_block(cid: CID, data: bytes, schema_lookup: SchemaLookup | None = None) -> Prepared:
+    """Check a message block that came from elsewhere: re-hash, decode strictly, validate."""
+    if cid.codec != DAG_CBOR:
+        raise InvalidMessage(f"{cid} is not a dag-cbor message")
+    if not cid.matches(data):
+        raise InvalidMessage(f"block does not hash to {cid}")
+    _check_size(data)
+    message = codec.decode(data)
+    signers = validate_message(message, schema_lookup)
+    return Prepared(cid.to_v1(), data, message, tuple(k.marshal() for k in signers))
+
+
+def _check_size(data: bytes) -> None:
+    if len(data) > codec.MAX_MESSAGE_SIZE:
+        raise InvalidMessage(
+            f"message is {len(data)} bytes encoded, over the 1 MiB limit",
+            hint="put large content in files (mizu add) and link them",
+        )
+
+
 class Ingest:
-    """Adds messages to the store within the write transaction `txn`."""
+    """Stores prepared messages within the write transaction `txn`."""
 
     def __init__(self, txn: Txn) -> None:
         self.txn = txn
@@ -65,57 +108,22 @@ class Ingest:
         self.added = 0
         self.triples = 0
 
-    def _schema(self, ref: StaticRef) -> dict[str, Any] | None:
-        return read_message(self.txn, ref.cid.to_v1())
-
-    def publish(
-        self, message: Any, signer: PrivateKey | None = None, pin: bytes | None = PIN_OWN
-    ) -> CID:
-        """Validate `message` (an IPLD dict), sign it if asked, store and index it."""
-        signers = validate_message(message, self._schema)
-        if signer is not None:
-            message = sign(message, signer)
-            signers.append(signer.public_key)
-        data = codec.encode(message)
-        return self._store(data, CID.for_block(data), message, signers, pin)
-
-    def receive(self, cid: CID, data: bytes, pin: bytes | None = None) -> CID:
-        """Store a message block that came from elsewhere, after re-hashing and validating it."""
-        if cid.codec != DAG_CBOR:
-            raise InvalidMessage(f"{cid} is not a dag-cbor message")
-        if not cid.matches(data):
-            raise InvalidMessage(f"block does not hash to {cid}")
-        message = codec.decode(data)
-        signers = validate_message(message, self._schema)
-        return self._store(data, cid.to_v1(), message, signers, pin)
-
-    def _store(
-        self,
-        data: bytes,
-        cid: CID,
-        message: dict[str, Any],
-        signers: list[PublicKey],
-        pin: bytes | None,
-    ) -> CID:
-        if len(data) > codec.MAX_MESSAGE_SIZE:
-            raise InvalidMessage(
-                f"message is {len(data)} bytes encoded, over the 1 MiB limit",
-                hint="put large content in files (mizu add) and link them",
-            )
+    def store(self, prepared: Prepared, pin: bytes | None = PIN_OWN) -> None:
+        """Store the block, its metadata and log entry, index its triples; pin it if asked."""
         txn = self.txn
+        cid = prepared.cid
         key = cid.raw
         if txn.get("messages", key) is None:
             seq = self._next_seq
             self._next_seq += 1
-            info = MessageInfo(cid, seq, len(data), tuple(k.marshal() for k in signers))
-            txn.put("blocks", key, data)
+            info = MessageInfo(cid, seq, len(prepared.data), prepared.signers)
+            txn.put("blocks", key, prepared.data)
             txn.put("messages", key, info.encode())
             txn.put("log", _SEQ.pack(seq), key)
-            self.triples += self.index.add(message_triples(cid, message))
+            self.triples += self.index.add(message_triples(cid, prepared.message))
             self.added += 1
         if pin is not None and txn.get("pins", key) is None:
             txn.put("pins", key, pin)
-        return cid
 
     def finish(self) -> None:
         """Write buffered index keys and counters; call before the transaction commits."""

@@ -7,12 +7,14 @@ every read takes its own read transaction, so readers never wait for writers.
 from __future__ import annotations
 
 import os
+import pickle
 import struct
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mizu_core.errors import MizuError, NotARepository, NotFound
 from mizu_core.message import codec
@@ -21,7 +23,8 @@ from mizu_core.message.keys import PrivateKey
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TripleIndex
-from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, read_message
+from mizu_core.message.uris import StaticRef
+from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, prepare, read_message
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
 
 REPO_DIR = ".mizu"
@@ -29,6 +32,8 @@ CONFIG = "config.toml"
 IDENTITY = "identity.pem"
 STORE = "store"
 _SEQ = struct.Struct(">Q")
+_BATCH_SIZE = 10_000  # messages per write transaction: bounds memory, keeps commits few
+_SPOOL_IN_MEMORY = 32 << 20  # prepared messages beyond this wait in a temporary file
 
 
 @dataclass(frozen=True)
@@ -151,28 +156,58 @@ class Repository:
         signer: PrivateKey | None = None,
         skip_invalid: bool = False,
     ) -> PublishResult:
-        """Publish a batch atomically: every message or, on the first invalid one, none.
+        """Publish messages: all are prepared first, then stored in batches.
 
         Items are IPLD dicts, or `MessageText` whose errors name where the text came from.
-        With `skip_invalid`, invalid items are reported and the rest stored.
+        Nothing is stored if any item is invalid (unless `skip_invalid`, which reports and
+        skips it). Storing then takes one write transaction per `core.batch-size` messages,
+        so after a crash each batch is there wholly or not at all, and publishing the same
+        input again completes it.
         """
         key = (signer or self.identity) if sign else None
         cids: list[CID] = []
         rejected: list[Rejected] = []
-        with self.store.writer() as txn:
-            ingest = Ingest(txn)
+        schemas: dict[CID, dict[str, Any]] = {}  # schema messages published in this input
+
+        def schema_lookup(ref: StaticRef) -> dict[str, Any] | None:
+            cid = ref.cid.to_v1()
+            if cid in schemas:
+                return schemas[cid]
+            with self.store.reader() as txn:
+                return read_message(txn, cid)
+
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             for n, item in enumerate(messages, 1):
                 where = item.where if type(item) is MessageText else f"message {n}"
                 try:
                     if type(item) is MessageText:
                         item = codec.from_json(codec.parse_json(item.text, item.line))
-                    cids.append(ingest.publish(item, key))
+                    prepared = prepare(item, key, schema_lookup)
                 except MizuError as e:
                     if not skip_invalid:
                         raise type(e)(f"{where}: {e}", e.hint) from None
                     rejected.append(Rejected(where, str(e)))
-            ingest.finish()
-        return PublishResult(tuple(cids), tuple(rejected), ingest.added, ingest.triples)
+                    continue
+                if prepared.message.get("kind") == "json-schema":
+                    schemas[prepared.cid] = prepared.message
+                pickle.dump(prepared, spool, pickle.HIGHEST_PROTOCOL)
+                cids.append(prepared.cid)
+            spool.seek(0)
+            added, triples = self._store_spooled(spool, len(cids))
+        return PublishResult(tuple(cids), tuple(rejected), added, triples)
+
+    def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
+        batch_size = max(1, int(self.config.get("core.batch-size", _BATCH_SIZE)))
+        added = triples = 0
+        for start in range(0, count, batch_size):
+            with self.store.writer() as txn:
+                ingest = Ingest(txn)
+                for _ in range(min(batch_size, count - start)):
+                    ingest.store(pickle.load(spool))
+                ingest.finish()
+            added += ingest.added
+            triples += ingest.triples
+        return added, triples
 
     def publish_one(self, message: dict[str, Any], *, sign: bool = True) -> CID:
         return self.publish([codec.from_json(message)], sign=sign).cids[0]

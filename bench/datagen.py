@@ -21,12 +21,7 @@ from mizu_core.message.triples import message_triples
 from mizu_core.terms import to_nt
 
 SEED = 20240601
-_WORDS = (
-    "river stone cloud signal garden lantern harbor meadow copper ember falcon glacier "
-    "island juniper kettle ledger marble nectar orchard pepper quartz raven saddle timber "
-    "umber velvet willow yonder zephyr anchor beacon cobalt delta echo fable grove hollow "
-    "ivory jasper kindle lilac mosaic nimbus onyx prism quill ripple sable tundra"
-).split()
+_WORDS = ["river", "stone", "cloud", "signal", "garden", "lantern", "harbor", "meadow", "copper", "ember", "falcon", "glacier", "island", "juniper", "kettle", "ledger", "marble", "nectar", "orchard", "pepper", "quartz", "raven", "saddle", "timber", "umber", "velvet", "willow", "yonder", "zephyr", "anchor", "beacon", "cobalt", "delta", "echo", "fable", "grove", "hollow", "ivory", "jasper", "kindle", "lilac", "mosaic", "nimbus", "onyx", "prism", "quill", "ripple", "sable", "tundra"]
 _AUTHORS = [f"author-{i:03d}" for i in range(200)]
 
 

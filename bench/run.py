@@ -19,8 +19,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import ingest  # noqa: E402
-import startup  # noqa: E402
+import ingest
+import startup
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -98,7 +98,7 @@ def main() -> None:
     lines: list[str] = []
     if args.only in (None, "ingest"):
         results["ingest"] = ingest.run(args.messages)
-        lines += _ingest_table(results["ingest"]) + [""]
+        lines += [*_ingest_table(results["ingest"]), ""]
     if args.only in (None, "startup"):
         results["startup"] = startup.run(max(10, args.runs))
         lines += _startup_table(results["startup"])

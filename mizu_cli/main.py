@@ -4,7 +4,7 @@ exit codes and one-line messages (SPEC §7)."""
 from __future__ import annotations
 
 import importlib
-import os
+import signal
 import sys
 from typing import Any
 
@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> Any:
     from mizu_core.errors import MizuError
 
     args = sys.argv[1:] if argv is None else argv
+    if argv is None:
+        # `mizu log | head`: end quietly when the reader goes away, as git and cat do.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     verbose = "-v" in args or "--verbose" in args
     command = get_command(app)
     try:
@@ -95,10 +98,6 @@ def main(argv: list[str] | None = None) -> Any:
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except BrokenPipeError:
-        # The reader went away (`mizu log | head`): stop quietly, as git does.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -123,7 +122,12 @@ def _click_exit(error: Exception) -> int | None:
     if isinstance(error, click.Abort):
         print("aborted", file=sys.stderr)
         return 1
+    if isinstance(error, click.UsageError):
+        print(f"error: {error.format_message()}", file=sys.stderr)
+        if error.ctx is not None:
+            print(f"hint: see '{error.ctx.command_path} --help'", file=sys.stderr)
+        return 2
     if isinstance(error, click.ClickException):
-        error.show()
+        print(f"error: {error.format_message()}", file=sys.stderr)
         return error.exit_code
     return None

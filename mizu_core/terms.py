@@ -40,7 +40,7 @@ def literal(value: Any) -> Term:
     """The literal term of a scalar message value (SPEC §2)."""
     t = type(value)
     if t is str:
-        return b"S" + value.encode("utf-8")
+        return b"S" + str.encode(value, "utf-8")
     if t is bool:
         return TRUE if value else FALSE
     if t is int:
@@ -48,7 +48,7 @@ def literal(value: Any) -> Term:
     if t is float:
         return b"d" + _double.pack(value)
     if t is bytes:
-        return b"x" + value
+        return b"x" + bytes(value)
     raise TypeError(f"no literal for {t.__name__}")
 
 

@@ -32,12 +32,14 @@ def _show(value: Any) -> str:
 @app.command("get")
 def get(ctx: typer.Context, key: str, use_global: bool = GLOBAL) -> None:
     """Print the value of KEY (repository over global unless --global); exit 1 if unset."""
-    if use_global:
-        value = _file(ctx, True).get(key)
-    else:
-        value = state(ctx).repository().config.get(key)
+    config = _file(ctx, True) if use_global else state(ctx).repository().config
+    value = config.get(key)
     if value is None:
         raise typer.Exit(1)
+    if isinstance(value, dict):
+        from mizu_core.errors import UsageError
+
+        raise UsageError(f"'{key}' is a section, not a value", hint="mizu config list")
     print(_show(value))
 
 

@@ -8,7 +8,7 @@ from mizu_cli.render import print_json
 from mizu_cli.state import state
 
 
-def id(ctx: typer.Context) -> None:  # noqa: A001 - the command is called id, as in ipfs
+def id(ctx: typer.Context) -> None:
     """Print the repository's peer id and its public key in $signatures form."""
     st = state(ctx)
     public = st.repository().identity.public_key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mizu_cli.render import warn
 from mizu_cli.state import state
 
 
@@ -31,5 +32,5 @@ def unpin(
 
     repo = state(ctx).repository()
     parsed = [parse_cid(c) for c in cids]
-    if repo.unpin(parsed) < len(parsed) and not state(ctx).quiet:
-        print("some of these blocks were not pinned")
+    if repo.unpin(parsed) < len(parsed):
+        warn("some of these blocks were not pinned")

@@ -18,7 +18,7 @@ from mizu_cli.state import state
 def _lines(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
     for n, line in enumerate(stream, 1):
         if line.strip():
-            yield f"line {n}", line
+            yield f"line {n}", line.rstrip(b"\r\n")
 
 
 def _signer(pem: str | None):  # type: ignore[no-untyped-def]
@@ -63,7 +63,7 @@ def put(
         raise UsageError("--no-sign and --pem contradict each other")
     name = "stdin" if file == "-" else file
     try:
-        opened = nullcontext(sys.stdin.buffer) if file == "-" else open(file, "rb")
+        opened = nullcontext(sys.stdin.buffer) if file == "-" else open(file, "rb")  # noqa: SIM115
     except OSError as e:
         raise UsageError(f"cannot open {file}: {e.strerror}") from None
     with opened as stream:

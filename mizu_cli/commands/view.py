@@ -27,6 +27,7 @@ def view(
     ref = parse_static(target)
     if ref is not None:
         cid, path = ref.cid, ref.path
+        update = update or ref.action == "update"
     else:
         cid_text, _, path = target.partition("/")
         cid = parse_cid(cid_text)

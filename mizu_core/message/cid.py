@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from mizu_core.errors import InvalidMessage
+from mizu_core.errors import UsageError
 
 DAG_PB = 0x70
 DAG_CBOR = 0x71
@@ -122,7 +122,7 @@ def varint(n: int) -> bytes:
 class CID:
     """An immutable CID held in its binary form (what tag 42 carries, minus the 0x00)."""
 
-    __slots__ = ("raw", "version", "codec", "hash_code", "digest")
+    __slots__ = ("codec", "digest", "hash_code", "raw", "version")
 
     def __init__(self, raw: bytes) -> None:
         try:
@@ -206,8 +206,8 @@ class CID:
 
 
 def parse_cid(text: str) -> CID:
-    """Parse a CID typed by a user; raise InvalidMessage naming the bad text."""
+    """Parse a CID typed by a user; a bad one is a usage error naming the text."""
     try:
         return CID.parse(text)
     except ValueError as e:
-        raise InvalidMessage(f"'{text}' is not a CID ({e})") from None
+        raise UsageError(f"'{text}' is not a CID ({e})") from None

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from mizu_core.errors import BadKey, SignatureError
+from mizu_core.errors import BadKey, SignatureError, UsageError
 from mizu_core.message.cid import b58encode, read_varint, varint
 
 RSA, ED25519, SECP256K1, ECDSA = 0, 1, 2, 3
@@ -131,7 +131,7 @@ class PrivateKey:
             return cls(ec.generate_private_key(ec.SECP256K1()))
         if key_type == "ecdsa":
             return cls(ec.generate_private_key(ec.SECP256R1()))
-        raise BadKey(f"unknown key type '{key_type}' (ed25519, rsa, secp256k1, ecdsa)")
+        raise UsageError(f"unknown key type '{key_type}' (ed25519, rsa, secp256k1, ecdsa)")
 
     @classmethod
     def from_pem(cls, pem: bytes, password: str | None = None, source: str = "key") -> PrivateKey:

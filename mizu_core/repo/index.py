@@ -100,10 +100,9 @@ class IndexWriter:
         lookup = self.dictionary.lookup
         n = 0
         for s, p, o in triples:
-            ids = (lookup(s), lookup(p), lookup(o))
-            if None in ids:
+            si, pi, oi = lookup(s), lookup(p), lookup(o)
+            if si is None or pi is None or oi is None:
                 continue
-            si, pi, oi = ids  # type: ignore[misc]
             if self.txn.delete("spo", _KEY3.pack(si, pi, oi)):
                 n += 1
             self.txn.delete("pos", _KEY3.pack(pi, oi, si))
@@ -159,18 +158,15 @@ class TripleIndex:
     def match(
         self, s: Term | None = None, p: Term | None = None, o: Term | None = None
     ) -> Iterator[Triple]:
-        ids = []
-        for term in (s, p, o):
-            if term is None:
-                ids.append(None)
-                continue
-            term_id = self.dictionary.lookup(term)
-            if term_id is None:
-                return
+        ids: list[int | None] = []
+        for bound in (s, p, o):
+            term_id = None if bound is None else self.dictionary.lookup(bound)
+            if bound is not None and term_id is None:
+                return  # a term never seen matches nothing
             ids.append(term_id)
-        term = self.dictionary.term
+        decode = self.dictionary.term
         for si, pi, oi in self.match_ids(*ids):
-            yield term(si), term(pi), term(oi)
+            yield decode(si), decode(pi), decode(oi)
 
     def count(self) -> int:
         return self.txn.count("spo")

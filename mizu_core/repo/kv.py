@@ -52,7 +52,7 @@ def prefix_end(prefix: bytes) -> bytes | None:
 
 
 class LmdbTxn:
-    __slots__ = ("_txn", "_dbs")
+    __slots__ = ("_dbs", "_txn")
 
     def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
         self._txn = txn

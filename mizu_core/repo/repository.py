@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import struct
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,9 +20,9 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.keys import PrivateKey
 from mizu_core.message.update import UpdateView, update_view
+from mizu_core.message.uris import StaticRef
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TripleIndex
-from mizu_core.message.uris import StaticRef
 from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, prepare, read_message
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
 
@@ -31,7 +30,6 @@ REPO_DIR = ".mizu"
 CONFIG = "config.toml"
 IDENTITY = "identity.pem"
 STORE = "store"
-_SEQ = struct.Struct(">Q")
 _BATCH_SIZE = 10_000  # messages per write transaction: bounds memory, keeps commits few
 _SPOOL_IN_MEMORY = 32 << 20  # prepared messages beyond this wait in a temporary file
 
@@ -68,6 +66,10 @@ class LogEntry:
     pinned: bool
 
 
+def _is_repository(folder: Path) -> bool:
+    return (folder / CONFIG).is_file() and (folder / STORE).is_dir()
+
+
 def find_repository(
     explicit: str | None = None, env: Mapping[str, str] | None = None, start: Path | None = None
 ) -> Path:
@@ -78,14 +80,13 @@ def find_repository(
         if given:
             path = Path(given).expanduser().absolute()
             for candidate in (path / REPO_DIR, path):
-                if (candidate / CONFIG).is_file() and (candidate / STORE).is_dir():
+                if _is_repository(candidate):
                     return candidate
             raise NotARepository(f"not a mizu repository: {path}", hint=hint)
     here = (start or Path.cwd()).absolute()
     for folder in (here, *here.parents):
-        candidate = folder / REPO_DIR
-        if (candidate / CONFIG).is_file():
-            return candidate
+        if _is_repository(folder / REPO_DIR):
+            return folder / REPO_DIR
     raise NotARepository(
         "not a mizu repository (or any parent up to /)", hint=hint
     )
@@ -286,7 +287,8 @@ class Repository:
 
     def count_triples(self) -> int:
         with self.store.reader() as txn:
-            return txn.count("spo")
+            count: int = txn.count("spo")
+            return count
 
     # -- pins ----------------------------------------------------------------------------
 

@@ -145,14 +145,16 @@ def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckR
         validate_message(message, lambda ref: read_message(txn, ref.cid.to_v1()))
     except MizuError as e:
         problem(f"message {cid}: {e}")
+    missing: set[str] = set()
     for triple in message_triples(cid, message):
         report.triples += 1
         ids = [dictionary.lookup(t) for t in triple]
         if None in ids:
-            problem(f"message {cid}: a term of its triples is missing from the dictionary")
-            return
+            missing.add("the term dictionary")
+            continue
         s, p, o = ids
         for table, key in (("spo", (s, p, o)), ("pos", (p, o, s)), ("osp", (o, s, p))):
-            if txn.get(table, _KEY3.pack(*key)) is None:  # type: ignore[arg-type]
-                problem(f"message {cid}: a triple is missing from index {table}")
-                return
+            if txn.get(table, _KEY3.pack(*key)) is None:
+                missing.add(f"index {table}")
+    for where in sorted(missing):
+        problem(f"message {cid}: triples are missing from {where}")

@@ -113,6 +113,10 @@ def test_bad_input_is_one_line_and_stores_nothing(
     assert stored(repo_dir) == 0
 
 
+def test_lines_errors_give_the_column_within_the_line(mizu: Mizu) -> None:
+    assert_one_line_error(mizu("put", "--lines", input='{"n": 1}\r\n{"n": 3\n'), 1, "line 2: invalid JSON at column 8")
+
+
 def test_lines_batch_names_the_bad_line(mizu: Mizu, repo_dir: Path) -> None:
     ndjson = '{"n": 1}\n\n{"n": 2}\n{"n": 3,}\n{"n": 4}\n'
     assert_one_line_error(mizu("put", "--lines", input=ndjson), 1, "line 4: invalid JSON at column 9")
@@ -147,7 +151,7 @@ def test_view_paths_and_uris(mizu: Mizu) -> None:
     assert mizu("view", f"{cid}/link/text").stdout == '"Hello, world!"\n'
     assert mizu("view", f"https://mizu.stream/message/{cid}/a/0").stdout.split() == ["{", '"b":', "1", "}"]
     assert_one_line_error(mizu("view", f"{cid}/nope"), 1, "no 'nope'")
-    assert_one_line_error(mizu("view", "bafyreiabc"), 1, "not a CID")
+    assert_one_line_error(mizu("view", "bafyreiabc"), 2, "not a CID")
     missing = "bafyreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
     assert_one_line_error(mizu("view", missing), 1, "not in the repository")
 
@@ -155,7 +159,9 @@ def test_view_paths_and_uris(mizu: Mizu) -> None:
 def test_update_view(mizu: Mizu) -> None:
     base = mizu("put", input='{"title": "one", "tags": ["x"]}').stdout.strip()
     head = mizu("put", input=json.dumps({"title": "two", "$prev": f"https://mizu.stream/v0/view-raw/{base}"})).stdout.strip()
-    assert json.loads(mizu("view", "--update", head).stdout) == {"title": ["one", "two"], "tags": "x"}
+    merged = {"title": ["one", "two"], "tags": "x"}
+    assert json.loads(mizu("view", "--update", head).stdout) == merged
+    assert json.loads(mizu("view", f"https://mizu.stream/v0/update/{head}").stdout) == merged
     orphan_parent = "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"
     orphan = mizu("put", input=json.dumps({"$prev": {"$ref": f"https://mizu.stream/v0/view-raw/{orphan_parent}"}})).stdout.strip()
     assert_one_line_error(mizu("view", "--update", orphan), 1, orphan_parent)

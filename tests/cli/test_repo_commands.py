@@ -64,7 +64,7 @@ def test_keygen_types(mizu: Mizu) -> None:
         pem = mizu("keygen", "--type", key_type).stdout
         assert PrivateKey.from_pem(pem.encode()).public_key.multibase().startswith("z")
     bad = mizu("keygen", "--type", "dsa")
-    assert bad.code == 1 and "unknown key type" in bad.stderr
+    assert bad.code == 2 and "unknown key type" in bad.stderr
     assert mizu("keygen", "--password").code == 2  # no terminal and no MIZU_KEY_PASSWORD
 
 
@@ -93,6 +93,15 @@ def test_fsck_reports_damage(mizu: Mizu, repo_dir: Path) -> None:
     assert f"problem: block {cid}: content does not hash to its CID" in result.stderr
 
 
-def test_usage_errors_exit_2(mizu: Mizu) -> None:
+def test_usage_errors_exit_2_in_git_style(mizu: Mizu) -> None:
     for args in (["put", "--bogus"], ["view"], ["nosuchcommand"], ["config", "get"]):
-        assert mizu(*args).code == 2, args
+        result = mizu(*args)
+        assert result.code == 2, args
+        assert result.stderr.startswith("error: ") and "\nhint: see 'mizu" in result.stderr, result.stderr
+        assert len(result.stderr.splitlines()) == 2
+
+
+def test_config_get_of_a_section(mizu: Mizu) -> None:
+    mizu("config", "set", "a.b.c", "1")
+    result = mizu("config", "get", "a.b")
+    assert result.code == 2 and "is a section" in result.stderr

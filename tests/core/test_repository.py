@@ -24,7 +24,7 @@ def test_publish_vectors_and_read_back(repo: Repository) -> None:
 
 def test_batch_is_atomic(repo: Repository) -> None:
     items = [MessageText(b'{"n": 1}', "line 1"), MessageText(b'{"$bad": 1}', "line 2")]
-    with pytest.raises(InvalidMessage, match="^line 2: unknown reserved field"):
+    with pytest.raises(InvalidMessage, match=r"^line 2: unknown reserved field"):
         repo.publish(items)
     assert list(repo.log()) == [] and repo.count_triples() == 0
     result = repo.publish(items, skip_invalid=True)

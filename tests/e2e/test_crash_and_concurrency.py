@@ -75,7 +75,7 @@ def test_two_writers_at_once(repo: Path) -> None:
         for _ in range(2)
     ]
     for i, proc in enumerate(procs):
-        out, err = proc.communicate(ndjson(2_000, f"w{i}"), timeout=120)
+        _, err = proc.communicate(ndjson(2_000, f"w{i}"), timeout=120)
         assert proc.returncode == 0, err
     assert len(json.loads(mizu("log", "--format", "json", cwd=repo).stdout)) == 4_000
     assert mizu("fsck", cwd=repo).returncode == 0

@@ -22,14 +22,35 @@ _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 _B36_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
+_B32_PAIRS = [a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in "abcdefghijklmnopqrstuvwxyz234567"]
+_B58_CHUNK = 58**10
+_B58_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]
+
+
+def b32encode_lower(data: bytes) -> str:
+    """RFC 4648 base32, lower case, unpadded (the stdlib's is pure Python and 5x slower)."""
+    padded = data + b"\0" * (-len(data) % 5)
+    pairs = _B32_PAIRS
+    out = []
+    for i in range(0, len(padded), 5):
+        n = int.from_bytes(padded[i : i + 5], "big")
+        out.append(pairs[n >> 30] + pairs[(n >> 20) & 1023] + pairs[(n >> 10) & 1023] + pairs[n & 1023])
+    return "".join(out)[: (len(data) * 8 + 4) // 5]
+
+
 def b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
     out = []
+    # Ten digits per big-int division, two per small one (a table of digit pairs).
+    pairs = _B58_PAIRS
     while n:
-        n, r = divmod(n, 58)
-        out.append(_B58_ALPHABET[r])
+        n, chunk = divmod(n, _B58_CHUNK)
+        for _ in range(5):
+            chunk, r = divmod(chunk, 3364)
+            out.append(pairs[r])
+    text = "".join(reversed(out)).lstrip("1")
     zeros = len(data) - len(data.lstrip(b"\0"))
-    return "1" * zeros + "".join(reversed(out))
+    return "1" * zeros + text
 
 
 def b58decode(text: str) -> bytes:
@@ -122,9 +143,10 @@ def varint(n: int) -> bytes:
 class CID:
     """An immutable CID held in its binary form (what tag 42 carries, minus the 0x00)."""
 
-    __slots__ = ("codec", "digest", "hash_code", "raw", "version")
+    __slots__ = ("_text", "codec", "digest", "hash_code", "raw", "version")
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, text: str | None = None) -> None:
+        """`raw` is the binary CID; `text`, if given, must be its canonical string."""
         try:
             if len(raw) == 34 and raw[0] == SHA2_256 and raw[1] == 32:
                 version, codec, mh = 0, DAG_PB, raw
@@ -141,6 +163,7 @@ class CID:
         if len(mh) - pos != length:
             raise ValueError("invalid CID: multihash length does not match its digest")
         self.raw = bytes(raw)
+        self._text = text
         self.version = version
         self.codec = codec
         self.hash_code = hash_code
@@ -187,10 +210,12 @@ class CID:
         raw = self.to_v1().raw
         if base == "base58btc":
             return "z" + b58encode(raw)
-        return "b" + base64.b32encode(raw).decode("ascii").lower().rstrip("=")
+        return "b" + b32encode_lower(raw)
 
     def __str__(self) -> str:
-        return self.encode("base58btc") if self.version == 0 else self.encode()
+        if self._text is None:  # cached: a CID is printed and turned into IRIs often
+            self._text = self.encode("base58btc") if self.version == 0 else self.encode()
+        return self._text
 
     def __repr__(self) -> str:
         return f"CID({self})"

@@ -27,9 +27,12 @@ _pack_double = struct.Struct(">Bd").pack
 _key_cache: dict[str, bytes] = {}
 
 
+_SMALL_HEADS = [[bytes((major << 5 | n,)) for n in range(24)] for major in range(8)]
+
+
 def _head(major: int, n: int) -> bytes:
     if n < 24:
-        return bytes((major << 5 | n,))
+        return _SMALL_HEADS[major][n]
     if n < 0x100:
         return bytes((major << 5 | 24, n))
     if n < 0x10000:
@@ -107,6 +110,28 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
         raise InvalidMessage(f"value of type {t.__name__} cannot be stored")
 
 
+def map_entries(obj: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The encoded (key, value) pairs of a map, in canonical order: with `join_map`, lets a
+    caller add a field to an encoded map without encoding the rest again."""
+    entries = []
+    try:
+        for k, v in obj.items():
+            if type(k) is not str:
+                raise InvalidMessage(f"map key {k!r} is not a string")
+            out = bytearray()
+            _encode(v, out, 1)
+            entries.append((_encoded_key(k), bytes(out)))
+    except UnicodeEncodeError:
+        raise InvalidMessage("text contains a lone surrogate (not valid Unicode)") from None
+    entries.sort(key=_sort_key)
+    return entries
+
+
+def join_map(entries: list[tuple[bytes, bytes]]) -> bytes:
+    """Encode a map from canonically ordered `map_entries`."""
+    return _head(5, len(entries)) + b"".join(k + v for k, v in entries)
+
+
 def encode(value: Any) -> bytes:
     """Canonical DAG-CBOR encoding of `value`."""
     out = bytearray()
@@ -129,6 +154,11 @@ def _tag_hook(tag: Any, *_: Any) -> Any:
         raise InvalidMessage(str(e)) from None
 
 
+def decode_trusted(data: bytes) -> Any:
+    """Decode a block this process encoded or already verified (no canonical re-check)."""
+    return cbor2.loads(data, tag_hook=_tag_hook)
+
+
 def decode(data: bytes) -> Any:
     """Decode canonical DAG-CBOR; anything non-canonical or non-IPLD raises InvalidMessage."""
     try:
@@ -149,15 +179,20 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def parse_json(text: str | bytes, line: int | None = None) -> Any:
-    """Parse JSON text; errors carry line and column (`line` names a one-line document)."""
+def parse_json(text: str | bytes, line: int | None = None, links: bool = False) -> Any:
+    """Parse JSON text; errors carry line and column (`line` names a one-line document).
+
+    With `links`, DAG-JSON links and bytes become CIDs and bytes as they are parsed.
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as e:
             raise InvalidMessage(f"invalid UTF-8 at byte {e.start}") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_constant=_reject_constant, object_hook=_link_or_dict if links else None
+        )
     except json.JSONDecodeError as e:
         place = f"column {e.colno}" if line else f"line {e.lineno} column {e.colno}"
         raise InvalidMessage(f"invalid JSON at {place}: {e.msg}") from None
@@ -165,6 +200,12 @@ def parse_json(text: str | bytes, line: int | None = None) -> Any:
         raise InvalidMessage(f"invalid JSON: {e}") from None
     except RecursionError:
         raise InvalidMessage(f"nesting deeper than {MAX_DEPTH} levels") from None
+
+
+def _link_or_dict(obj: dict[str, Any]) -> Any:
+    if "/" in obj and len(obj) == 1:
+        return from_json(obj)
+    return obj
 
 
 def from_json(value: Any) -> Any:

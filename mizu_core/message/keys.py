@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -57,7 +58,7 @@ class PublicKey:
         return b"\x08" + varint(self.key_type) + b"\x12" + varint(len(self.data)) + self.data
 
     def multibase(self) -> str:
-        return "z" + b58encode(self.marshal())
+        return _multibase(self.marshal())
 
     def peer_id(self) -> str:
         """The libp2p peer id: identity multihash for small keys, sha2-256 otherwise."""
@@ -88,6 +89,11 @@ class PublicKey:
         except (InvalidSignature, ValueError, UnsupportedAlgorithm):
             return False
         return True
+
+
+@lru_cache(maxsize=1024)
+def _multibase(marshalled: bytes) -> str:
+    return "z" + b58encode(marshalled)
 
 
 PrivateKeyObject = (

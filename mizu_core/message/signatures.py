@@ -30,12 +30,21 @@ def signature_entries(obj: dict[str, Any]) -> list[Any]:
 
 def sign(message: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
     """Return `message` with `key`'s signature added (unchanged if `key` already signed it)."""
+    return sign_and_encode(message, key)[0]
+
+
+def sign_and_encode(message: dict[str, Any], key: PrivateKey) -> tuple[dict[str, Any], bytes]:
+    """`sign`, plus the signed message's canonical encoding, encoding the body only once."""
     entries = signature_entries(message)
     public = key.public_key.multibase()
     if any(type(e) is dict and e.get("key") == public for e in entries):
-        return message
-    digest = "z" + b58encode(key.sign(signed_bytes(message)))
-    return {**message, SIGNATURES: [*entries, {"key": public, "digest": digest}]}
+        return message, codec.encode(message)
+    body = codec.map_entries({k: v for k, v in message.items() if k != SIGNATURES})
+    digest = "z" + b58encode(key.sign(codec.join_map(body)))
+    signatures = [*entries, {"key": public, "digest": digest}]
+    signed = {**message, SIGNATURES: signatures}
+    data = codec.join_map(sorted(body + codec.map_entries({SIGNATURES: signatures})))
+    return signed, data
 
 
 @lru_cache(maxsize=4096)

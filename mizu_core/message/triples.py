@@ -54,8 +54,16 @@ def _set_elements(values: list[Any]) -> list[Any]:
                 flat.append(v)
     if len(flat) < 2:
         return flat
+    if all(type(v) is str for v in flat):
+        # Same major type: canonical order is by UTF-8 length, then bytes.
+        return sorted(set(flat), key=_text_order)
     by_encoding = {codec.encode(v): v for v in flat}
     return [by_encoding[k] for k in sorted(by_encoding)]
+
+
+def _text_order(text: str) -> tuple[int, bytes]:
+    raw = text.encode("utf-8")
+    return (len(raw), raw)
 
 
 def node_path(message: dict[str, Any], ref: str) -> str:

@@ -47,17 +47,21 @@ class TermDictionary:
         return term_id
 
     def intern(self, term: Term) -> int:
-        term_id = self.lookup(term)
-        if term_id is not None:
-            return term_id
+        cached = self._ids.get(term)
+        if cached is not None:
+            return cached
         if self._next is None:
             raw = self.txn.get("meta", _NEXT_TERM)
             self._next = _ID.unpack(raw)[0] if raw else 1
-        term_id = self._next
-        self._next += 1
-        packed = _ID.pack(term_id)
-        self.txn.put("term_ids", term_hash(term), packed)
-        self.txn.put("terms", packed, term)
+        # Claim the next id; if the term is already known, keep its id and the claim is void.
+        packed = _ID.pack(self._next)
+        key = term_hash(term)
+        if self.txn.put("term_ids", key, packed, overwrite=False):
+            term_id = self._next
+            self._next += 1
+            self.txn.put("terms", packed, term)
+        else:
+            term_id = _ID.unpack(self.txn.get("term_ids", key) or b"")[0]
         self._ids[term] = term_id
         return term_id
 
@@ -87,10 +91,11 @@ class IndexWriter:
 
     def add(self, triples: Iterable[Triple]) -> int:
         intern = self.dictionary.intern
+        known = self.dictionary._ids.get  # the hot path: most terms are cached
         pending = self._pending
         n = 0
         for s, p, o in triples:
-            pending.append((intern(s), intern(p), intern(o)))
+            pending.append((known(s) or intern(s), known(p) or intern(p), known(o) or intern(o)))
             n += 1
         if len(pending) >= self.FLUSH_AT:
             self.flush()

@@ -15,13 +15,15 @@ from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.keys import PrivateKey
-from mizu_core.message.signatures import sign
+from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import SchemaLookup, validate_message
 from mizu_core.repo.index import IndexWriter, TermDictionary
 from mizu_core.repo.kv import Txn
 
 _SEQ = struct.Struct(">Q")
+_INFO = struct.Struct(">QI")  # arrival seq, block size; then signers, each length-prefixed
+_LEN = struct.Struct(">H")
 _NEXT_SEQ = b"next_seq"
 PIN_OWN = b"own"
 PIN_USER = b"user"
@@ -37,12 +39,18 @@ class MessageInfo:
     signers: tuple[bytes, ...]  # marshalled public keys that signed the root
 
     def encode(self) -> bytes:
-        return codec.encode({"seq": self.seq, "size": self.size, "signers": list(self.signers)})
+        signers = b"".join(_LEN.pack(len(k)) + k for k in self.signers)
+        return _INFO.pack(self.seq, self.size) + signers
 
     @classmethod
     def decode(cls, cid: CID, raw: bytes) -> MessageInfo:
-        d = codec.decode(raw)
-        return cls(cid, d["seq"], d["size"], tuple(d["signers"]))
+        seq, size = _INFO.unpack_from(raw)
+        signers, pos = [], _INFO.size
+        while pos < len(raw):
+            (length,) = _LEN.unpack_from(raw, pos)
+            signers.append(bytes(raw[pos + 2 : pos + 2 + length]))
+            pos += 2 + length
+        return cls(cid, seq, size, tuple(signers))
 
 
 def read_message(txn: Txn, cid: CID) -> dict[str, Any] | None:
@@ -69,9 +77,10 @@ def prepare(
     """Validate `message` (an IPLD dict), sign it if asked, and encode it."""
     signers = validate_message(message, schema_lookup)
     if signer is not None:
-        message = sign(message, signer)
+        message, data = sign_and_encode(message, signer)
         signers.append(signer.public_key)
-    data = codec.encode(message)
+    else:
+        data = codec.encode(message)
     _check_size(data)
     return Prepared(CID.for_block(data), data, message, tuple(k.marshal() for k in signers))
 
@@ -113,17 +122,16 @@ class Ingest:
         txn = self.txn
         cid = prepared.cid
         key = cid.raw
-        if txn.get("messages", key) is None:
-            seq = self._next_seq
+        seq = self._next_seq
+        info = MessageInfo(cid, seq, len(prepared.data), prepared.signers)
+        if txn.put("messages", key, info.encode(), overwrite=False):  # False: already stored
             self._next_seq += 1
-            info = MessageInfo(cid, seq, len(prepared.data), prepared.signers)
             txn.put("blocks", key, prepared.data)
-            txn.put("messages", key, info.encode())
             txn.put("log", _SEQ.pack(seq), key)
             self.triples += self.index.add(message_triples(cid, prepared.message))
             self.added += 1
-        if pin is not None and txn.get("pins", key) is None:
-            txn.put("pins", key, pin)
+        if pin is not None:
+            txn.put("pins", key, pin, overwrite=False)
 
     def finish(self) -> None:
         """Write buffered index keys and counters; call before the transaction commits."""

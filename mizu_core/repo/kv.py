@@ -28,7 +28,9 @@ class Txn(Protocol):
 
     def count(self, table: str) -> int: ...
 
-    def put(self, table: str, key: bytes, value: bytes) -> None: ...
+    def put(self, table: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
+        """Store `value`; with overwrite=False keep an existing value and return False."""
+        ...
 
     def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None: ...
 
@@ -88,8 +90,9 @@ class LmdbTxn:
         entries: int = self._txn.stat(self._dbs[table])["entries"]
         return entries
 
-    def put(self, table: str, key: bytes, value: bytes) -> None:
-        self._txn.put(key, value, db=self._dbs[table])
+    def put(self, table: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
+        stored: bool = self._txn.put(key, value, overwrite=overwrite, db=self._dbs[table])
+        return stored
 
     def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
         self._txn.cursor(db=self._dbs[table]).putmulti(items)
@@ -181,11 +184,15 @@ class MemoryTxn:
     def count(self, table: str) -> int:
         return len(self._tables[table])
 
-    def put(self, table: str, key: bytes, value: bytes) -> None:
+    def put(self, table: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
         assert self._journal is not None, "write in a read transaction"
         data = self._tables[table]
-        self._journal.append((table, key, data.get(key)))
+        old = data.get(key)
+        if old is not None and not overwrite:
+            return False
+        self._journal.append((table, key, old))
         data[key] = bytes(value)
+        return True
 
     def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
         for key, value in items:

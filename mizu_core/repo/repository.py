@@ -23,7 +23,14 @@ from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import StaticRef
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TripleIndex
-from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, prepare, read_message
+from mizu_core.repo.ingest import (
+    PIN_USER,
+    Ingest,
+    MessageInfo,
+    Prepared,
+    prepare,
+    read_message,
+)
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
 
 REPO_DIR = ".mizu"
@@ -182,7 +189,7 @@ class Repository:
                 where = item.where if type(item) is MessageText else f"message {n}"
                 try:
                     if type(item) is MessageText:
-                        item = codec.from_json(codec.parse_json(item.text, item.line))
+                        item = codec.parse_json(item.text, item.line, links=True)
                     prepared = prepare(item, key, schema_lookup)
                 except MizuError as e:
                     if not skip_invalid:
@@ -191,7 +198,9 @@ class Repository:
                     continue
                 if prepared.message.get("kind") == "json-schema":
                     schemas[prepared.cid] = prepared.message
-                pickle.dump(prepared, spool, pickle.HIGHEST_PROTOCOL)
+                # Only bytes are spooled: decoding our own block again is cheaper than pickle.
+                cid = prepared.cid
+                pickle.dump((cid.raw, str(cid), prepared.data, prepared.signers), spool)
                 cids.append(prepared.cid)
             spool.seek(0)
             added, triples = self._store_spooled(spool, len(cids))
@@ -204,7 +213,9 @@ class Repository:
             with self.store.writer() as txn:
                 ingest = Ingest(txn)
                 for _ in range(min(batch_size, count - start)):
-                    ingest.store(pickle.load(spool))
+                    raw_cid, text, data, signers = pickle.load(spool)
+                    message = codec.decode_trusted(data)
+                    ingest.store(Prepared(CID(raw_cid, text), data, message, signers))
                 ingest.finish()
             added += ingest.added
             triples += ingest.triples

@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "put": ("put", ("publish",)),
     "view": ("view", ("view-raw",)),
     "log": ("log", ()),
+    "query": ("query", ()),
     "config": ("config", ()),
     "pin": ("pins", ()),
     "unpin": ("pins", ()),

@@ -19,8 +19,9 @@ from mizu_core.errors import MizuError, NotARepository, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.keys import PrivateKey
+from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
-from mizu_core.message.uris import StaticRef
+from mizu_core.message.uris import StaticRef, message_iri, parse_static
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import (
@@ -300,6 +301,39 @@ class Repository:
         with self.store.reader() as txn:
             count: int = txn.count("spo")
             return count
+
+    # -- queries -------------------------------------------------------------------------
+
+    def query(
+        self, query: Any = None, params: dict[str, Any] | None = None, *,
+        cid: CID | None = None, path: str = "",
+    ) -> Iterator[dict[str, Any]]:
+        """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
+
+        With `cid`, run the query stored in that message (at `path` inside it); its partial
+        references point into that message. The whole query sees one snapshot.
+        """
+        from mizu_core.query import engine
+
+        with self.store.reader() as txn:
+            message, self_iri = None, None
+            if cid is not None:
+                message = read_message(txn, cid.to_v1())
+                if message is None:
+                    raise NotFound(f"message {cid} is not in the repository")
+                query, self_iri = message, message_iri(cid.to_v1())
+            elif isinstance(query, (str, bytes)):
+                query = codec.parse_json(query)
+
+            def resolve_external(uri: str) -> Any:
+                ref = parse_static(uri)
+                target = read_message(txn, ref.cid.to_v1()) if ref else None
+                if ref is None or target is None:
+                    raise NotFound(f"included message {uri} is not in the repository")
+                return resolve_pointer(target, "#" + ref.path) if ref.path else target
+
+            prepared = engine.prepare(query, params, resolve_external, path)
+            yield from engine.run(prepared, TripleIndex(txn), self_iri, message)
 
     # -- pins ----------------------------------------------------------------------------
 

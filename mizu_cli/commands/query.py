@@ -1,0 +1,50 @@
+"""mizu query: run a json-rql query over the local store."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mizu_cli.render import write_rows
+from mizu_cli.state import state
+
+
+def query(
+    ctx: typer.Context,
+    text: str = typer.Argument(None, metavar="[QUERY|-]", help="json-rql query; - or nothing reads stdin."),
+    cid: str = typer.Option(None, "--cid", metavar="CID[/PATH]", help="Run the query stored in a message (at PATH inside it)."),
+    param: list[str] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="Fill {\"$var\": NAME} in the query (repeatable)."),
+    fmt: str = typer.Option(None, "--format", "-f", help="json, ndjson, csv, tsv or table (default: table on a terminal, json otherwise)."),
+    sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL (not available yet)."),
+) -> None:
+    """Run a json-rql query and print its rows as they are found.
+
+    Rows are objects like {"?content": "roses are red"}: strings, numbers and booleans
+    stay native, IRIs are {"@id": …}, other literals {"@value": …, "@type": …}.
+    """
+    from mizu_core.errors import UsageError
+    from mizu_core.message.cid import parse_cid
+
+    st = state(ctx)
+    if sparql:
+        raise UsageError("--sparql is not available yet", hint="write the query in json-rql")
+    fmt = fmt or ("json" if st.json or not sys.stdout.isatty() else "table")
+    if fmt not in ("json", "ndjson", "csv", "tsv", "table"):
+        raise UsageError(f"unknown format '{fmt}' (json, ndjson, csv, tsv, table)")
+    params = {}
+    for item in param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param '{item}' is not NAME=VALUE")
+        params[name] = value
+    repo = st.repository()
+    if cid is not None:
+        if text is not None:
+            raise UsageError("give a query or --cid, not both")
+        cid_text, _, path = cid.partition("/")
+        rows = repo.query(params=params, cid=parse_cid(cid_text), path=path)
+    else:
+        source = sys.stdin.read() if text in (None, "-") else text
+        rows = repo.query(source, params)
+    write_rows(rows, fmt)

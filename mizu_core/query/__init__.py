@@ -1,0 +1,1 @@
+"""Queries: json-rql (and later SPARQL) → one algebra → a streaming evaluator over the index."""

@@ -1,0 +1,124 @@
+"""The query algebra every front-end compiles to (SPARQL's, in miniature).
+
+Terms are the byte strings of `mizu_core.terms`; variables are `Var`. Graph patterns and
+expressions are frozen dataclasses, so a parsed query is a value that can be printed,
+compared in tests and cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mizu_core.terms import Term
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str  # without the leading "?"
+
+    def __str__(self) -> str:
+        return "?" + self.name
+
+
+Slot = Term | Var
+
+
+@dataclass(frozen=True)
+class TriplePattern:
+    s: Slot
+    p: Slot
+    o: Slot
+
+    def variables(self) -> set[str]:
+        return {x.name for x in (self.s, self.p, self.o) if isinstance(x, Var)}
+
+
+# -- expressions ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Const:
+    term: Term
+
+
+@dataclass(frozen=True)
+class Call:
+    """An operator or function: `op` is a json-rql operator without "@" (`gt`, `regex`…)."""
+
+    op: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Exists:
+    pattern: Pattern
+    negated: bool = False
+
+
+Expr = Var | Const | Call | Exists
+
+
+# -- graph patterns ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BGP:
+    triples: tuple[TriplePattern, ...]
+
+
+@dataclass(frozen=True)
+class Join:
+    left: Pattern
+    right: Pattern
+
+
+@dataclass(frozen=True)
+class LeftJoin:
+    left: Pattern
+    right: Pattern
+
+
+@dataclass(frozen=True)
+class Union:
+    left: Pattern
+    right: Pattern
+
+
+@dataclass(frozen=True)
+class Filter:
+    expr: Expr
+    inner: Pattern
+
+
+@dataclass(frozen=True)
+class Extend:
+    inner: Pattern
+    var: Var
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class Values:
+    variables: tuple[Var, ...]
+    rows: tuple[tuple[Term | None, ...], ...]  # None: UNDEF
+
+
+Pattern = BGP | Join | LeftJoin | Union | Filter | Extend | Values
+
+
+@dataclass(frozen=True)
+class OrderKey:
+    expr: Expr
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Select:
+    """A SELECT query: `projection` None means `*`."""
+
+    pattern: Pattern
+    projection: tuple[Var, ...] | None
+    distinct: bool = False
+    order_by: tuple[OrderKey, ...] = ()
+    limit: int | None = None
+    offset: int = 0

@@ -1,0 +1,109 @@
+"""JSON-LD contexts as json-rql uses them: `@vocab`, `@base`, prefixes, `@type: @id`.
+
+A small, offline implementation of the parts of JSON-LD context processing queries need
+(pyld costs 0.3 s of start-up and would fetch remote contexts). Remote contexts are refused.
+Vocabulary-relative keys are percent-encoded like message fields, so a query key matches
+the field it names whatever characters it holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from mizu_core.errors import QueryError
+from mizu_core.message.uris import MIZU, normalise_iri, segment
+
+_ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+@dataclass(frozen=True)
+class Context:
+    vocab: str | None = MIZU
+    base: str | None = None
+    terms: dict[str, str] = field(default_factory=dict)  # term or prefix → IRI
+    iri_valued: frozenset[str] = frozenset()  # terms whose values are IRIs (@type: @id)
+
+    def extend(self, local: Any, where: str) -> Context:
+        """This context with a local `@context` applied (an object, or an array of them)."""
+        if local is None:
+            return self
+        if isinstance(local, list):
+            ctx = self
+            for i, item in enumerate(local):
+                ctx = ctx.extend(item, f"{where}[{i}]")
+            return ctx
+        if isinstance(local, str):
+            raise QueryError(f"{where}: remote context '{local}' is not allowed (inline it)")
+        if not isinstance(local, dict):
+            raise QueryError(f"{where}: a context must be an object")
+        vocab, base = self.vocab, self.base
+        terms, iri_valued = dict(self.terms), set(self.iri_valued)
+        for key, value in local.items():
+            if key == "@vocab":
+                vocab = None if value is None else self._absolute(value, terms, where)
+            elif key == "@base":
+                base = value
+            elif key in ("@language", "@version"):
+                continue
+            elif key.startswith("@"):
+                raise QueryError(f"{where}: unsupported context keyword '{key}'")
+            elif isinstance(value, str):
+                terms[key] = self._absolute(value, terms, where, vocab)
+                iri_valued.discard(key)
+            elif isinstance(value, dict):
+                iri = value.get("@id", key)
+                terms[key] = self._absolute(iri, terms, where, vocab)
+                if value.get("@type") == "@id":
+                    iri_valued.add(key)
+                else:
+                    iri_valued.discard(key)
+            elif value is None:
+                terms.pop(key, None)
+            else:
+                raise QueryError(f"{where}.{key}: a term definition must be a string or an object")
+        return Context(vocab, base, terms, frozenset(iri_valued))
+
+    @staticmethod
+    def _absolute(value: Any, terms: dict[str, str], where: str, vocab: str | None = None) -> str:
+        if not isinstance(value, str):
+            raise QueryError(f"{where}: '{value}' is not an IRI")
+        prefix, sep, rest = value.partition(":")
+        if sep and prefix in terms and not rest.startswith("//"):
+            return terms[prefix] + rest
+        if _ABSOLUTE.match(value):
+            return value
+        if vocab:
+            return vocab + value
+        raise QueryError(f"{where}: '{value}' is not an absolute IRI")
+
+    def expand_key(self, key: str) -> str:
+        """A property key (or @type value) → IRI: term, prefix:name, absolute, or @vocab."""
+        if key.startswith("$$"):
+            key = key[1:]  # `$$x` names field `$x`
+        if key in self.terms:
+            return self.terms[key]
+        prefix, sep, rest = key.partition(":")
+        if sep and prefix in self.terms and not rest.startswith("//"):
+            return self.terms[prefix] + rest
+        if _ABSOLUTE.match(key):
+            return key
+        if self.vocab is None:
+            raise QueryError(f"'{key}' is not an IRI and no @vocab is set")
+        return self.vocab + segment(key)
+
+    def expand_id(self, value: str) -> str:
+        """An @id value → IRI: prefix:name, absolute (Mizu URIs normalised), or @base."""
+        prefix, sep, rest = value.partition(":")
+        if sep and prefix in self.terms and not rest.startswith("//"):
+            return self.terms[prefix] + rest
+        if _ABSOLUTE.match(value):
+            return normalise_iri(value)
+        if self.base is not None:
+            from urllib.parse import urljoin
+
+            return urljoin(self.base, value)
+        if value in self.terms:
+            return self.terms[value]
+        raise QueryError(f"'{value}' is not an absolute IRI (set @base in the @context)")

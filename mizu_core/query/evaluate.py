@@ -1,0 +1,198 @@
+"""Streaming evaluation of the algebra over the triple index.
+
+Solutions flow through generators, so `@limit` stops the scans early and the first row is
+ready before the last is computed. A BGP is matched by index nested loops: at each step
+the pattern with the most bound positions goes next, and each pattern is one range scan.
+Joins feed the left side's solutions into the right (substitution), which makes OPTIONAL,
+NOT EXISTS and UNION cheap when the left side binds what the right side needs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+from mizu_core.query.algebra import (
+    BGP,
+    Exists,
+    Extend,
+    Filter,
+    Join,
+    LeftJoin,
+    Pattern,
+    Select,
+    Slot,
+    TriplePattern,
+    Union,
+    Values,
+    Var,
+)
+from mizu_core.query.expressions import ExprError, ExpressionEvaluator, Solution, numeric
+from mizu_core.repo.index import TripleIndex
+from mizu_core.terms import Term
+
+
+class Evaluator:
+    def __init__(self, index: TripleIndex) -> None:
+        self.index = index
+        self.dictionary = index.dictionary
+        self.expressions = ExpressionEvaluator(self._exists)
+
+    def select(self, query: Select) -> Iterator[Solution]:
+        solutions = self.eval(query.pattern, iter([{}]))
+        if query.order_by:
+            solutions = iter(sorted(solutions, key=self._order_key(query)))
+        if query.projection is not None:
+            names = [v.name for v in query.projection]
+            solutions = ({n: s[n] for n in names if n in s} for s in solutions)
+        else:
+            solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
+        if query.distinct:
+            solutions = _distinct(solutions)
+        stop = None if query.limit is None else query.offset + query.limit
+        return itertools.islice(solutions, query.offset, stop)
+
+    def _order_key(self, query: Select):  # type: ignore[no-untyped-def]
+        keys = query.order_by
+
+        def key(solution: Solution) -> tuple[object, ...]:
+            out: list[object] = []
+            for k in keys:
+                try:
+                    term = self.expressions.value(k.expr, solution)
+                    item = _sort_value(term)
+                except ExprError:
+                    item = (0, 0, "")
+                out.append(_Reversed(item) if k.descending else item)
+            return tuple(out)
+
+        return key
+
+    def eval(self, pattern: Pattern, solutions: Iterator[Solution]) -> Iterator[Solution]:
+        if isinstance(pattern, BGP):
+            for s in solutions:
+                yield from self._bgp(list(pattern.triples), s)
+        elif isinstance(pattern, Join):
+            yield from self.eval(pattern.right, self.eval(pattern.left, solutions))
+        elif isinstance(pattern, Union):
+            for s in solutions:
+                yield from self.eval(pattern.left, iter([s]))
+                yield from self.eval(pattern.right, iter([s]))
+        elif isinstance(pattern, LeftJoin):
+            for s in self.eval(pattern.left, solutions):
+                matched = False
+                for m in self.eval(pattern.right, iter([s])):
+                    matched = True
+                    yield m
+                if not matched:
+                    yield s
+        elif isinstance(pattern, Filter):
+            test = self.expressions.test
+            for s in self.eval(pattern.inner, solutions):
+                if test(pattern.expr, s):
+                    yield s
+        elif isinstance(pattern, Extend):
+            name = pattern.var.name
+            for s in self.eval(pattern.inner, solutions):
+                try:
+                    yield {**s, name: self.expressions.value(pattern.expr, s)}
+                except ExprError:
+                    yield s
+        elif isinstance(pattern, Values):
+            rows = pattern.rows
+            names = [v.name for v in pattern.variables]
+            for s in solutions:
+                for row in rows:
+                    merged = _merge_row(s, names, row)
+                    if merged is not None:
+                        yield merged
+        else:  # pragma: no cover - the parser builds only the patterns above
+            raise TypeError(f"cannot evaluate {type(pattern).__name__}")
+
+    def _exists(self, expr: Exists, solution: Solution) -> bool:
+        return next(self.eval(expr.pattern, iter([solution])), None) is not None
+
+    def _bgp(self, remaining: list[TriplePattern], solution: Solution) -> Iterator[Solution]:
+        if not remaining:
+            yield solution
+            return
+        best = max(remaining, key=lambda t: _bound_score(t, solution))
+        rest = [t for t in remaining if t is not best]
+        slots = (best.s, best.p, best.o)
+        ids: list[int | None] = []
+        for slot in slots:
+            term = solution.get(slot.name) if isinstance(slot, Var) else slot
+            if term is None:
+                ids.append(None)
+                continue
+            term_id = self.dictionary.lookup(term)
+            if term_id is None:
+                return  # a term the store has never seen matches nothing
+            ids.append(term_id)
+        decode = self.dictionary.term
+        for found in self.index.match_ids(ids[0], ids[1], ids[2]):
+            extended = dict(solution)
+            for slot, term_id, given in zip(slots, found, ids, strict=True):
+                if given is None and isinstance(slot, Var):
+                    term = decode(term_id)
+                    if extended.setdefault(slot.name, term) != term:
+                        break  # the same variable twice in one pattern, bound differently
+            else:
+                yield from self._bgp(rest, extended)
+
+
+def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
+    def bound(slot: Slot) -> bool:
+        return not isinstance(slot, Var) or slot.name in solution
+
+    s, p, o = bound(t.s), bound(t.p), bound(t.o)
+    # Prefer more bound positions; among equals, a bound subject or object beats a predicate.
+    return (s + p + o, 2 * s + 2 * o + p)
+
+
+def _merge_row(s: Solution, names: list[str], row: tuple[Term | None, ...]) -> Solution | None:
+    merged = dict(s)
+    for name, term in zip(names, row, strict=True):
+        if term is None:
+            continue
+        if merged.setdefault(name, term) != term:
+            return None
+    return merged
+
+
+def _sort_value(term: Term) -> tuple[int, object, str]:
+    """SPARQL ORDER BY: blank nodes, then IRIs, then literals (numbers by value)."""
+    kind = term[:1]
+    if kind == b"B":
+        return (1, 0, term.decode("utf-8", "replace"))
+    if kind == b"I":
+        return (2, 0, term.decode("utf-8", "replace"))
+    n = numeric(term)
+    if n is not None:
+        return (3, n, "")
+    return (4, 0, term[1:].decode("utf-8", "replace"))
+
+
+class _Reversed:
+    __slots__ = ("item",)
+
+    def __init__(self, item: object) -> None:
+        self.item = item
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return other.item < self.item  # type: ignore[no-any-return, operator]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Reversed) and other.item == self.item
+
+    def __hash__(self) -> int:
+        return hash(self.item)
+
+
+def _distinct(solutions: Iterator[Solution]) -> Iterator[Solution]:
+    seen: set[frozenset[tuple[str, Term]]] = set()
+    for s in solutions:
+        key = frozenset(s.items())
+        if key not in seen:
+            seen.add(key)
+            yield s

@@ -1,0 +1,217 @@
+"""Filter and BIND expressions over terms, with SPARQL's error semantics.
+
+An expression that cannot be evaluated (unbound variable, wrong type) raises `ExprError`;
+a filter treats that as false, a BIND leaves its variable unbound.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+from mizu_core import terms
+from mizu_core.query.algebra import Call, Const, Exists, Expr, Var
+from mizu_core.terms import Term
+
+Solution = dict[str, Term]
+_NUMERIC_TYPES = {
+    terms.XSD + t for t in (
+        "decimal", "float", "int", "long", "short", "byte", "nonNegativeInteger",
+        "positiveInteger", "negativeInteger", "nonPositiveInteger", "unsignedInt", "unsignedLong",
+    )
+}
+
+
+class ExprError(Exception):
+    pass
+
+
+def numeric(term: Term) -> int | float | None:
+    kind = term[:1]
+    if kind in (b"i", b"d"):
+        value: int | float = terms.python_value(term)
+        return value
+    if kind == b"T" and terms.datatype(term) in _NUMERIC_TYPES:
+        lexical = terms.python_value(term)
+        try:
+            return int(lexical) if re.fullmatch(r"[+-]?\d+", lexical) else float(lexical)
+        except ValueError:
+            return None
+    return None
+
+
+def _number_term(value: int | float) -> Term:
+    return terms.literal(value)
+
+
+def ebv(term: Term) -> bool:
+    """Effective boolean value."""
+    kind = term[:1]
+    if kind == b"b":
+        return term == terms.TRUE
+    n = numeric(term)
+    if n is not None:
+        return n != 0 and n == n
+    if kind in (b"S", b"L"):
+        return len(term) > 1 and term[1:].split(b"\0", 1)[-1] != b""
+    raise ExprError("no effective boolean value")
+
+
+def _compare_key(term: Term) -> tuple[str, Any]:
+    n = numeric(term)
+    if n is not None:
+        return ("n", n)
+    kind = term[:1]
+    if kind == b"S":
+        return ("s", terms.python_value(term))
+    if kind == b"b":
+        return ("b", term == terms.TRUE)
+    if kind == b"T":
+        return ("t:" + (terms.datatype(term) or ""), terms.python_value(term))
+    raise ExprError("not comparable")
+
+
+def equal(a: Term, b: Term) -> bool:
+    if a == b:
+        return True
+    try:
+        ka, kb = _compare_key(a), _compare_key(b)
+    except ExprError:
+        if a[:1] in (b"I", b"B") or b[:1] in (b"I", b"B"):
+            return False
+        raise
+    if ka[0] != kb[0]:
+        raise ExprError("incompatible types")
+    return bool(ka[1] == kb[1])
+
+
+def less(a: Term, b: Term) -> bool:
+    ka, kb = _compare_key(a), _compare_key(b)
+    if ka[0] != kb[0]:
+        raise ExprError("incompatible types")
+    return bool(ka[1] < kb[1])
+
+
+def _string(term: Term) -> str:
+    if term[:1] in (b"S", b"L"):
+        value: str = terms.python_value(term)
+        return value
+    raise ExprError("not a string")
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str, flags: str) -> re.Pattern[str]:
+    f = 0
+    for c in flags:
+        f |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}.get(c, 0)
+    return re.compile(pattern, f)
+
+
+def _arith(op: str, a: Term, b: Term) -> Term:
+    x, y = numeric(a), numeric(b)
+    if x is None or y is None:
+        raise ExprError("not numbers")
+    if op == "plus":
+        return _number_term(x + y)
+    if op == "minus":
+        return _number_term(x - y)
+    if op == "times":
+        return _number_term(x * y)
+    if y == 0:
+        raise ExprError("division by zero")
+    return _number_term(x / y)
+
+
+def _cast(datatype: str, term: Term) -> Term:
+    lexical = terms.iri_value(term) if term[:1] == b"I" else terms.lexical(term)
+    try:
+        if datatype == terms.XSD_STRING:
+            return terms.literal(lexical)
+        if datatype == terms.XSD_INTEGER:
+            return terms.literal(int(float(lexical)) if numeric(term) is not None else int(lexical))
+        if datatype in (terms.XSD_DOUBLE, terms.XSD + "float", terms.XSD + "decimal"):
+            return terms.literal(float(lexical))
+        if datatype == terms.XSD_BOOLEAN:
+            return terms.literal(ebv(term))
+    except ValueError:
+        raise ExprError("cannot cast") from None
+    raise ExprError(f"unknown function <{datatype}>")
+
+
+class ExpressionEvaluator:
+    def __init__(self, exists: Callable[[Exists, Solution], bool]) -> None:
+        self.exists = exists
+
+    def test(self, expr: Expr, solution: Solution) -> bool:
+        try:
+            return ebv(self.value(expr, solution))
+        except ExprError:
+            return False
+
+    def value(self, expr: Expr, solution: Solution) -> Term:
+        if isinstance(expr, Var):
+            term = solution.get(expr.name)
+            if term is None:
+                raise ExprError(f"?{expr.name} is unbound")
+            return term
+        if isinstance(expr, Const):
+            return expr.term
+        if isinstance(expr, Exists):
+            return terms.literal(self.exists(expr, solution) != expr.negated)
+        return self.call(expr, solution)
+
+    def call(self, expr: Call, solution: Solution) -> Term:
+        op, args = expr.op, expr.args
+        if op == "bound":
+            return terms.literal(isinstance(args[0], Var) and args[0].name in solution)
+        if op == "and":
+            return terms.literal(all(self.test(a, solution) for a in args))
+        if op == "or":
+            return terms.literal(any(self.test(a, solution) for a in args))
+        if op == "not":
+            return terms.literal(not ebv(self.value(args[0], solution)))
+        values = [self.value(a, solution) for a in args]
+        if op == "eq":
+            return terms.literal(equal(values[0], values[1]))
+        if op == "neq":
+            return terms.literal(not equal(values[0], values[1]))
+        if op == "lt":
+            return terms.literal(less(values[0], values[1]))
+        if op == "gt":
+            return terms.literal(less(values[1], values[0]))
+        if op == "lte":
+            return terms.literal(not less(values[1], values[0]))
+        if op == "gte":
+            return terms.literal(not less(values[0], values[1]))
+        if op in ("in", "notin"):
+            found = any(_safe_equal(values[0], v) for v in values[1:])
+            return terms.literal(found if op == "in" else not found)
+        if op in ("plus", "minus", "times", "divide"):
+            return _arith(op, values[0], values[1])
+        if op == "regex":
+            flags = _string(values[2]) if len(values) > 2 else ""
+            return terms.literal(_regex(_string(values[1]), flags).search(_string(values[0])) is not None)
+        if op == "str":
+            t = values[0]
+            return terms.literal(terms.iri_value(t) if t[:1] == b"I" else terms.lexical(t))
+        if op == "lang":
+            t = values[0]
+            return terms.literal(t[1:].split(b"\0", 1)[0].decode() if t[:1] == b"L" else "")
+        if op == "langmatches":
+            tag, pattern = _string(values[0]).lower(), _string(values[1]).lower()
+            ok = (tag != "") if pattern == "*" else (tag == pattern or tag.startswith(pattern + "-"))
+            return terms.literal(ok)
+        if op == "concat":
+            return terms.literal("".join(_string(v) for v in values))
+        if op.startswith("iri:"):
+            return _cast(op[4:], values[0])
+        raise ExprError(f"unknown operator {op}")
+
+
+def _safe_equal(a: Term, b: Term) -> bool:
+    try:
+        return equal(a, b)
+    except ExprError:
+        return False

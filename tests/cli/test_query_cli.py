@@ -1,0 +1,57 @@
+"""`mizu query`: output formats, stored queries, parameters and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Mizu
+from tests.cli.test_put_view import assert_one_line_error
+from tests.conftest import SPEC_VECTORS
+
+TUTORIAL = '{"@select": "?content", "@where": {"author": "solipsis", "content": "?content"}}'
+
+
+def publish_poems(mizu: Mizu) -> None:
+    lines = "".join(json.dumps(m) + "\n" for m, _ in SPEC_VECTORS[1:])
+    assert mizu("put", "--lines", "--no-sign", input=lines).code == 0
+
+
+def test_tutorial_output_is_the_documented_json(mizu: Mizu) -> None:
+    publish_poems(mizu)
+    result = mizu("query", TUTORIAL)
+    assert result.code == 0
+    assert sorted(json.loads(result.stdout), key=str) == [
+        {"?content": "roses are red"}, {"?content": "violets are blue"}]
+    assert json.loads(mizu("query", input=TUTORIAL).stdout) == json.loads(result.stdout)
+
+
+def test_formats(mizu: Mizu) -> None:
+    publish_poems(mizu)
+    q = '{"@select": ["?a", "?c"], "@where": {"author": "?a", "content": "?c"}, "@orderBy": "?c"}'
+    ndjson = [json.loads(x) for x in mizu("query", "-f", "ndjson", q).stdout.splitlines()]
+    assert [r["?c"] for r in ndjson] == ["grass is green", "roses are red", "violets are blue"]
+    assert mizu("query", "-f", "csv", q).stdout.splitlines()[:2] == ["a,c", "shakespeare,grass is green"]
+    assert mizu("query", "-f", "tsv", q).stdout.splitlines()[1] == "shakespeare\tgrass is green"
+    table = mizu("query", "-f", "table", q).stdout
+    assert "shakespeare" in table and table.rstrip().endswith("(3 rows)")
+    assert mizu("query", "-f", "json", '{"@select": "?x", "@where": {"nothing": "?x"}}').stdout == "[]\n"
+
+
+def test_stored_query_with_params(mizu: Mizu) -> None:
+    publish_poems(mizu)
+    stored = json.dumps({"name": "poems", "by_author": {
+        "@select": "?c", "@where": {"author": {"$var": "who"}, "content": "?c"}}})
+    cid = mizu("put", input=stored).stdout.strip()
+    result = mizu("query", "--cid", f"{cid}/by_author", "--param", "who=shakespeare")
+    assert json.loads(result.stdout) == [{"?c": "grass is green"}]
+    assert_one_line_error(mizu("query", "--cid", f"{cid}/by_author"), 2, "missing parameter 'who'")
+    assert_one_line_error(mizu("query", "--cid", cid), 1, "the message is not a query")
+    assert_one_line_error(mizu("query", "--cid", f"{cid}/by_author", "-p", "novalue"), 2, "NAME=VALUE")
+
+
+def test_bad_queries_are_one_line(mizu: Mizu) -> None:
+    assert_one_line_error(mizu("query", '{"@select": "?x", "@where": {"@graph": {"a": "?x"}, "@filter": {"@nope": 1}}}'),
+                          1, "@where.@filter.@nope: unknown operator")
+    assert_one_line_error(mizu("query", '{"@select": '), 1, "invalid JSON at line 1")
+    assert_one_line_error(mizu("query", "-f", "xml", TUTORIAL), 2, "unknown format")
+    assert_one_line_error(mizu("query", "--sparql", "SELECT * {}"), 2, "not available yet")

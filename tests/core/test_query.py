@@ -1,0 +1,140 @@
+"""json-rql over the index: the SPEC §4 tutorial and every construct the parser accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mizu_core.errors import QueryError, UsageError
+from mizu_core.message.keys import PrivateKey
+from mizu_core.repo.repository import Repository
+from tests.conftest import SPEC_VECTORS, rsa_vector
+
+
+@pytest.fixture
+def poems(repo: Repository) -> Repository:
+    repo.publish([m for m, _ in SPEC_VECTORS[1:]], sign=False)
+    return repo
+
+
+def rows(repo: Repository, query: dict[str, Any], **kw: Any) -> list[dict[str, Any]]:
+    return list(repo.query(query, **kw))
+
+
+def bag(result: list[dict[str, Any]]) -> list[str]:
+    return sorted(repr(sorted(r.items())) for r in result)
+
+
+def test_tutorial_query(poems: Repository) -> None:
+    q = {"@select": "?content", "@where": {"author": "solipsis", "content": "?content"}}
+    assert bag(rows(poems, q)) == bag([{"?content": "roses are red"}, {"?content": "violets are blue"}])
+
+
+def test_signed_key_query_returns_only_the_signed_message(poems: Repository) -> None:
+    poems.publish([rsa_vector()], sign=False)
+    key = rsa_vector()["$signatures"][0]["key"]
+    q = {"@select": "?content", "@where": {"content": "?content", "$$signatures": {"key": key}}}
+    assert rows(poems, q) == [{"?content": "roses are red"}]
+
+
+def test_variables_everywhere_and_iris(poems: Repository) -> None:
+    result = rows(poems, {"@select": ["?m", "?p"], "@where": {"@id": "?m", "?p": "grass is green"}})
+    assert len(result) == 1 and result[0]["?p"] == {"@id": "https://mizu.stream/content"}
+    assert result[0]["?m"]["@id"] == f"https://mizu.stream/v0/view-raw/{SPEC_VECTORS[3][1]}"
+    by_id = {"@select": "?a", "@where": {"@id": result[0]["?m"]["@id"], "author": "?a"}}
+    assert rows(poems, by_id) == [{"?a": "shakespeare"}]
+
+
+def test_filters_inline_and_explicit(poems: Repository) -> None:
+    poems.publish([{"n": i, "name": f"x{i}"} for i in range(10)], sign=False)
+    gt = {"@select": "?v", "@where": {"n": {"@id": "?v", "@gt": 6}}}
+    assert sorted(r["?v"] for r in rows(poems, gt)) == [7, 8, 9]
+    anonymous = {"@select": "?name", "@where": {"name": "?name", "n": {"@lte": 1}}}
+    assert sorted(r["?name"] for r in rows(poems, anonymous)) == ["x0", "x1"]
+    explicit = {"@select": "?v", "@where": {"@graph": {"n": "?v"}, "@filter": [
+        {"@gte": ["?v", 2]}, {"@lt": ["?v", {"@plus": [2, 2]}]}, {"@notin": ["?v", 3]}]}}
+    assert sorted(r["?v"] for r in rows(poems, explicit)) == [2]
+    regex = {"@select": "?c", "@where": {"content": {"@id": "?c", "@regex": "^(roses|grass)"}}}
+    assert sorted(r["?c"] for r in rows(poems, regex)) == ["grass is green", "roses are red"]
+    in_list = {"@select": "?a", "@where": {"author": {"@id": "?a", "@in": ["shakespeare", "nobody"]}}}
+    assert rows(poems, in_list) == [{"?a": "shakespeare"}]
+
+
+def test_optional_union_not_values_bind(poems: Repository) -> None:
+    poems.publish([{"author": "solipsis", "mood": "sad"}], sign=False)
+    optional = {"@select": ["?c", "?mood"], "@where": {
+        "@graph": {"@id": "?m", "author": "solipsis", "content": "?c"},
+        "@optional": {"@id": "?x", "author": "solipsis", "mood": "?mood"}}}
+    assert all(r["?mood"] == "sad" for r in rows(poems, optional))
+    union = {"@select": "?c", "@where": {"@union": [
+        {"author": "shakespeare", "content": "?c"}, {"content": {"@id": "?c", "@regex": "violets"}}]}}
+    assert sorted(r["?c"] for r in rows(poems, union)) == ["grass is green", "violets are blue"]
+    negation = {"@select": "?c", "@where": {"@graph": {"@id": "?m", "content": "?c"},
+                                            "@not": {"@id": "?m", "author": "solipsis"}}}
+    assert rows(poems, negation) == [{"?c": "grass is green"}]
+    values = {"@select": ["?a", "?c"], "@where": {"@graph": {"author": "?a", "content": "?c"},
+                                                  "@values": [{"?a": "shakespeare"}]}}
+    assert rows(poems, values) == [{"?a": "shakespeare", "?c": "grass is green"}]
+    bind = {"@select": "?loud", "@where": {"@graph": {"author": "shakespeare", "content": "?c"},
+                                           "@bind": {"?loud": {"@concat": ["?c", "!"]}}}}
+    assert rows(poems, bind) == [{"?loud": "grass is green!"}]
+
+
+def test_modifiers(poems: Repository) -> None:
+    base = {"@where": {"author": "?a", "content": "?c"}}
+    ordered = rows(poems, {"@select": "?c", **base, "@orderBy": "?c"})
+    assert [r["?c"] for r in ordered] == ["grass is green", "roses are red", "violets are blue"]
+    desc = rows(poems, {"@select": "?c", **base, "@orderBy": {"@desc": "?c"}, "@limit": 1, "@offset": 1})
+    assert desc == [{"?c": "roses are red"}]
+    assert len(rows(poems, {"@distinct": "?a", **base})) == 2
+    assert len(rows(poems, {"@select": "*", **base})[0]) == 2  # anonymous subjects are hidden
+
+
+def test_context_prefixes_and_coercion(repo: Repository) -> None:
+    other = "https://mizu.stream/v0/view-raw/bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"
+    repo.publish([{"name": "a", "knows": {"$ref": other}}], sign=False)
+    q = {"@context": {"m": "https://mizu.stream/", "knows": {"@id": "m:knows", "@type": "@id"}},
+         "@select": "?n", "@where": {"m:name": "?n", "knows": other}}
+    assert rows(repo, q) == [{"?n": "a"}]
+    ref = {"@select": "?n", "@where": {"name": "?n", "knows": {"$ref": other.replace("v0/view-raw", "message")}}}
+    assert rows(repo, ref) == [{"?n": "a"}]
+
+
+def test_streaming_stops_at_the_limit(repo: Repository) -> None:
+    repo.publish([{"i": i} for i in range(2000)], sign=False)
+    stream = repo.query({"@select": "?i", "@where": {"i": "?i"}, "@limit": 3})
+    assert len(list(stream)) == 3
+
+
+def test_templates(repo: Repository) -> None:
+    key = PrivateKey.generate()
+    repo.publish([{"user_name": "ann", "post": "p1"}, {"user_name": "bob", "post": "p2"}], sign=False)
+    stored = repo.publish([{
+        "fragment": {"post": "?post"},
+        "by_user": {"@select": "?post", "@where": {"$include": "#/fragment", "user_name": {"$var": "user_name"}}},
+    }], signer=key).cids[0]
+    assert rows(repo, None, cid=stored, path="by_user", params={"user_name": "bob"}) == [{"?post": "p2"}]
+    with pytest.raises(UsageError, match="missing parameter 'user_name'"):
+        rows(repo, None, cid=stored, path="by_user")
+    with pytest.raises(QueryError, match="no query at 'nope'"):
+        rows(repo, None, cid=stored, path="nope")
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"@select": "?x", "@where": {"@foo": 1}}, r"@where\.@foo: unknown keyword"),
+        ({"@select": "?x", "@where": [{"a": 1}, {"@graph": {"a": "?x"}, "@filter": {"@nope": 1}}]},
+         r"@where\[1\]\.@filter\.@nope: unknown operator"),
+        ({"@select": "x", "@where": {"a": "?x"}}, r"@select\[0\]: 'x' is not a variable"),
+        ({"@select": "?x"}, "needs @where"),
+        ({"@select": "?x", "@where": {"a": "?x"}, "@bogus": 1}, "@bogus: unknown keyword"),
+        ({"@context": "https://example.org/ctx.jsonld", "@select": "?x", "@where": {"a": "?x"}}, "remote context"),
+        ({"@select": "?x", "@where": {"a": "?x"}, "@limit": -1}, "@limit: must be a non-negative"),
+        ({"@select": "?x", "@where": {"a": {"$ref": "#/b"}}}, "partial \\$ref"),
+    ],
+)
+def test_bad_queries_name_the_place(repo: Repository, query: dict[str, Any], error: str) -> None:
+    with pytest.raises(QueryError, match=error):
+        rows(repo, query)

@@ -1,19 +1,29 @@
-"""Run Mizu's benchmarks, print a results table, write bench/results/latest.json.
+"""Run Mizu's benchmarks, print results tables, write bench/results/latest.json and bench/RESULTS.md.
 
-Usage: python bench/run.py [--messages N] [--only ingest|startup] [--runs R]
+Usage: python bench/run.py [--messages N] [--only ingest|startup] [--runs R] [--markdown PATH]
 
 Ingest (bench/ingest.py): `mizu put --lines` signed and unsigned vs pyoxigraph bulk load
-and rdflib parse of the same triples. Start-up (bench/startup.py): median wall time of
-`python -c pass`, `mizu --help`, `mizu view CID`. Targets are printed with PASS/FAIL.
+and rdflib parse of the same triples, with each child's peak RSS (`ru_maxrss`) and its
+sampled peak anonymous and file-backed memory. Start-up (bench/startup.py): median wall
+time of `python -c pass`, `mizu --help`, `mizu view CID`. Targets are printed with PASS/FAIL.
+
+bench/RESULTS.md (committed; bench/results/ is not) is written from a full run (both
+benchmarks); with --only it is written only when --markdown PATH is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import resource
+import shlex
+import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +32,70 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest
 import startup
 
-RESULTS = Path(__file__).resolve().parent / "results"
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+RESULTS = BENCH / "results"
+MARKDOWN = BENCH / "RESULTS.md"
+BUSY_CORES = 0.25  # other processes' average CPU use above which the machine counts as busy
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]  # first column left-aligned, the others right-aligned
+
+
+@dataclass
+class Section:
+    title: str  # Markdown heading
+    intro: str  # first printed line
+    blocks: list[Table | str] = field(default_factory=list)  # a str is a note
 
 
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def _ingest_table(r: dict[str, Any]) -> list[str]:
+def _mb(value: int | None) -> str:
+    return "n/a" if value is None else f"{value:,}"
+
+
+def _ingest_section(r: dict[str, Any]) -> Section:
     mu, ms, ox, rl = r["mizu_unsigned"], r["mizu_signed"], r["pyoxigraph"], r["rdflib"]
-    rows = [
+    section = Section(
+        "Ingest",
         f"Ingest: {r['messages']:,} messages, {r['reference_triples']:,} triples unsigned "
         f"(unsigned CIDs match: {r['checks']['cids_match']}, "
-        f"triple count matches: {r['checks']['triples_match']})",
-        f"  {'system':<26}{'seconds':>9}{'msgs/s':>10}{'triples':>11}{'triples/s':>11}"
-        f"{'peak MB':>9}",
-    ]
+        f"triple count matches: {r['checks']['triples_match']})")
+    rows = []
     for name, x in (("mizu put --no-sign", mu), ("mizu put (signed)", ms),
                     ("pyoxigraph bulk_load", ox), ("rdflib Graph.parse nt", rl)):
-        msgs = f"{x['messages'] / x['seconds']:>10,.0f}" if "messages" in x else f"{'':>10}"
-        rows.append(f"  {name:<26}{x['seconds']:>9.2f}{msgs}{x['triples']:>11,}"
-                    f"{x['triples_per_s']:>11,.0f}{x['peak_rss_mb']:>9}")
+        msgs = f"{x['messages'] / x['seconds']:,.0f}" if "messages" in x else ""
+        rows.append([name, f"{x['seconds']:.2f}", msgs, f"{x['triples']:,}",
+                     f"{x['triples_per_s']:,.0f}", _mb(x["peak_rss_mb"]),
+                     _mb(x["peak_anon_mb"]), _mb(x["peak_file_mb"])])
+    section.blocks.append(Table(["system", "seconds", "msgs/s", "triples", "triples/s",
+                                 "peak RSS MB", "anon MB", "file MB"], rows))
     if rl.get("scaled_from"):
-        rows += [f"  note: rdflib projected > {ingest.RDFLIB_BUDGET_S:.0f} s, so it ran at "
-                 f"{rl['scaled_from']:,} messages (N/10);",
-                 "  its time is scaled to N, its peak MB is at N/10"]
-    rows += ["  note: mizu is timed as a whole process (start-up included), the references "
-             "around the load only;",
-             "  signed messages carry 3 more triples each (their $signatures node)"]
+        section.blocks.append(
+            f"rdflib projected > {ingest.RDFLIB_BUDGET_S:.0f} s, so it ran at "
+            f"{rl['scaled_from']:,} messages (N/10); its time is scaled to N, "
+            "its memory peaks are at N/10")
+    section.blocks += [
+        "mizu is timed as a whole process (start-up included), the references around the "
+        "load only",
+        "signed messages carry 3 more triples each (their `$signatures` node)",
+        "peak RSS is ru_maxrss; anon MB = peak RssAnon, file MB = peak RssFile+RssShmem, "
+        f"sampled from /proc/PID/status every {ingest.SAMPLE_S * 1000:.0f} ms",
+    ]
+
     u_ox = mu["triples_per_s"] / ox["triples_per_s"]
     s_ox = ms["triples_per_s"] / ox["triples_per_s"]
     u_rl = mu["triples_per_s"] / rl["triples_per_s"]
     s_rl = ms["triples_per_s"] / rl["triples_per_s"]
     peak = max(mu["peak_rss_mb"], ms["peak_rss_mb"])
+    anons = [x["peak_anon_mb"] for x in (mu, ms) if x["peak_anon_mb"] is not None]
+    anon = max(anons) if len(anons) == 2 else None
     r["ratios"] = {"unsigned/pyoxigraph": u_ox, "signed/pyoxigraph": s_ox,
                    "unsigned/rdflib": u_rl, "signed/rdflib": s_rl}
     r["targets"] = {
@@ -62,28 +103,200 @@ def _ingest_table(r: dict[str, Any]) -> list[str]:
         "unsigned >= 5x rdflib": u_rl >= 5, "signed >= 5x rdflib": s_rl >= 5,
         "mizu peak memory < 300 MB": peak < 300,
     }
-    rows += [
-        f"  {'target':<34}{'measured':>12}  result",
-        f"  {'unsigned / pyoxigraph >= 1x':<34}{u_ox:>11.2f}x  {_verdict(u_ox >= 1)}",
-        f"  {'signed / pyoxigraph >= 0.5x':<34}{s_ox:>11.2f}x  {_verdict(s_ox >= 0.5)}",
-        f"  {'unsigned / rdflib >= 5x':<34}{u_rl:>11.2f}x  {_verdict(u_rl >= 5)}",
-        f"  {'signed / rdflib >= 5x':<34}{s_rl:>11.2f}x  {_verdict(s_rl >= 5)}",
-        f"  {'mizu peak memory < 300 MB':<34}{peak:>9} MB  {_verdict(peak < 300)}",
+    anon_ok = anon is not None and anon < 300
+    r["informative"] = {"mizu peak anonymous memory < 300 MB": anon_ok if anon is not None
+                        else None}
+    section.blocks += [
+        Table(["target", "measured", "result"], [
+            ["unsigned / pyoxigraph >= 1x", f"{u_ox:.2f}x", _verdict(u_ox >= 1)],
+            ["signed / pyoxigraph >= 0.5x", f"{s_ox:.2f}x", _verdict(s_ox >= 0.5)],
+            ["unsigned / rdflib >= 5x", f"{u_rl:.2f}x", _verdict(u_rl >= 5)],
+            ["signed / rdflib >= 5x", f"{s_rl:.2f}x", _verdict(s_rl >= 5)],
+            ["mizu peak memory < 300 MB", f"{peak:,} MB", _verdict(peak < 300)],
+            ["mizu peak anonymous memory < 300 MB", f"{_mb(anon)} MB",
+             _verdict(anon_ok) if anon is not None else "n/a"],
+        ]),
+        "the memory target is on total peak RSS (larger of signed and unsigned); the "
+        "anonymous-memory line is informative",
     ]
-    return rows
+    return section
 
 
-def _startup_table(r: dict[str, Any]) -> list[str]:
+def _startup_section(r: dict[str, Any]) -> Section:
     targets = {"mizu --help": 150.0, "mizu view CID": 200.0}
-    rows = [f"Start-up: median of {next(iter(r.values()))['runs']} runs",
-            f"  {'command':<18}{'median ms':>10}{'min':>8}{'max':>8}  target"]
+    runs = next(iter(r.values()))["runs"]
+    rows = []
     for name, x in r.items():
         limit = targets.get(name)
         verdict = f"<= {limit:.0f} ms {_verdict(x['median_ms'] <= limit)}" if limit else "(floor)"
         x["target_ms"], x["pass"] = limit, (x["median_ms"] <= limit) if limit else None
-        rows.append(f"  {name:<18}{x['median_ms']:>10.1f}{x['min_ms']:>8.1f}{x['max_ms']:>8.1f}"
-                    f"  {verdict}")
-    return rows
+        rows.append([name, f"{x['median_ms']:.1f}", f"{x['min_ms']:.1f}",
+                     f"{x['max_ms']:.1f}", verdict])
+    return Section("Start-up", f"Start-up: median of {runs} runs",
+                   [Table(["command", "median ms", "min", "max", "target"], rows)])
+
+
+def _text(sections: list[Section]) -> str:
+    lines: list[str] = []
+    for section in sections:
+        lines.append(section.intro)
+        for block in section.blocks:
+            if isinstance(block, str):
+                lines.append(f"  note: {block}")
+                continue
+            cols = list(zip(block.headers, *block.rows, strict=True))
+            widths = [max(len(c) for c in col) for col in cols]
+            for row in (block.headers, *block.rows):
+                cells = [c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+                lines.append("  " + "  ".join(cells).rstrip())
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _markdown_table(table: Table) -> list[str]:
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    rule = ["---"] + ["---:"] * (len(table.headers) - 1)
+    return [row(table.headers), "| " + " | ".join(rule) + " |", *map(row, table.rows)]
+
+
+# --- machine facts and load -----------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _git() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, check=True,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}, with uncommitted changes" if dirty else head
+
+
+def _machine() -> dict[str, Any]:
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "memory_gib": mem_kb / 2**20,
+            "os": platform.platform(), "python": platform.python_version(),
+            "pyoxigraph": _version("pyoxigraph"), "rdflib": _version("rdflib"),
+            "mizu": _version("mizu"), "git": _git()}
+
+
+def _cpu_seconds() -> tuple[float, float, float]:
+    """(machine-wide busy CPU s, hypervisor steal s, this process and its reaped children)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values
+    hz = os.sysconf("SC_CLK_TCK")
+    ours = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return (user + nice + system + irq + softirq) / hz, steal / hz, ours
+
+
+def _load(before: tuple[float, float, float], wall: float) -> dict[str, Any]:
+    after = _cpu_seconds()
+    other = max(0.0, (after[0] - before[0]) - (after[2] - before[2]))
+    return {"wall_s": wall, "other_cpu_s": other, "other_cores": other / wall,
+            "steal_s": after[1] - before[1], "busy": other / wall > BUSY_CORES,
+            "loadavg": Path("/proc/loadavg").read_text().split()[:3]}
+
+
+def _load_line(load: dict[str, Any], cores: int | None) -> str:
+    line = (f"other processes (kernel threads included) used {load['other_cpu_s']:.1f} CPU s "
+            f"during the {load['wall_s']:.0f} s run: {load['other_cores']:.2f} of {cores} "
+            f"cores on average; hypervisor steal {load['steal_s']:.1f} s")
+    if load["busy"]:
+        line += " -- the machine was busy, so the numbers may be pessimistic"
+    return line
+
+
+def _command() -> str:
+    exe = Path(sys.executable)
+    cwd = Path.cwd()
+    if exe.is_relative_to(cwd):
+        exe = exe.relative_to(cwd)
+    argv = shlex.join([str(exe), *sys.argv])
+    return argv if cwd == ROOT else f"cd {shlex.quote(str(cwd))} && {argv}"
+
+
+def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
+    m, load = results["machine"], results["load"]
+    lines = [
+        "# Mizu benchmark results",
+        "",
+        "Written by `bench/run.py` from its last full run; re-run it to update this file "
+        "(raw numbers go to `bench/results/latest.json`, which is not committed).",
+        "",
+        f"- **Date**: {results['date']}",
+        f"- **CPU**: {m['cpu']}, {m['cores']} cores (logical CPUs), "
+        f"{m['memory_gib']:.1f} GiB RAM",
+        f"- **OS**: {m['os']}",
+        f"- **Python** {m['python']}, **pyoxigraph** {m['pyoxigraph']}, "
+        f"**rdflib** {m['rdflib']}, **mizu** {m['mizu']} (git {m['git']})",
+        f"- **Load**: {_load_line(load, m['cores'])}",
+        "- **Command** (from the repository root unless it says otherwise):",
+        "",
+        "  ```sh",
+        f"  {results['command']}",
+        "  ```",
+        "",
+        "## How to read this",
+        "",
+        "Mizu's ingest time is the wall time of the whole `mizu --json put --lines FILE` "
+        "process: interpreter start-up, then JSON parsing, validation, encoding, hashing (CID) "
+        "and, when signed, signing of every message, before its triples are indexed. The "
+        "references (pyoxigraph `Store.bulk_load`, rdflib `Graph.parse`) are timed around the "
+        "load call only and load an N-Triples file already produced from the same messages "
+        "(the same triples as unsigned Mizu). Signed messages carry 3 more triples each "
+        "(their `$signatures` node), counted in Mizu's triples/s. Each system runs in its own "
+        "child process. *Peak RSS* is the child's `ru_maxrss`: all resident memory. It splits "
+        "into *anonymous* memory (`RssAnon`: the process's own heap, stacks and private "
+        "allocations, which cannot be given back without freeing them) and *file-backed* "
+        "memory (`RssFile + RssShmem`: pages of mapped files and shared memory; for Mizu "
+        "mostly its memory-mapped LMDB store, page cache the kernel can drop and re-read "
+        f"under memory pressure). Those two peaks are sampled every "
+        f"{ingest.SAMPLE_S * 1000:.0f} ms from `/proc/PID/status` and need not occur at the "
+        "same moment, so they need not add up to the peak RSS. The memory target is on peak "
+        "RSS; the anonymous-memory line is informative.",
+    ]
+    for section in sections:
+        lines += ["", f"## {section.title}", "", section.intro, ""]
+        notes: list[str] = []
+        for block in section.blocks:
+            if isinstance(block, str):
+                notes.append(f"- {block[0].upper()}{block[1:]}.")
+                continue
+            if notes:
+                lines += [*notes, ""]
+                notes = []
+            lines += [*_markdown_table(block), ""]
+        lines += notes
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main() -> None:
@@ -91,20 +304,32 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100_000, help="messages to ingest")
     parser.add_argument("--only", choices=("ingest", "startup"))
     parser.add_argument("--runs", type=int, default=15, help="start-up runs per command (>= 10)")
+    parser.add_argument("--markdown", type=Path, metavar="PATH",
+                        help=f"Markdown report (default: {MARKDOWN.relative_to(ROOT)} after "
+                             "a full run, none with --only)")
     args = parser.parse_args()
 
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                               "python": platform.python_version(), "machine": platform.platform()}
-    lines: list[str] = []
+                               "command": _command(), "python": platform.python_version(),
+                               "machine": _machine()}
+    before, t0 = _cpu_seconds(), time.perf_counter()
+    sections: list[Section] = []
     if args.only in (None, "ingest"):
         results["ingest"] = ingest.run(args.messages)
-        lines += [*_ingest_table(results["ingest"]), ""]
+        sections.append(_ingest_section(results["ingest"]))
     if args.only in (None, "startup"):
         results["startup"] = startup.run(max(10, args.runs))
-        lines += _startup_table(results["startup"])
-    print("\n".join(lines).rstrip())
+        sections.append(_startup_section(results["startup"]))
+    results["load"] = _load(before, time.perf_counter() - t0)
+
+    print(_text(sections))
+    print(f"\nLoad: {_load_line(results['load'], results['machine']['cores'])}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    markdown = args.markdown or (MARKDOWN if args.only is None else None)
+    if markdown:
+        markdown.write_text(_markdown(results, sections))
+        print(f"Wrote {markdown}")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,9 @@ def _click_exit(error: Exception) -> int | None:
     if isinstance(error, click.Abort):
         print("aborted", file=sys.stderr)
         return 1
+    if isinstance(error, click.exceptions.NoArgsIsHelpError) and error.ctx is not None:
+        print(error.ctx.get_help())  # `mizu` or `mizu config` alone: the help, as asked
+        return 0
     if isinstance(error, click.UsageError):
         print(f"error: {error.format_message()}", file=sys.stderr)
         if error.ctx is not None:

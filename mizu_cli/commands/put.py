@@ -49,9 +49,10 @@ def put(
 ) -> None:
     """Publish messages and print one CID per message.
 
-    A batch is atomic: if any message is invalid nothing is stored and the error names its
-    line. With --skip-invalid the valid ones are stored, the rejected listed, and the exit
-    status is 1 if any were rejected.
+    The whole input is validated first: if any message is invalid nothing is stored and
+    the error names its line. It is then stored in batches of core.batch-size messages,
+    each wholly or not at all. With --skip-invalid the valid ones are stored, the rejected
+    listed, and the exit status is 1 if any were rejected.
     """
     from mizu_core.errors import UsageError
     from mizu_core.repo.repository import MessageText

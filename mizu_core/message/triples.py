@@ -88,10 +88,11 @@ def node_path(message: dict[str, Any], ref: str) -> str:
     return "".join("/" + s for s in out)
 
 
-def message_triples(cid: CID | str, message: dict[str, Any]) -> set[Triple]:
-    """Every triple that `message`, stored as `cid`, contributes to the index."""
+def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
+    """Every triple that `message`, stored as `cid`, contributes to the index, in a stable
+    order (so term ids are given the same way on every run)."""
     root_iri = VIEW_RAW + str(cid)
-    out: set[Triple] = set()
+    out: dict[Triple, None] = {}
     literal = terms.literal
     iri = terms.iri
 
@@ -100,7 +101,7 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> set[Triple]:
             return root_iri + node_path(message, uri)
         return normalise_iri(uri)
 
-    def obj(value: Any, node_iri: str, key: str, plain: bool) -> Term | None:
+    def obj(value: Any, node_iri: str, key: str, plain: bool) -> Term:
         t = type(value)
         if t is dict:
             if not plain and len(value) == 1 and "$ref" in value and type(value["$ref"]) is str:
@@ -123,13 +124,9 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> set[Triple]:
             base = subject_iri + "/" + seg
             if type(value) is list:
                 for i, element in enumerate(_set_elements(value)):
-                    o = obj(element, f"{base}/{i}", key, field_plain)
-                    if o is not None:
-                        out.add((s, p, o))
+                    out[(s, p, obj(element, f"{base}/{i}", key, field_plain))] = None
             else:
-                o = obj(value, base, key, field_plain)
-                if o is not None:
-                    out.add((s, p, o))
+                out[(s, p, obj(value, base, key, field_plain))] = None
 
     describe(root_iri, message, False)
-    return out
+    return list(out)

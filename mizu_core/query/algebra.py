@@ -55,7 +55,17 @@ class Exists:
     negated: bool = False
 
 
-Expr = Var | Const | Call | Exists
+@dataclass(frozen=True)
+class Aggregate:
+    """`count`, `sum`, `min`, `max`, `avg`, `groupConcat` or `sample`; arg None is `*`."""
+
+    op: str
+    arg: Expr | None
+    distinct: bool = False
+    separator: str = " "
+
+
+Expr = Var | Const | Call | Exists | Aggregate
 
 
 # -- graph patterns ------------------------------------------------------------------------
@@ -103,7 +113,21 @@ class Values:
     rows: tuple[tuple[Term | None, ...], ...]  # None: UNDEF
 
 
-Pattern = BGP | Join | LeftJoin | Union | Filter | Extend | Values
+@dataclass(frozen=True)
+class Group:
+    """GROUP BY `keys` (no keys: one group), computing each aggregate into its variable."""
+
+    inner: Pattern
+    keys: tuple[Expr, ...]
+    aggregates: tuple[tuple[Var, Aggregate], ...]
+
+
+@dataclass(frozen=True)
+class SubSelect:
+    select: Select
+
+
+Pattern = BGP | Join | LeftJoin | Union | Filter | Extend | Values | Group | SubSelect
 
 
 @dataclass(frozen=True)
@@ -122,3 +146,23 @@ class Select:
     order_by: tuple[OrderKey, ...] = ()
     limit: int | None = None
     offset: int = 0
+
+
+@dataclass(frozen=True)
+class Construct:
+    """Subjects shaped like `template`, one per subject term, merged over all solutions."""
+
+    template: tuple[TriplePattern, ...]
+    select: Select  # the solutions that fill the template (its modifiers apply)
+
+
+@dataclass(frozen=True)
+class Describe:
+    """The direct properties of each resource: IRIs given, or bound to `variables`."""
+
+    resources: tuple[Term, ...]
+    variables: tuple[Var, ...]
+    select: Select | None
+
+
+Query = Select | Construct | Describe

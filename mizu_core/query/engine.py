@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from mizu_core import terms
 from mizu_core.errors import QueryError
 from mizu_core.message import codec
 from mizu_core.message.templates import expand_includes, fill_vars, resolve_pointer
+from mizu_core.query.algebra import Construct, Describe, Select, Slot, Var
 from mizu_core.query.evaluate import Evaluator
 from mizu_core.query.jsonrql import READ_KEYS, Parser
-from mizu_core.query.results import row_json
-from mizu_core.repo.index import TripleIndex
+from mizu_core.query.results import row_json, subjects_json
+from mizu_core.repo.index import Triple, TripleIndex
 
 
 def prepare(
@@ -24,8 +26,10 @@ def prepare(
     params: dict[str, Any] | None = None,
     resolve_external: Callable[[str], Any] | None = None,
     path: str = "",
+    stored: bool = False,
 ) -> Any:
-    """The query object to parse: includes expanded, the sub-object at `path`, vars filled."""
+    """The query object to parse: includes expanded, the sub-object at `path`, vars filled.
+    `stored` says the query came from a message (for error messages)."""
     if not isinstance(query, dict):
         raise QueryError("a query must be a JSON object")
     expanded = expand_includes(query, resolve_external)
@@ -35,14 +39,51 @@ def prepare(
         except KeyError:
             raise QueryError(f"no query at '{path}'") from None
     if not isinstance(expanded, dict) or not any(k in expanded for k in READ_KEYS):
-        where = f"'{path}'" if path else "the message"
+        where = f"'{path}'" if path else "the message" if stored else "the query"
         raise QueryError(f"{where} is not a query (no {', '.join(READ_KEYS)})")
     return codec.to_json(fill_vars(expanded, params or {}))
 
 
 def run(query: Any, index: TripleIndex, self_iri: str | None = None,
         message: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-    """Evaluate a prepared json-rql query; yield JSON rows as they are found."""
-    select = Parser(self_iri, message).query(query)
-    for solution in Evaluator(index).select(select):
-        yield row_json(solution)
+    """Evaluate a prepared json-rql query: select rows as they are found; for @construct
+    and @describe, one subject object per node."""
+    parser = Parser(self_iri, message)
+    parsed = parser.query(query)
+    evaluator = Evaluator(index)
+    if isinstance(parsed, Select):
+        for solution in evaluator.select(parsed):
+            yield row_json(solution)
+    elif isinstance(parsed, Construct):
+        yield from subjects_json(construct_triples(parsed, evaluator), parser.context)
+    else:
+        yield from subjects_json(describe_triples(parsed, evaluator, index), parser.context)
+
+
+def _fill(slot: Slot, solution: dict[str, bytes], n: int) -> bytes | None:
+    if not isinstance(slot, Var):
+        return slot
+    if slot.name in solution:
+        return solution[slot.name]
+    if slot.name.startswith("_"):  # an anonymous template node: a fresh blank per solution
+        return terms.blank(f"b{n}_{slot.name[1:]}")
+    return None
+
+
+def construct_triples(query: Construct, evaluator: Evaluator) -> Iterator[Triple]:
+    for n, solution in enumerate(evaluator.select(query.select)):
+        for t in query.template:
+            s, p, o = (_fill(x, solution, n) for x in (t.s, t.p, t.o))
+            if s is not None and p is not None and o is not None and terms.is_iri(p):
+                yield s, p, o
+
+
+def describe_triples(query: Describe, evaluator: Evaluator, index: TripleIndex) -> Iterator[Triple]:
+    resources: dict[bytes, None] = dict.fromkeys(query.resources)
+    if query.select is not None:
+        for solution in evaluator.select(query.select):
+            for var in query.variables:
+                if var.name in solution:
+                    resources[solution[var.name]] = None
+    for resource in resources:
+        yield from index.match(resource)

@@ -10,24 +10,35 @@ NOT EXISTS and UNION cheap when the left side binds what the right side needs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from mizu_core import terms
 from mizu_core.query.algebra import (
     BGP,
+    Aggregate,
     Exists,
+    Expr,
     Extend,
     Filter,
+    Group,
     Join,
     LeftJoin,
     Pattern,
     Select,
     Slot,
+    SubSelect,
     TriplePattern,
     Union,
     Values,
     Var,
 )
-from mizu_core.query.expressions import ExprError, ExpressionEvaluator, Solution, numeric
+from mizu_core.query.expressions import (
+    ExprError,
+    ExpressionEvaluator,
+    Solution,
+    numeric,
+    string_value,
+)
 from mizu_core.repo.index import TripleIndex
 from mizu_core.terms import Term
 
@@ -98,6 +109,10 @@ class Evaluator:
                     yield {**s, name: self.expressions.value(pattern.expr, s)}
                 except ExprError:
                     yield s
+        elif isinstance(pattern, Group):
+            yield from self._join_each(solutions, lambda: self._groups(pattern))
+        elif isinstance(pattern, SubSelect):
+            yield from self._join_each(solutions, lambda: list(self.select(pattern.select)))
         elif isinstance(pattern, Values):
             rows = pattern.rows
             names = [v.name for v in pattern.variables]
@@ -108,6 +123,46 @@ class Evaluator:
                         yield merged
         else:  # pragma: no cover - the parser builds only the patterns above
             raise TypeError(f"cannot evaluate {type(pattern).__name__}")
+
+    def _join_each(
+        self, solutions: Iterator[Solution], compute: Callable[[], list[Solution]]
+    ) -> Iterator[Solution]:
+        """Join an independently evaluated part (group, sub-query), computed once, with each
+        incoming solution: SPARQL evaluates these bottom-up, not by substitution."""
+        results: list[Solution] | None = None
+        for s in solutions:
+            if results is None:
+                results = compute()
+            for r in results:
+                merged = _compatible_merge(s, r)
+                if merged is not None:
+                    yield merged
+
+    def _groups(self, group: Group) -> list[Solution]:
+        buckets: dict[tuple[Term | None, ...], list[Solution]] = {}
+        value = self.expressions.value
+        for s in self.eval(group.inner, iter([{}])):
+            key: list[Term | None] = []
+            for k in group.keys:
+                try:
+                    key.append(value(k, s))
+                except ExprError:
+                    key.append(None)
+            buckets.setdefault(tuple(key), []).append(s)
+        if not buckets and not group.keys:
+            buckets[()] = []  # aggregates over nothing still give one row (COUNT = 0)
+        out = []
+        for group_key, members in buckets.items():
+            row: Solution = {}
+            for k, term in zip(group.keys, group_key, strict=True):
+                if isinstance(k, Var) and term is not None:
+                    row[k.name] = term
+            for var, aggregate in group.aggregates:
+                result = aggregate_value(aggregate, members, value)
+                if result is not None:
+                    row[var.name] = result
+            out.append(row)
+        return out
 
     def _exists(self, expr: Exists, solution: Solution) -> bool:
         return next(self.eval(expr.pattern, iter([solution])), None) is not None
@@ -148,6 +203,54 @@ def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
     s, p, o = bound(t.s), bound(t.p), bound(t.o)
     # Prefer more bound positions; among equals, a bound subject or object beats a predicate.
     return (s + p + o, 2 * s + 2 * o + p)
+
+
+def _compatible_merge(a: Solution, b: Solution) -> Solution | None:
+    merged = dict(a)
+    for name, term in b.items():
+        if merged.setdefault(name, term) != term:
+            return None
+    return merged
+
+
+def aggregate_value(
+    aggregate: Aggregate, members: list[Solution], value: Callable[[Expr, Solution], Term]
+) -> Term | None:
+    """One aggregate over a group's solutions; None when it has no value (an error)."""
+    values: list[Term] = []
+    for s in members:
+        if aggregate.arg is None:
+            values.append(terms.TRUE)
+            continue
+        try:
+            values.append(value(aggregate.arg, s))
+        except ExprError:
+            if aggregate.op != "count":
+                return None
+    if aggregate.distinct:
+        values = list(dict.fromkeys(values))
+    op = aggregate.op
+    if op == "count":
+        return terms.literal(len(values))
+    if op == "sample":
+        return values[0] if values else None
+    if op == "groupConcat":
+        try:
+            return terms.literal(aggregate.separator.join(string_value(v) for v in values))
+        except ExprError:
+            return None
+    if op in ("min", "max"):
+        if not values:
+            return None
+        pick = min if op == "min" else max
+        return pick(values, key=_sort_value)
+    numbers = [numeric(v) for v in values]
+    if any(n is None for n in numbers):
+        return None
+    total = sum(numbers)  # type: ignore[arg-type]
+    if op == "sum":
+        return terms.literal(total)
+    return terms.literal(total / len(numbers) if numbers else 0)
 
 
 def _merge_row(s: Solution, names: list[str], row: tuple[Term | None, ...]) -> Solution | None:

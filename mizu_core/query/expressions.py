@@ -94,6 +94,11 @@ def less(a: Term, b: Term) -> bool:
     return bool(ka[1] < kb[1])
 
 
+def string_value(term: Term) -> str:
+    """The text of a term for string functions: literals' lexical form, IRIs as text."""
+    return terms.iri_value(term) if term[:1] == b"I" else terms.lexical(term)
+
+
 def _string(term: Term) -> str:
     if term[:1] in (b"S", b"L"):
         value: str = terms.python_value(term)
@@ -160,7 +165,9 @@ class ExpressionEvaluator:
             return expr.term
         if isinstance(expr, Exists):
             return terms.literal(self.exists(expr, solution) != expr.negated)
-        return self.call(expr, solution)
+        if isinstance(expr, Call):
+            return self.call(expr, solution)
+        raise ExprError("an aggregate outside a grouped query")
 
     def call(self, expr: Call, solution: Solution) -> Term:
         op, args = expr.op, expr.args

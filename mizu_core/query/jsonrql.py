@@ -1,11 +1,11 @@
 """json-rql → algebra (SPEC §4; grammar in shared/jsonrql-cases/GRAMMAR.md).
 
-Every error names the key path of the offending place (`@where[1].@filter`). Implemented
-here: @select/@distinct, @where as Subject, array or Group (@graph, @filter, @union,
-@optional, @values, @bind) and Mizu's `{"@not": pattern}`, subjects with @id/@type,
-variables anywhere, references, value objects, nested subjects, inline filters, `$ref`
-values, @orderBy/@limit/@offset and @context. Not yet: aggregates, @groupBy/@having,
-sub-queries, @construct, @describe, lists.
+Every error names the key path of the offending place (`@where[1].@filter`). Implemented:
+@select/@distinct (with expressions and aggregates), @construct, @describe, @where as
+Subject, array or Group (@graph, @filter, @union, @optional, @values, @bind) and Mizu's
+`{"@not": pattern}`, sub-queries, subjects with @id/@type, variables anywhere, references,
+value objects, nested subjects, inline filters, `$ref` values, @groupBy/@having,
+@orderBy/@limit/@offset and @context. Not yet: lists (`@list`).
 """
 
 from __future__ import annotations
@@ -20,18 +20,24 @@ from mizu_core.message.triples import node_path
 from mizu_core.message.uris import is_partial, normalise_iri
 from mizu_core.query.algebra import (
     BGP,
+    Aggregate,
     Call,
     Const,
+    Construct,
+    Describe,
     Exists,
     Expr,
     Extend,
     Filter,
+    Group,
     Join,
     LeftJoin,
     OrderKey,
     Pattern,
+    Query,
     Select,
     Slot,
+    SubSelect,
     TriplePattern,
     Union,
     Values,
@@ -49,8 +55,15 @@ OPERATORS = {
     "@divide": "divide", "@concat": "concat",
 }
 READ_KEYS = ("@select", "@distinct", "@construct", "@describe")
+AGGREGATES = {
+    "@count": "count", "@sum": "sum", "@min": "min", "@max": "max", "@avg": "avg",
+    "@groupConcat": "groupConcat", "@sample": "sample",
+}
 _GROUP_KEYS = ("@graph", "@filter", "@union", "@optional", "@values", "@bind", "@not")
-_QUERY_KEYS = {"@context", "@where", "@orderBy", "@limit", "@offset", "@values", *READ_KEYS}
+_QUERY_KEYS = {
+    "@context", "@where", "@orderBy", "@limit", "@offset", "@values", "@groupBy", "@having",
+    *READ_KEYS,
+}
 
 
 def is_variable(value: Any) -> bool:
@@ -63,6 +76,7 @@ class Parser:
 
     def __init__(self, self_iri: str | None = None, message: dict[str, Any] | None = None) -> None:
         self._fresh = count()
+        self.context = Context()  # the top-level query's context, for compacting results
         self.self_iri = self_iri
         self.message = message
 
@@ -75,40 +89,116 @@ class Parser:
 
     # -- queries -------------------------------------------------------------------------
 
-    def query(self, q: Any, where: str = "", ctx: Context | None = None) -> Select:
+    def query(self, q: Any, where: str = "", ctx: Context | None = None) -> Query:
         if not isinstance(q, dict):
             raise QueryError(f"{where or 'query'}: a query must be a JSON object")
         ctx = (ctx or Context()).extend(q.get("@context"), f"{where}@context")
+        if not where:
+            self.context = ctx
         for key in q:
             if key not in _QUERY_KEYS:
                 raise QueryError(f"{where}{key}: unknown keyword in a query")
         kinds = [k for k in READ_KEYS if k in q]
         if len(kinds) != 1:
-            raise QueryError(f"{where or 'query'}: needs exactly one of @select, @distinct, @construct, @describe")
+            raise QueryError(f"{where or 'query'}: needs exactly one of {', '.join(READ_KEYS)}")
         kind = kinds[0]
-        if kind in ("@construct", "@describe"):
-            raise QueryError(f"{where}{kind}: not supported yet")
+        if kind == "@describe":
+            return self.describe(q, where, ctx)
         if "@where" not in q:
             raise QueryError(f"{where}{kind}: needs @where")
         pattern = self.where(q["@where"], f"{where}@where", ctx)
         if "@values" in q:
             pattern = Join(pattern, self.values(q["@values"], f"{where}@values", ctx))
-        projection = self.projection(q[kind], f"{where}{kind}")
-        order = self.order_by(q.get("@orderBy"), f"{where}@orderBy", ctx)
+        if kind == "@construct":
+            template = self.template(q["@construct"], f"{where}@construct", ctx)
+            return Construct(template, self.modifiers(q, where, ctx, pattern, None, False))
+        items = self.projection(q[kind], f"{where}{kind}", ctx)
+        return self.modifiers(q, where, ctx, pattern, items, kind == "@distinct")
+
+    def modifiers(
+        self, q: dict[str, Any], where: str, ctx: Context, pattern: Pattern,
+        items: list[tuple[Var, Expr | None]] | None, distinct: bool,
+    ) -> Select:
+        """Grouping, aggregates, HAVING, projection expressions and solution modifiers."""
+        aggregates: list[tuple[Var, Aggregate]] = []
+
+        def lift(e: Expr) -> Expr:
+            return self.lift_aggregates(e, aggregates)
+
+        projected = [(v, lift(e) if e is not None else None) for v, e in items or []]
+        having = [lift(self.expr(h, f"{where}@having", ctx)) for h in _as_list(q.get("@having"))]
+        order = tuple(OrderKey(lift(k.expr), k.descending)
+                      for k in self.order_by(q.get("@orderBy"), f"{where}@orderBy", ctx))
+        keys = tuple(self.expr(k, f"{where}@groupBy", ctx) for k in _as_list(q.get("@groupBy")))
+        if keys or aggregates:
+            pattern = Group(pattern, keys, tuple(aggregates))
+        for var, expr in projected:
+            if expr is not None:
+                pattern = Extend(pattern, var, expr)
+        for h in having:
+            pattern = Filter(h, pattern)
+        projection = None if items is None else tuple(v for v, _ in projected)
         limit = self.integer(q.get("@limit"), f"{where}@limit")
         offset = self.integer(q.get("@offset"), f"{where}@offset") or 0
-        return Select(pattern, projection, kind == "@distinct", order, limit, offset)
+        return Select(pattern, projection, distinct, order, limit, offset)
 
-    def projection(self, value: Any, where: str) -> tuple[Var, ...] | None:
+    def lift_aggregates(self, expr: Expr, out: list[tuple[Var, Aggregate]]) -> Expr:
+        """Replace each aggregate in `expr` by a variable that the Group node binds."""
+        if isinstance(expr, Aggregate):
+            for var, existing in out:
+                if existing == expr:
+                    return var
+            var = self.fresh()
+            out.append((var, expr))
+            return var
+        if isinstance(expr, Call):
+            return Call(expr.op, tuple(self.lift_aggregates(a, out) for a in expr.args))
+        return expr
+
+    def describe(self, q: dict[str, Any], where: str, ctx: Context) -> Describe:
+        resources: list[bytes] = []
+        variables: list[Var] = []
+        for i, item in enumerate(_as_list(q["@describe"])):
+            if is_variable(item):
+                variables.append(self.var(item))
+            elif isinstance(item, str):
+                resources.append(terms.iri(ctx.expand_id(item)))
+            else:
+                raise QueryError(f"{where}@describe[{i}]: must be an IRI or a variable")
+        select = None
+        if "@where" in q:
+            pattern = self.where(q["@where"], f"{where}@where", ctx)
+            select = self.modifiers(q, where, ctx, pattern, [(v, None) for v in variables], True)
+        elif variables:
+            raise QueryError(f"{where}@describe: variables need @where")
+        return Describe(tuple(resources), tuple(variables), select)
+
+    def template(self, value: Any, where: str, ctx: Context) -> tuple[TriplePattern, ...]:
+        triples: list[TriplePattern] = []
+        filters: list[Expr] = []
+        for i, subject in enumerate(_as_list(value)):
+            place = f"{where}[{i}]" if isinstance(value, list) else where
+            if not isinstance(subject, dict):
+                raise QueryError(f"{place}: a template is a subject object")
+            self.subject(subject, place, ctx, triples, filters)
+        if filters:
+            raise QueryError(f"{where}: filters have no place in a template")
+        return tuple(triples)
+
+    def projection(self, value: Any, where: str, ctx: Context) -> list[tuple[Var, Expr | None]] | None:
         if value == "*":
             return None
-        items = value if isinstance(value, list) else [value]
-        out = []
-        for i, item in enumerate(items):
-            if not is_variable(item) or item == "?":
-                raise QueryError(f"{where}[{i}]: '{item}' is not a variable (aggregates come later)")
-            out.append(Var(item[1:]))
-        return tuple(out)
+        out: list[tuple[Var, Expr | None]] = []
+        for i, item in enumerate(_as_list(value)):
+            place = f"{where}[{i}]" if isinstance(value, list) else where
+            if is_variable(item) and item != "?":
+                out.append((Var(item[1:]), None))
+            elif isinstance(item, dict) and item and all(is_variable(k) for k in item):
+                for name, expr in item.items():
+                    out.append((Var(name[1:]), self.expr(expr, f"{place}.{name}", ctx)))
+            else:
+                raise QueryError(f"{place}: '{item}' is not a variable or {{\"?var\": expression}}")
+        return out
 
     def integer(self, value: Any, where: str) -> int | None:
         if value is None:
@@ -160,7 +250,10 @@ class Parser:
             raise QueryError(f"{where}: a pattern must be an object")
         ctx = ctx.extend(value.get("@context"), f"{where}.@context")
         if any(k in value for k in READ_KEYS):
-            raise QueryError(f"{where}: sub-queries are not supported yet")
+            sub = self.query(value, f"{where}.", ctx)
+            if not isinstance(sub, Select):
+                raise QueryError(f"{where}: a sub-query must be @select or @distinct")
+            return SubSelect(sub)
         if any(k in value for k in _GROUP_KEYS):
             return self.group(value, where, ctx)
         triples: list[TriplePattern] = []
@@ -353,14 +446,29 @@ class Parser:
 
     # -- expressions ---------------------------------------------------------------------
 
+    def aggregate(self, value: dict[str, Any], op: str, where: str, ctx: Context) -> Aggregate:
+        place = f"{where}.{op}"
+        for key in value:
+            if key not in (op, "@distinct", "@separator"):
+                raise QueryError(f"{where}.{key}: not allowed beside {op}")
+        arg = value[op]
+        expr = None if arg == "*" and op == "@count" else self.expr(arg, place, ctx)
+        separator = value.get("@separator", " ")
+        return Aggregate(AGGREGATES[op], expr, bool(value.get("@distinct", False)), str(separator))
+
     def expr(self, value: Any, where: str, ctx: Context) -> Expr:
         if is_variable(value):
             return self.var(value)
         if isinstance(value, dict):
             if set(value) == {"@id"} or "@value" in value:
                 return Const(self.constant(value, where, ctx))
-            if len(value) != 1:
+            if len(value) != 1 and not any(k in value for k in AGGREGATES):
                 raise QueryError(f"{where}: an expression has exactly one operator")
+            if "@distinct" in value and len(value) == 2:
+                value = {k: v for k, v in value.items() if k != "@distinct"} | {"@distinct": True}
+            aggregate = next((k for k in value if k in AGGREGATES), None)
+            if aggregate is not None:
+                return self.aggregate(value, aggregate, where, ctx)
             (op, arg), = value.items()
             if op not in OPERATORS:
                 if op.startswith("@"):
@@ -374,6 +482,12 @@ class Parser:
                 for i, a in enumerate(args)
             ))
         return Const(self.constant(value, where, ctx))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
 
 
 def typed_literal(lexical: str, datatype: str) -> bytes:
@@ -392,6 +506,6 @@ def typed_literal(lexical: str, datatype: str) -> bytes:
     return terms.typed(lexical, datatype)
 
 
-def parse(query: Any) -> Select:
+def parse(query: Any) -> Query:
     """Parse a json-rql query (already decoded from JSON)."""
     return Parser().query(query)

@@ -116,6 +116,16 @@ class Config:
                     return value
         return default
 
+    def positive_int(self, key: str, default: int) -> int:
+        """An integer setting that must be positive; a bad value is an error naming it."""
+        value = self.get(key, default)
+        if type(value) is not int or value <= 0:
+            raise MizuError(
+                f"config {key} = {value!r} is not a positive integer",
+                hint=f"mizu config set {key} {default}",
+            )
+        return value
+
     def items(self) -> list[tuple[str, Any]]:
         merged = dict(self.global_file.items())
         if self.repo_file is not None:

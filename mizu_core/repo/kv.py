@@ -149,6 +149,12 @@ class LmdbStore:
             raise StoreError(f"cannot write to the store: {e}") from None
         try:
             yield LmdbTxn(txn, self.dbs)
+        except self._lmdb.MapFullError:
+            txn.abort()
+            raise StoreError(
+                f"the store is full (store.map-size = {self.map_size} bytes)",
+                hint="raise it: mizu config set store.map-size BYTES",
+            ) from None
         except BaseException:
             txn.abort()
             raise

@@ -138,7 +138,7 @@ class Repository:
         except OSError as e:
             raise NotARepository(f"cannot read the identity of {mizu}: {e.strerror}") from None
         identity = PrivateKey.from_pem(pem, source=str(mizu / IDENTITY))
-        map_size = int(config.get("store.map-size", 1 << 36))
+        map_size = config.positive_int("store.map-size", 1 << 36)
         return cls(LmdbStore(str(mizu / STORE), map_size=map_size), identity, config, mizu)
 
     @classmethod
@@ -174,6 +174,7 @@ class Repository:
         input again completes it.
         """
         key = (signer or self.identity) if sign else None
+        self.config.positive_int("core.batch-size", _BATCH_SIZE)  # fail before the work
         cids: list[CID] = []
         rejected: list[Rejected] = []
         schemas: dict[CID, dict[str, Any]] = {}  # schema messages published in this input
@@ -208,7 +209,7 @@ class Repository:
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
     def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
-        batch_size = max(1, int(self.config.get("core.batch-size", _BATCH_SIZE)))
+        batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
@@ -332,7 +333,7 @@ class Repository:
                     raise NotFound(f"included message {uri} is not in the repository")
                 return resolve_pointer(target, "#" + ref.path) if ref.path else target
 
-            prepared = engine.prepare(query, params, resolve_external, path)
+            prepared = engine.prepare(query, params, resolve_external, path, cid is not None)
             yield from engine.run(prepared, TripleIndex(txn), self_iri, message)
 
     # -- pins ----------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def test_bad_settings_and_a_full_store_are_one_line_errors(mizu: Mizu) -> None:
     assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-size = 'many' is not a positive integer")
     assert mizu("config", "set", "core.batch-size", "100").code == 0
     assert mizu("config", "set", "store.map-size", "200000").code == 0
-    big = "".join('{"n": %d, "pad": "%s"}\n' % (i, "x" * 500) for i in range(2000))
+    big = "".join(json.dumps({"n": i, "pad": "x" * 500}) + "\n" for i in range(2000))
     full = mizu("put", "--lines", input=big)
     assert full.code == 1 and "the store is full" in full.stderr and "store.map-size" in full.stderr
     assert mizu("config", "unset", "store.map-size").code == 0

@@ -27,7 +27,13 @@ def term_hash(term: Term) -> bytes:
 
 
 class TermDictionary:
-    """Term ↔ id within one transaction (ids are never reused, so caching is safe)."""
+    """Term ↔ id within one transaction (ids are never reused, so caching is safe).
+
+    The caches are emptied when they reach CACHE_LIMIT entries, so a long scan or a large
+    batch runs in bounded memory; everything cached is also in the store.
+    """
+
+    CACHE_LIMIT = 1 << 16
 
     def __init__(self, txn: Txn) -> None:
         self.txn = txn
@@ -43,8 +49,13 @@ class TermDictionary:
         if raw is None:
             return None
         term_id: int = _ID.unpack(raw)[0]
-        self._ids[term] = term_id
+        self._remember_id(term, term_id)
         return term_id
+
+    def _remember_id(self, term: Term, term_id: int) -> None:
+        if len(self._ids) >= self.CACHE_LIMIT:
+            self._ids.clear()
+        self._ids[term] = term_id
 
     def intern(self, term: Term) -> int:
         cached = self._ids.get(term)
@@ -62,7 +73,7 @@ class TermDictionary:
             self.txn.put("terms", packed, term)
         else:
             term_id = _ID.unpack(self.txn.get("term_ids", key) or b"")[0]
-        self._ids[term] = term_id
+        self._remember_id(term, term_id)
         return term_id
 
     def term(self, term_id: int) -> Term:
@@ -71,6 +82,8 @@ class TermDictionary:
             raw = self.txn.get("terms", _ID.pack(term_id))
             if raw is None:
                 raise StoreError(f"term id {term_id} is missing from the dictionary")
+            if len(self._terms) >= self.CACHE_LIMIT:
+                self._terms.clear()
             cached = self._terms[term_id] = bytes(raw)
         return cached
 

@@ -199,3 +199,28 @@ def test_every_reference_case_parses() -> None:
 def test_bad_queries_name_the_place(repo: Repository, query: dict[str, Any], error: str) -> None:
     with pytest.raises(QueryError, match=error):
         rows(repo, query)
+
+
+def test_a_large_result_streams_in_bounded_memory(tmp_path: Any) -> None:
+    import tracemalloc
+
+    from mizu_core import terms
+    from mizu_core.repo.index import IndexWriter, TermDictionary
+
+    repo, _ = Repository.init(tmp_path)
+    predicate = terms.iri("https://mizu.stream/v")
+    with repo.store.writer() as txn:
+        writer = IndexWriter(txn, TermDictionary(txn))
+        writer.add((terms.iri(f"https://example.org/s{i}"), predicate, terms.literal(i)) for i in range(100_000))
+        writer.flush()
+    rows_seen = 0
+    tracemalloc.start()
+    for row in repo.query({"@select": ["?s", "?v"], "@where": {"@id": "?s", "v": "?v"}}):
+        rows_seen += 1
+        assert row["?v"] >= 0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    repo.close()
+    assert rows_seen == 100_000
+    # Held at once, 100,000 rows would take tens of MB; streaming keeps a handful.
+    assert peak < 8 << 20, f"peak {peak / 1e6:.1f} MB"

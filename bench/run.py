@@ -1,11 +1,17 @@
 """Run Mizu's benchmarks, print results tables, write bench/results/latest.json and bench/RESULTS.md.
 
-Usage: python bench/run.py [--messages N] [--only ingest|startup] [--runs R] [--markdown PATH]
+Usage: python bench/run.py [--messages N] [--only ingest|startup|query] [--runs R]
+                           [--triples T] [--seed S] [--query-runs R] [--fresh] [--cache DIR]
+                           [--profile slow|all|none] [--markdown PATH]
 
 Ingest (bench/ingest.py): `mizu put --lines` signed and unsigned vs pyoxigraph bulk load
 and rdflib parse of the same triples, with each child's peak RSS (`ru_maxrss`) and its
 sampled peak anonymous and file-backed memory. Start-up (bench/startup.py): median wall
-time of `python -c pass`, `mizu --help`, `mizu view CID`. Targets are printed with PASS/FAIL.
+time of `python -c pass`, `mizu --help`, `mizu view CID`. Query (bench/query.py): 15
+json-rql queries on a BSBM-like data set of about --triples triples, against the same queries
+in SPARQL on pyoxigraph and rdflib (result counts checked, median of --query-runs warm runs in
+process), plus a cold `mizu query` point lookup; the loaded stores are cached by size and seed
+under --cache (--fresh rebuilds them). Targets are printed with PASS/FAIL.
 
 bench/RESULTS.md (committed; bench/results/ is not) is written from a full run (both
 benchmarks); with --only it is written only when --markdown PATH is given.
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -30,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ingest
+import query
 import startup
 
 BENCH = Path(__file__).resolve().parent
@@ -134,6 +142,118 @@ def _startup_section(r: dict[str, Any]) -> Section:
                      f"{x['max_ms']:.1f}", verdict])
     return Section("Start-up", f"Start-up: median of {runs} runs",
                    [Table(["command", "median ms", "min", "max", "target"], rows)])
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 10:
+        return f"{value:.3f}"
+    return f"{value:.1f}" if value < 1000 else f"{value:,.0f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _query_section(r: dict[str, Any]) -> Section:
+    d, loads = r["dataset"], r["loads"]
+    rl = loads["rdflib"]
+    section = Section(
+        "Query",
+        f"Query: {d['triples']:,} triples in {d['messages']:,} messages ({d['products']:,} "
+        f"products, {d['offers']:,} offers, {d['reviews']:,} reviews, {d['producers']:,} "
+        f"producers, {d['vendors']:,} vendors; seed {d['seed']}); median of {r['runs']} warm "
+        "runs in process")
+    rows = []
+    for name, x in (("mizu put --lines --no-sign", loads["mizu"]),
+                    ("pyoxigraph bulk_load", loads["pyoxigraph"]),
+                    ("rdflib Graph.parse nt", rl)):
+        cached = "cached (earlier run)" if x.get("cached") else "this run"
+        rows.append([name, f"{x['seconds']:.2f}", f"{x['triples']:,}",
+                     f"{x['triples'] / x['seconds']:,.0f}", cached])
+    section.blocks.append(Table(["load", "seconds", "triples", "triples/s", "when"], rows))
+    if rl["sliced"]:
+        section.blocks.append(
+            f"RDFLIB HOLDS A SLICE: its full parse was projected at {rl['projected_full_s']:.0f} s "
+            f"(> {query.RDFLIB_BUDGET_S:.0f} s), so rdflib loaded only the first "
+            f"{rl['triples']:,} triples; its times and row counts are over that slice")
+    section.blocks.append(
+        f"cache: {r['folder']} (kept between runs; --fresh rebuilds it); mizu and pyoxigraph "
+        "loads are timed when the cache is built, rdflib (in memory) is parsed on every run")
+
+    rows = []
+    for e in r["queries"]:
+        m, o, x = e["mizu"], e["pyoxigraph"], e["rdflib"]
+        count = o.get("count", m.get("count"))
+        if "error" in m:
+            check = "MIZU ERROR"
+        elif "error" in o:
+            check = "pyoxigraph error"
+        else:
+            check = "ok" if e["counts_match"] else f"MISMATCH mizu {m['count']:,}"
+        if not rl["sliced"] and "count" in x and "count" in o and x["count"] != o["count"]:
+            check += f"; rdflib {x['count']:,}"
+        rdflib_ms = _ms(x.get("median_ms")) + ("*" if x.get("runs") == 1 else "")
+        rows.append([e["name"], "n/a" if count is None else f"{count:,}",
+                     _ms(m.get("median_ms")), _ms(o.get("median_ms")), rdflib_ms,
+                     _ratio(e["mizu_over_pyoxigraph"]), _ratio(e["rdflib_over_mizu"]), check])
+    section.blocks.append(Table(["query", "rows", "mizu ms", "pyoxigraph ms", "rdflib ms",
+                                 "mizu/pyoxigraph", "rdflib/mizu", "counts"], rows))
+    geo = r["geomean"]
+    section.blocks.append(
+        f"geometric mean of mizu/pyoxigraph over {sum(1 for e in r['queries'] if e['mizu_over_pyoxigraph'])} "
+        f"queries: {_ratio(geo)}")
+    section.blocks += [
+        "rows = result count (DESCRIBE and CONSTRUCT: triples), mizu's checked against "
+        "pyoxigraph's; times are the median of warm runs of the whole call: mizu "
+        "`list(repo.query(json_rql))` on an open Repository, pyoxigraph "
+        "`list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (parse included, "
+        "rdflib in its own process with its graph frozen out of the garbage collector)",
+    ]
+    if any(e["rdflib"].get("runs") == 1 for e in r["queries"]):
+        section.blocks.append(f"* rdflib ran once: its first run took more than "
+                              f"{query.RDFLIB_QUERY_BUDGET_S:.0f} s")
+    for e in r["queries"]:
+        for system in ("mizu", "pyoxigraph", "rdflib"):
+            if "error" in e[system]:
+                section.blocks.append(f"{system} raised on {e['name']}: {e[system]['error']}")
+    section.blocks.append(Table(["query", "what"], [[e["name"], e["what"]] for e in r["queries"]]))
+
+    cli = r["cli_point"]
+    targets = r["targets"]
+    point = [e for e in r["queries"] if e["point"]]
+    point_ms = max((e["mizu"].get("median_ms", math.inf) for e in point), default=None)
+    worst = min((e["rdflib_over_mizu"] for e in r["queries"] if e["rdflib_over_mizu"]),
+                default=None)
+    section.blocks.append(Table(["target", "measured", "result"], [
+        ["geomean mizu/pyoxigraph <= 3x", _ratio(geo),
+         _verdict(targets["geomean mizu/pyoxigraph <= 3x"])],
+        ["point lookup < 1 ms in process", f"{_ms(point_ms)} ms",
+         _verdict(targets["point lookup < 1 ms in process"])],
+        ["every query >= 10x faster than rdflib", f"slowest {_ratio(worst)}",
+         _verdict(targets["every query >= 10x faster than rdflib"])],
+        ["cold CLI point lookup <= 300 ms",
+         f"{_ms(cli.get('median_ms'))} ms" if "median_ms" in cli else "error",
+         _verdict(targets["cold CLI point lookup <= 300 ms"])],
+        ["every mizu count agrees with pyoxigraph",
+         f"{sum(e['counts_match'] for e in r['queries'])}/{len(r['queries'])}",
+         _verdict(targets["every mizu count agrees with pyoxigraph"])],
+    ]))
+    if "median_ms" in cli:
+        section.blocks.append(
+            f"cold CLI: `mizu query '<point lookup>'` as a fresh process in the repository, "
+            f"JSON to a pipe: median {_ms(cli['median_ms'])} ms (min {_ms(cli['min_ms'])}, "
+            f"max {_ms(cli['max_ms'])}) over {cli['runs']} runs after one warm-up")
+    else:
+        section.blocks.append(f"cold CLI point lookup failed: {cli['error']}")
+    for name, prof in r["profiles"].items():
+        section.blocks.append(Table(
+            [f"mizu cProfile {name}: top 10 by cumulative", "calls", "tottime s", "cumtime s"],
+            [[f, f"{n:,}", f"{tt:.4f}", f"{ct:.4f}"] for f, n, tt, ct in prof["cumulative"]]))
+        section.blocks.append(f"{name}, top 5 by own time: " + "; ".join(
+            f"{f} {tt:.4f} s ({n:,} calls)" for f, n, tt, _ in prof["tottime"][:5]))
+    return section
 
 
 def _text(sections: list[Section]) -> str:
@@ -302,8 +422,21 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages to ingest")
-    parser.add_argument("--only", choices=("ingest", "startup"))
+    parser.add_argument("--only", choices=("ingest", "startup", "query"))
     parser.add_argument("--runs", type=int, default=15, help="start-up runs per command (>= 10)")
+    parser.add_argument("--triples", type=int, default=1_000_000,
+                        help="query benchmark: approximate size of the data set")
+    parser.add_argument("--seed", type=int, default=query.querydata.SEED,
+                        help="query benchmark: data generator seed")
+    parser.add_argument("--query-runs", type=int, default=5,
+                        help="query benchmark: warm runs per query and system (>= 5)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="query benchmark: delete the cached data and stores, rebuild them")
+    parser.add_argument("--cache", type=Path, default=query.CACHE,
+                        help="query benchmark: cache folder (default: %(default)s)")
+    parser.add_argument("--profile", choices=("slow", "all", "none"), default="slow",
+                        help="query benchmark: cProfile the queries where mizu misses a "
+                             "target (slow), every query, or none")
     parser.add_argument("--markdown", type=Path, metavar="PATH",
                         help=f"Markdown report (default: {MARKDOWN.relative_to(ROOT)} after "
                              "a full run, none with --only)")
@@ -320,6 +453,10 @@ def main() -> None:
     if args.only in (None, "startup"):
         results["startup"] = startup.run(max(10, args.runs))
         sections.append(_startup_section(results["startup"]))
+    if args.only in (None, "query"):
+        results["query"] = query.run(args.triples, args.seed, args.query_runs, args.cache,
+                                     args.fresh, args.profile)
+        sections.append(_query_section(results["query"]))
     results["load"] = _load(before, time.perf_counter() - t0)
 
     print(_text(sections))

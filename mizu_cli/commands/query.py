@@ -16,7 +16,7 @@ def query(
     cid: str = typer.Option(None, "--cid", metavar="CID[/PATH]", help="Run the query stored in a message (at PATH inside it)."),
     param: list[str] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="Fill {\"$var\": NAME} in the query (repeatable)."),
     fmt: str = typer.Option(None, "--format", "-f", help="json, ndjson, csv, tsv or table (default: table on a terminal, json otherwise)."),
-    sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL (not available yet)."),
+    sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL 1.1 (SELECT, CONSTRUCT, DESCRIBE, ASK)."),
 ) -> None:
     """Run a json-rql query and print its rows as they are found.
 
@@ -27,8 +27,8 @@ def query(
     from mizu_core.message.cid import parse_cid
 
     st = state(ctx)
-    if sparql:
-        raise UsageError("--sparql is not available yet", hint="write the query in json-rql")
+    if sparql and (cid is not None or param):
+        raise UsageError("--sparql takes the query text; --cid and --param are for json-rql")
     fmt = fmt or ("json" if st.json or not sys.stdout.isatty() else "table")
     if fmt not in ("json", "ndjson", "csv", "tsv", "table"):
         raise UsageError(f"unknown format '{fmt}' (json, ndjson, csv, tsv, table)")
@@ -46,5 +46,5 @@ def query(
         rows = repo.query(params=params, cid=parse_cid(cid_text), path=path)
     else:
         source = sys.stdin.read() if text in (None, "-") else text
-        rows = repo.query(source, params)
+        rows = repo.query(source, params, sparql=sparql)
     write_rows(rows, fmt)

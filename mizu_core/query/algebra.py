@@ -84,6 +84,17 @@ class Join:
 
 @dataclass(frozen=True)
 class LeftJoin:
+    """OPTIONAL: `expr`, if any, must hold on the joined solution (SPARQL's LeftJoin)."""
+
+    left: Pattern
+    right: Pattern
+    expr: Expr | None = None
+
+
+@dataclass(frozen=True)
+class Minus:
+    """SPARQL MINUS: drop left solutions compatible with a right one sharing a variable."""
+
     left: Pattern
     right: Pattern
 
@@ -127,7 +138,7 @@ class SubSelect:
     select: Select
 
 
-Pattern = BGP | Join | LeftJoin | Union | Filter | Extend | Values | Group | SubSelect
+Pattern = BGP | Join | LeftJoin | Minus | Union | Filter | Extend | Values | Group | SubSelect
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from mizu_core import terms
 from mizu_core.errors import QueryError
 from mizu_core.message import codec
 from mizu_core.message.templates import expand_includes, fill_vars, resolve_pointer
-from mizu_core.query.algebra import Construct, Describe, Select, Slot, Var
+from mizu_core.query.algebra import Construct, Describe, Query, Select, Slot, Var
+from mizu_core.query.context import Context
 from mizu_core.query.evaluate import Evaluator
 from mizu_core.query.jsonrql import READ_KEYS, Parser
 from mizu_core.query.results import row_json, subjects_json
@@ -49,15 +50,30 @@ def run(query: Any, index: TripleIndex, self_iri: str | None = None,
     """Evaluate a prepared json-rql query: select rows as they are found; for @construct
     and @describe, one subject object per node."""
     parser = Parser(self_iri, message)
-    parsed = parser.query(query)
+    yield from evaluate(parser.query(query), parser.context, index)
+
+
+def run_sparql(text: str, index: TripleIndex) -> Iterator[dict[str, Any]]:
+    """Evaluate SPARQL text; ASK yields one row, {"@ask": true|false}."""
+    from mizu_core.query import sparql
+
+    parsed, context = sparql.parse(text)
+    if isinstance(parsed, sparql.Ask):
+        found = next(iter(Evaluator(index).select(parsed.select)), None) is not None
+        yield {"@ask": found}
+        return
+    yield from evaluate(parsed, context, index)
+
+
+def evaluate(parsed: Query, context: Context, index: TripleIndex) -> Iterator[dict[str, Any]]:
     evaluator = Evaluator(index)
     if isinstance(parsed, Select):
         for solution in evaluator.select(parsed):
             yield row_json(solution)
     elif isinstance(parsed, Construct):
-        yield from subjects_json(construct_triples(parsed, evaluator), parser.context)
+        yield from subjects_json(construct_triples(parsed, evaluator), context)
     else:
-        yield from subjects_json(describe_triples(parsed, evaluator, index), parser.context)
+        yield from subjects_json(describe_triples(parsed, evaluator, index), context)
 
 
 def _fill(slot: Slot, solution: dict[str, bytes], n: int) -> bytes | None:

@@ -23,6 +23,7 @@ from mizu_core.query.algebra import (
     Group,
     Join,
     LeftJoin,
+    Minus,
     Pattern,
     Select,
     Slot,
@@ -90,12 +91,21 @@ class Evaluator:
                 yield from self.eval(pattern.left, iter([s]))
                 yield from self.eval(pattern.right, iter([s]))
         elif isinstance(pattern, LeftJoin):
+            test, condition = self.expressions.test, pattern.expr
             for s in self.eval(pattern.left, solutions):
                 matched = False
                 for m in self.eval(pattern.right, iter([s])):
-                    matched = True
-                    yield m
+                    if condition is None or test(condition, m):
+                        matched = True
+                        yield m
                 if not matched:
+                    yield s
+        elif isinstance(pattern, Minus):
+            removed: list[Solution] | None = None
+            for s in self.eval(pattern.left, solutions):
+                if removed is None:
+                    removed = list(self.eval(pattern.right, iter([{}])))
+                if not any(_minus_matches(s, r) for r in removed):
                     yield s
         elif isinstance(pattern, Filter):
             test = self.expressions.test
@@ -203,6 +213,11 @@ def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
     s, p, o = bound(t.s), bound(t.p), bound(t.o)
     # Prefer more bound positions; among equals, a bound subject or object beats a predicate.
     return (s + p + o, 2 * s + 2 * o + p)
+
+
+def _minus_matches(left: Solution, right: Solution) -> bool:
+    shared = left.keys() & right.keys()
+    return bool(shared) and all(left[n] == right[n] for n in shared)
 
 
 def _compatible_merge(a: Solution, b: Solution) -> Solution | None:

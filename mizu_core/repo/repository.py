@@ -307,16 +307,20 @@ class Repository:
 
     def query(
         self, query: Any = None, params: dict[str, Any] | None = None, *,
-        cid: CID | None = None, path: str = "",
+        cid: CID | None = None, path: str = "", sparql: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
 
         With `cid`, run the query stored in that message (at `path` inside it); its partial
-        references point into that message. The whole query sees one snapshot.
+        references point into that message. With `sparql`, `query` is SPARQL text. The
+        whole query sees one snapshot.
         """
         from mizu_core.query import engine
 
         with self.store.reader() as txn:
+            if sparql:
+                yield from engine.run_sparql(query, TripleIndex(txn))
+                return
             message, self_iri = None, None
             if cid is not None:
                 message = read_message(txn, cid.to_v1())

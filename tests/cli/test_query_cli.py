@@ -54,4 +54,20 @@ def test_bad_queries_are_one_line(mizu: Mizu) -> None:
                           1, "@where.@filter.@nope: unknown operator")
     assert_one_line_error(mizu("query", '{"@select": '), 1, "invalid JSON at line 1")
     assert_one_line_error(mizu("query", "-f", "xml", TUTORIAL), 2, "unknown format")
-    assert_one_line_error(mizu("query", "--sparql", "SELECT * {}"), 2, "not available yet")
+    assert_one_line_error(mizu("query", "--sparql", "SELECT * WHERE {\n  ?s ?p }"), 1,
+                          "SPARQL syntax error at line 2 column")
+    assert_one_line_error(mizu("query", "--sparql", "SELECT * FROM <http://x/> { ?s ?p ?o }"), 1, "single graph")
+    assert_one_line_error(mizu("query", "--sparql", "--cid", "x"), 2, "--sparql takes the query text")
+
+
+def test_sparql(mizu: Mizu) -> None:
+    publish_poems(mizu)
+    select = ("PREFIX m: <https://mizu.stream/>\n"
+              "SELECT ?content WHERE { ?msg m:author \"solipsis\" ; m:content ?content } ORDER BY ?content")
+    assert json.loads(mizu("query", "--sparql", select).stdout) == [
+        {"?content": "roses are red"}, {"?content": "violets are blue"}]
+    ask = "PREFIX m: <https://mizu.stream/> ASK { ?msg m:author \"shakespeare\" }"
+    assert json.loads(mizu("query", "--sparql", ask).stdout) == [{"@ask": True}]
+    construct = ("PREFIX m: <https://mizu.stream/> CONSTRUCT { ?msg m:by ?a } WHERE { ?msg m:author ?a }")
+    shaped = json.loads(mizu("query", "--sparql", construct).stdout)
+    assert sorted(s["m:by"] for s in shaped) == ["shakespeare", "solipsis", "solipsis"]

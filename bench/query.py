@@ -1,0 +1,458 @@
+"""Query benchmark: json-rql on Mizu against the same queries in SPARQL on pyoxigraph and rdflib.
+
+Data (bench/querydata.py): a seeded BSBM-like set of producers, vendors, products, offers and
+reviews (about `--triples` triples), published into a Mizu repository with
+`mizu --json put --lines --no-sign` and loaded, as the same triples in N-Triples, into an
+on-disk pyoxigraph `Store` (`bulk_load`) and an in-memory rdflib `Graph` (`parse`). The
+generated files, the Mizu repository and the pyoxigraph store are cached in
+`CACHE/v<version>-t<triples>-s<seed>/` (CACHE defaults to `$TMPDIR/mizu-bench-query`), so a
+re-run loads nothing; `--fresh` deletes that folder first. rdflib lives in memory and is
+parsed again on every run; if the full parse is projected (from the first
+`querydata.HEAD_TRIPLES` triples) to take more than `RDFLIB_BUDGET_S`, rdflib gets that
+slice only, and the output says so.
+
+Each query is written twice, json-rql for Mizu and SPARQL for the references, with the same
+meaning. Per query and system: one run gives the result count (SELECT rows; for DESCRIBE and
+CONSTRUCT the number of triples), Mizu's count is checked against pyoxigraph's, then the
+median of `runs` warm runs is taken, in process: Mizu `list(repo.query(q))` on one open
+`Repository`, pyoxigraph `list(store.query(sparql))`, rdflib `list(graph.query(sparql))`
+(rdflib in a child process, so its million Python objects do not slow the others' garbage
+collector). The point lookup is also timed as a cold `mizu query` process. Queries where
+Mizu misses a target are profiled with cProfile.
+
+Run as a script (`python bench/query.py rdflib FOLDER QUERIES.json RUNS`) it is the rdflib
+child; the benchmark itself runs from `python bench/run.py --only query`.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import math
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import querydata
+
+MIZU = str(Path(sys.executable).with_name("mizu"))
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(tempfile.gettempdir()) / "mizu-bench-query"
+RDFLIB_BUDGET_S = 180.0  # projected full parse above this: rdflib gets the head slice only
+RDFLIB_QUERY_BUDGET_S = 60.0  # an rdflib query slower than this once is not repeated
+M = "https://mizu.stream/"
+PREFIX = f"PREFIX m: <{M}>\n"
+
+
+@dataclass
+class Query:
+    name: str
+    what: str
+    jsonrql: dict[str, Any]
+    sparql: str
+    triples: bool = False  # DESCRIBE/CONSTRUCT: the count is of triples, not rows
+    point: bool = False  # the < 1 ms point-lookup target applies
+
+
+def queries(facts: dict[str, Any]) -> list[Query]:
+    product = facts["product_iris"][len(facts["product_iris"]) // 2]
+    producer = facts["producer_iris"][1]
+    ptype, reviewer = "ProductType7", "Reviewer17"
+    f1, f2 = "ProductFeature3", "ProductFeature7"
+    lo, hi = 100, 200
+    return [
+        Query("point", "one product's label by IRI",
+              {"@select": "?label", "@where": {"@id": product, "label": "?label"}},
+              f"SELECT ?label WHERE {{ <{product}> m:label ?label }}", point=True),
+        Query("star-one", "one product, 4 properties",
+              {"@select": ["?label", "?n1", "?n2", "?producer"],
+               "@where": {"@id": product, "label": "?label", "numeric1": "?n1",
+                          "numeric2": "?n2", "producer": "?producer"}},
+              f"SELECT ?label ?n1 ?n2 ?producer WHERE {{ <{product}> m:label ?label; "
+              "m:numeric1 ?n1; m:numeric2 ?n2; m:producer ?producer }"),
+        Query("star", f"products of {ptype}, 4 properties",
+              {"@select": ["?p", "?label", "?n1", "?n2", "?producer"],
+               "@where": {"@id": "?p", "productType": ptype, "label": "?label",
+                          "numeric1": "?n1", "numeric2": "?n2", "producer": "?producer"}},
+              f'SELECT ?p ?label ?n1 ?n2 ?producer WHERE {{ ?p m:productType "{ptype}"; '
+              "m:label ?label; m:numeric1 ?n1; m:numeric2 ?n2; m:producer ?producer }"),
+        Query("chain", f"{reviewer}'s reviews -> product -> producer label",
+              {"@select": ["?r", "?title", "?plabel", "?prodlabel"],
+               "@where": {"@id": "?r", "reviewer": reviewer, "title": "?title",
+                          "reviewFor": {"@id": "?p", "label": "?plabel",
+                                        "producer": {"@id": "?prod", "label": "?prodlabel"}}}},
+              f'SELECT ?r ?title ?plabel ?prodlabel WHERE {{ ?r m:reviewer "{reviewer}"; '
+              "m:title ?title; m:reviewFor ?p . ?p m:label ?plabel; m:producer ?prod . "
+              "?prod m:label ?prodlabel }"),
+        Query("range", f"offers with {lo} <= price <= {hi}",
+              {"@select": ["?o", "?price"],
+               "@where": {"@graph": {"@id": "?o", "price": "?price"},
+                          "@filter": [{"@gte": ["?price", lo]}, {"@lte": ["?price", hi]}]}},
+              f"SELECT ?o ?price WHERE {{ ?o m:price ?price "
+              f"FILTER(?price >= {lo} && ?price <= {hi}) }}"),
+        Query("regex", "labels matching ^(cobalt|raven) ",
+              {"@select": ["?s", "?label"],
+               "@where": {"@id": "?s", "label": {"@id": "?label", "@regex": "^(cobalt|raven) "}}},
+              'SELECT ?s ?label WHERE { ?s m:label ?label FILTER regex(?label, "^(cobalt|raven) ") }'),
+        Query("optional", f"products of {ptype}, OPTIONAL numeric4",
+              {"@select": ["?p", "?label", "?n4"],
+               "@where": {"@graph": {"@id": "?p", "productType": ptype, "label": "?label"},
+                          "@optional": {"@id": "?p", "numeric4": "?n4"}}},
+              f'SELECT ?p ?label ?n4 WHERE {{ ?p m:productType "{ptype}"; m:label ?label '
+              "OPTIONAL { ?p m:numeric4 ?n4 } }"),
+        Query("union", f"products with {f1} or {f2}, and label",
+              {"@select": ["?p", "?label"],
+               "@where": [{"@union": [{"@id": "?p", "features": f1},
+                                      {"@id": "?p", "features": f2}]},
+                          {"@id": "?p", "label": "?label"}]},
+              f'SELECT ?p ?label WHERE {{ {{ ?p m:features "{f1}" }} UNION '
+              f'{{ ?p m:features "{f2}" }} ?p m:label ?label }}'),
+        Query("not-exists", "products without a review",
+              {"@select": ["?p", "?label"],
+               "@where": [{"@id": "?p", "type": "Product", "label": "?label"},
+                          {"@not": {"@id": "?r", "reviewFor": "?p"}}]},
+              'SELECT ?p ?label WHERE { ?p m:type "Product"; m:label ?label '
+              "FILTER NOT EXISTS { ?r m:reviewFor ?p } }"),
+        Query("group-count", "offers per vendor (COUNT, GROUP BY)",
+              {"@select": ["?v", {"?n": {"@count": "?o"}}],
+               "@where": {"@id": "?o", "vendor": "?v"}, "@groupBy": "?v"},
+              "SELECT ?v (COUNT(?o) AS ?n) WHERE { ?o m:vendor ?v } GROUP BY ?v"),
+        Query("group-avg", "avg rating per product, HAVING >= 8",
+              {"@select": ["?p", {"?avg": {"@avg": "?rating"}}],
+               "@where": {"@id": "?r", "reviewFor": "?p", "rating": "?rating"},
+               "@groupBy": "?p", "@having": {"@gte": [{"@avg": "?rating"}, 8]}},
+              "SELECT ?p (AVG(?rating) AS ?avg) WHERE { ?r m:reviewFor ?p; m:rating ?rating } "
+              "GROUP BY ?p HAVING (AVG(?rating) >= 8)"),
+        Query("order-limit", "10 most expensive offers (ORDER BY DESC, LIMIT)",
+              {"@select": ["?o", "?price"], "@where": {"@id": "?o", "price": "?price"},
+               "@orderBy": {"@desc": "?price"}, "@limit": 10},
+              "SELECT ?o ?price WHERE { ?o m:price ?price } ORDER BY DESC(?price) LIMIT 10"),
+        Query("distinct", "DISTINCT product features",
+              {"@distinct": "?f", "@where": {"@id": "?p", "features": "?f"}},
+              "SELECT DISTINCT ?f WHERE { ?p m:features ?f }"),
+        Query("describe", "DESCRIBE one product", {"@describe": product},
+              f"DESCRIBE <{product}>", triples=True),
+        Query("construct", "CONSTRUCT name of one producer's products",
+              {"@construct": {"@id": "?p", "name": "?label"},
+               "@where": {"@id": "?p", "producer": {"@id": producer}, "label": "?label"}},
+              f"CONSTRUCT {{ ?p m:name ?label }} WHERE {{ ?p m:producer <{producer}>; "
+              "m:label ?label }", triples=True),
+    ]
+
+
+# --- loading (cached) ----------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "MIZU_DIR"}
+
+
+def _state(folder: Path) -> dict[str, Any]:
+    path = folder / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(folder: Path, state: dict[str, Any]) -> None:
+    (folder / "state.json").write_text(json.dumps(state, indent=2))
+
+
+def prepare(target: int, seed: int, cache: Path, fresh: bool,
+            log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
+    """The cache folder with data, Mizu repository and pyoxigraph store; and its state."""
+    folder = cache / f"v{querydata.VERSION}-t{target}-s{seed}"
+    if fresh and folder.exists():
+        log(f"--fresh: deleting {folder}")
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = _state(folder)
+
+    if "facts" not in state:
+        log(f"generating ~{target:,} triples (seed {seed}) into {folder}")
+        t0 = time.perf_counter()
+        state = {"facts": querydata.generate(target, seed, folder),
+                 "generate_s": time.perf_counter() - t0}
+        _save(folder, state)
+    facts = state["facts"]
+
+    for stage in ("mizu", "pyoxigraph"):
+        if stage in state:
+            state[stage]["cached"] = True
+            continue
+        log(f"loading {facts['triples']:,} triples into {stage}")
+        state[stage] = {**(_load_mizu(folder, facts) if stage == "mizu"
+                           else _load_oxigraph(folder, facts)), "cached": False}
+        _save(folder, {k: v for k, v in state.items()})
+    return folder, state
+
+
+def _load_mizu(folder: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    repo = folder / "mizu"
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir()
+    subprocess.run([MIZU, "init", str(repo)], cwd=repo, env=_env(), check=True,
+                   capture_output=True)
+    t0 = time.perf_counter()
+    done = subprocess.run([MIZU, "--json", "put", "--lines", "--no-sign",
+                           str(folder / "messages.ndjson")],
+                          cwd=repo, env=_env(), capture_output=True)
+    seconds = time.perf_counter() - t0
+    if done.returncode:
+        raise RuntimeError(f"mizu put failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    result = json.loads(done.stdout)
+    cids = json.loads((folder / "cids.json").read_text())
+    if result["cids"] != cids:
+        raise RuntimeError("mizu put gave other CIDs than querydata computed")
+    if result["triples"] != facts["triples"]:
+        raise RuntimeError(f"mizu indexed {result['triples']:,} triples, "
+                           f"expected {facts['triples']:,}")
+    return {"seconds": seconds, "triples": result["triples"], "messages": len(cids),
+            "what": "mizu --json put --lines --no-sign (whole process)"}
+
+
+def _load_oxigraph(folder: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    from pyoxigraph import RdfFormat, Store
+
+    path = folder / "oxigraph"
+    shutil.rmtree(path, ignore_errors=True)
+    store = Store(str(path))
+    t0 = time.perf_counter()
+    store.bulk_load(path=str(folder / "data.nt"), format=RdfFormat.N_TRIPLES)
+    store.flush()
+    seconds = time.perf_counter() - t0
+    n = len(store)
+    del store
+    if n != facts["triples"]:
+        raise RuntimeError(f"pyoxigraph holds {n:,} triples, expected {facts['triples']:,}")
+    return {"seconds": seconds, "triples": n, "what": "Store(dir).bulk_load (N-Triples)"}
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+def _count_mizu(q: Query, rows: list[dict[str, Any]]) -> int:
+    if not q.triples:
+        return len(rows)
+    return sum(len(v) if isinstance(v, list) else 1
+               for subject in rows for k, v in subject.items() if k != "@id")
+
+
+def _measure(fn: Callable[[], int], runs: int, budget: float | None = None) -> dict[str, Any]:
+    """One counting run, then `runs` timed warm runs (fewer if one run exceeds `budget`)."""
+    try:
+        t0 = time.perf_counter()
+        count = fn()
+        first = time.perf_counter() - t0
+    except Exception as e:  # a failing query is reported, not fatal
+        return {"error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=-8)}
+    if budget is not None and first > budget:
+        times = [first]
+    else:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return {"count": count, "median_ms": statistics.median(times) * 1000,
+            "min_ms": min(times) * 1000, "runs": len(times)}
+
+
+def _profile(fn: Callable[[], Any], top: int = 10) -> dict[str, list[list[Any]]]:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    fn()
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def label(key: tuple[str, int, str]) -> str:
+        file, line, func = key
+        if file == "~":
+            return func
+        path = Path(file)
+        if path.is_relative_to(ROOT):
+            file = str(path.relative_to(ROOT))
+        elif "site-packages" in path.parts or "lib" in path.parts:
+            file = path.name
+        return f"{file}:{line}({func})"
+
+    entries = [(label(k), nc, tt, ct) for k, (_cc, nc, tt, ct, _callers) in stats.items()
+               if "disable" not in k[2]]
+    out = {}
+    for key, index in (("cumulative", 3), ("tottime", 2)):
+        ranked = sorted(entries, key=lambda e: e[index], reverse=True)[:top]
+        out[key] = [[name, nc, tt, ct] for name, nc, tt, ct in ranked]
+    return out
+
+
+def _cli_point(folder: Path, q: Query, runs: int) -> dict[str, Any]:
+    argv = [MIZU, "query", json.dumps(q.jsonrql)]
+    times, rows = [], None
+    for i in range(runs + 1):
+        t0 = time.perf_counter()
+        done = subprocess.run(argv, cwd=folder / "mizu", env=_env(), capture_output=True)
+        elapsed = time.perf_counter() - t0
+        if done.returncode:
+            return {"error": done.stderr.decode()[-2000:]}
+        rows = json.loads(done.stdout)
+        if i:  # the first run only warms the caches
+            times.append(elapsed)
+    return {"median_ms": statistics.median(times) * 1000, "min_ms": min(times) * 1000,
+            "max_ms": max(times) * 1000, "runs": runs,
+            "rows": len(rows) if isinstance(rows, list) else None,
+            "command": "mizu query '<json-rql>' (cwd: the repository, stdout: a pipe)"}
+
+
+def _rdflib(folder: Path, qs: list[Query], runs: int) -> dict[str, Any]:
+    spec = folder / "rdflib-queries.json"
+    spec.write_text(json.dumps([{"name": q.name, "sparql": PREFIX + q.sparql} for q in qs]))
+    done = subprocess.run([sys.executable, __file__, "rdflib", str(folder), str(spec),
+                           str(runs)], capture_output=True, env=_env())
+    if done.returncode:
+        raise RuntimeError(f"rdflib child failed: {done.stderr.decode()[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def _rdflib_child(folder: Path, spec: Path, runs: int) -> dict[str, Any]:
+    import gc
+
+    from rdflib import Graph
+
+    state = _state(folder)
+    facts = state["facts"]
+    graph = Graph()
+    t0 = time.perf_counter()
+    graph.parse(str(folder / "head.nt"), format="nt")
+    head_s = time.perf_counter() - t0
+    projected = head_s * facts["triples"] / facts["head_triples"]
+    sliced = False
+    if facts["triples"] == facts["head_triples"]:
+        seconds = head_s
+    elif projected <= RDFLIB_BUDGET_S:
+        del graph
+        gc.collect()
+        graph = Graph()
+        t0 = time.perf_counter()
+        graph.parse(str(folder / "data.nt"), format="nt")
+        seconds = time.perf_counter() - t0
+    else:
+        seconds, sliced = head_s, True
+    gc.collect()
+    gc.freeze()  # the graph is permanent: keep the collector from walking it on every pass
+    load = {"seconds": seconds, "triples": len(graph), "sliced": sliced,
+            "projected_full_s": projected, "what": "Graph().parse (N-Triples, in memory)"}
+    results = {}
+    for q in json.loads(spec.read_text()):
+        sparql = q["sparql"]
+        results[q["name"]] = _measure(lambda s=sparql: len(list(graph.query(s))), runs,
+                                      RDFLIB_QUERY_BUDGET_S)
+    return {"load": load, "queries": results}
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def _geomean(values: list[float]) -> float | None:
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
+
+
+def run(target: int = 1_000_000, seed: int = querydata.SEED, runs: int = 5,
+        cache: Path = CACHE, fresh: bool = False, profile: str = "slow",
+        log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from pyoxigraph import Store
+
+    from mizu_core.repo.repository import Repository, find_repository
+
+    runs = max(5, runs)
+    log = log or (lambda text: print(f"[query] {text}", file=sys.stderr, flush=True))
+    t_start = time.perf_counter()
+    folder, state = prepare(target, seed, cache, fresh, log)
+    facts = state["facts"]
+    qs = queries(facts)
+
+    repo = Repository.open(find_repository(str(folder / "mizu")))
+    store = Store(str(folder / "oxigraph"))
+    per_query: list[dict[str, Any]] = []
+    for q in qs:
+        log(f"{q.name}: mizu, pyoxigraph")
+        sparql = PREFIX + q.sparql
+        mizu = _measure(lambda q=q: _count_mizu(q, list(repo.query(q.jsonrql))), runs)
+        ox = _measure(lambda s=sparql: len(list(store.query(s))), runs)
+        entry = {**asdict(q), "sparql": sparql, "mizu": mizu, "pyoxigraph": ox}
+        if "error" in mizu:
+            log(f"!!! {q.name}: mizu RAISED {mizu['error']}")
+        elif "error" in ox:
+            log(f"!!! {q.name}: pyoxigraph raised {ox['error']}")
+        elif mizu["count"] != ox["count"]:
+            log(f"!!! COUNT MISMATCH {q.name}: mizu {mizu['count']:,} "
+                f"vs pyoxigraph {ox['count']:,}")
+        per_query.append(entry)
+
+    cli = _cli_point(folder, next(q for q in qs if q.point), runs)
+
+    log("rdflib (child process)")
+    rdflib = _rdflib(folder, qs, runs)
+    for entry in per_query:
+        entry["rdflib"] = rdflib["queries"][entry["name"]]
+
+    def slow(e: dict[str, Any]) -> bool:
+        m, o, r = e["mizu"], e["pyoxigraph"], e["rdflib"]
+        if "median_ms" not in m:
+            return False
+        return (("median_ms" in o and m["median_ms"] > 3 * o["median_ms"])
+                or ("median_ms" in r and r["median_ms"] < 10 * m["median_ms"])
+                or (e["point"] and m["median_ms"] >= 1.0))
+
+    profiles = {}
+    for entry, q in zip(per_query, qs, strict=True):
+        if profile == "all" or (profile == "slow" and slow(entry)):
+            log(f"profiling {q.name}")
+            profiles[q.name] = _profile(lambda q=q: list(repo.query(q.jsonrql)))
+    repo.close()
+    del store
+
+    for entry in per_query:
+        m, o, r = entry["mizu"], entry["pyoxigraph"], entry["rdflib"]
+        ok = "count" in m and "count" in o
+        entry["counts_match"] = ok and m["count"] == o["count"]
+        entry["mizu_over_pyoxigraph"] = (m["median_ms"] / o["median_ms"]) if ok else None
+        entry["rdflib_over_mizu"] = (r["median_ms"] / m["median_ms"]
+                                     if "median_ms" in r and "median_ms" in m else None)
+        entry["rdflib_count_match"] = ("count" in r and "count" in o
+                                       and r["count"] == o["count"])
+    ratios = [e["mizu_over_pyoxigraph"] for e in per_query if e["mizu_over_pyoxigraph"]]
+    geomean = _geomean(ratios)
+    points = [e for e in per_query if e["point"]]
+    targets = {
+        "geomean mizu/pyoxigraph <= 3x": geomean is not None and geomean <= 3,
+        "point lookup < 1 ms in process": all("median_ms" in e["mizu"]
+                                               and e["mizu"]["median_ms"] < 1 for e in points),
+        "every query >= 10x faster than rdflib": all(
+            e["rdflib_over_mizu"] is not None and e["rdflib_over_mizu"] >= 10 for e in per_query),
+        "cold CLI point lookup <= 300 ms": "median_ms" in cli and cli["median_ms"] <= 300,
+        "every mizu count agrees with pyoxigraph": all(e["counts_match"] for e in per_query),
+    }
+    return {"folder": str(folder), "dataset": {k: v for k, v in facts.items()
+                                               if not k.endswith("_iris")},
+            "runs": runs, "loads": {"mizu": state["mizu"], "pyoxigraph": state["pyoxigraph"],
+                                    "rdflib": rdflib["load"]},
+            "generate_s": state["generate_s"], "queries": per_query, "geomean": geomean,
+            "cli_point": cli, "profiles": profiles, "targets": targets,
+            "seconds": time.perf_counter() - t_start}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5 or sys.argv[1] != "rdflib":
+        sys.exit(f"usage: {sys.argv[0]} rdflib FOLDER QUERIES.json RUNS "
+                 "(the benchmark runs from bench/run.py --only query)")
+    print(json.dumps(_rdflib_child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))

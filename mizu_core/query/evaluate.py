@@ -10,12 +10,14 @@ NOT EXISTS and UNION cheap when the left side binds what the right side needs.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 
 from mizu_core import terms
 from mizu_core.query.algebra import (
     BGP,
     Aggregate,
+    Call,
     Exists,
     Expr,
     Extend,
@@ -83,18 +85,30 @@ class Evaluator:
     def eval(self, pattern: Pattern, solutions: Iterator[Solution]) -> Iterator[Solution]:
         if isinstance(pattern, BGP):
             for s in solutions:
-                yield from self._bgp(list(pattern.triples), s)
+                yield from self._bgp(list(pattern.triples), s, ())
         elif isinstance(pattern, Join):
-            yield from self.eval(pattern.right, self.eval(pattern.left, solutions))
+            left = self.eval(pattern.left, solutions)
+            if substitution_safe(pattern.right):
+                yield from self.eval(pattern.right, left)
+            else:
+                yield from self._join_each(left, lambda: list(self.eval(pattern.right, iter([{}]))))
         elif isinstance(pattern, Union):
             for s in solutions:
                 yield from self.eval(pattern.left, iter([s]))
                 yield from self.eval(pattern.right, iter([s]))
         elif isinstance(pattern, LeftJoin):
             test, condition = self.expressions.test, pattern.expr
+            safe = substitution_safe(pattern.right)
+            right: list[Solution] | None = None
             for s in self.eval(pattern.left, solutions):
+                if safe:
+                    candidates: Iterable[Solution] = self.eval(pattern.right, iter([s]))
+                else:
+                    if right is None:
+                        right = list(self.eval(pattern.right, iter([{}])))
+                    candidates = (m for r in right if (m := _compatible_merge(s, r)) is not None)
                 matched = False
-                for m in self.eval(pattern.right, iter([s])):
+                for m in candidates:
                     if condition is None or test(condition, m):
                         matched = True
                         yield m
@@ -108,7 +122,15 @@ class Evaluator:
                 if not any(_minus_matches(s, r) for r in removed):
                     yield s
         elif isinstance(pattern, Filter):
+            bgp, pushed, rest = _pushable_filters(pattern)
             test = self.expressions.test
+            if bgp is not None:
+                # Filters over a BGP are checked as soon as their variables are bound.
+                for s in solutions:
+                    for found in self._bgp(list(bgp.triples), s, pushed):
+                        if all(test(e, found) for e in rest):
+                            yield found
+                return
             for s in self.eval(pattern.inner, solutions):
                 if test(pattern.expr, s):
                     yield s
@@ -177,7 +199,12 @@ class Evaluator:
     def _exists(self, expr: Exists, solution: Solution) -> bool:
         return next(self.eval(expr.pattern, iter([solution])), None) is not None
 
-    def _bgp(self, remaining: list[TriplePattern], solution: Solution) -> Iterator[Solution]:
+    def _bgp(
+        self, remaining: list[TriplePattern], solution: Solution,
+        filters: tuple[tuple[Expr, frozenset[str]], ...],
+    ) -> Iterator[Solution]:
+        """Match `remaining` triple patterns; `filters` (expression, variables) are tested
+        the moment their variables are all bound, pruning the search early."""
         if not remaining:
             yield solution
             return
@@ -195,6 +222,10 @@ class Evaluator:
                 return  # a term the store has never seen matches nothing
             ids.append(term_id)
         decode = self.dictionary.term
+        new_vars = {x.name for x, i in zip(slots, ids, strict=True) if i is None and isinstance(x, Var)}
+        ready = tuple(e for e, names in filters if names & new_vars and names <= solution.keys() | new_vars)
+        waiting = tuple(f for f in filters if not (f[1] & new_vars and f[1] <= solution.keys() | new_vars))
+        test = self.expressions.test
         for found in self.index.match_ids(ids[0], ids[1], ids[2]):
             extended = dict(solution)
             for slot, term_id, given in zip(slots, found, ids, strict=True):
@@ -203,7 +234,8 @@ class Evaluator:
                     if extended.setdefault(slot.name, term) != term:
                         break  # the same variable twice in one pattern, bound differently
             else:
-                yield from self._bgp(rest, extended)
+                if all(test(e, extended) for e in ready):
+                    yield from self._bgp(rest, extended, waiting)
 
 
 def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
@@ -213,6 +245,96 @@ def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
     s, p, o = bound(t.s), bound(t.p), bound(t.o)
     # Prefer more bound positions; among equals, a bound subject or object beats a predicate.
     return (s + p + o, 2 * s + 2 * o + p)
+
+
+def _pushable_filters(
+    pattern: Filter,
+) -> tuple[BGP | None, tuple[tuple[Expr, frozenset[str]], ...], tuple[Expr, ...]]:
+    """For Filter(…Filter(BGP)): the BGP, the filters its variables cover (pushed down into
+    the scan, with their variables) and the rest (tested on complete solutions)."""
+    exprs: list[Expr] = []
+    node: Pattern = pattern
+    while isinstance(node, Filter):
+        exprs.extend(_conjuncts(node.expr))
+        node = node.inner
+    if not isinstance(node, BGP):
+        return None, (), ()
+    bound = certain_vars(node)
+    pushed = tuple((e, expr_vars(e)) for e in exprs if expr_vars(e) <= bound and expr_vars(e)
+                   and not _has_exists(e))
+    rest = tuple(e for e in exprs if all(e is not p for p, _ in pushed))
+    return node, pushed, rest
+
+
+def _conjuncts(expr: Expr) -> list[Expr]:
+    """`a && (b && c)` → [a, b, c]: each part can be pushed down on its own."""
+    if isinstance(expr, Call) and expr.op == "and":
+        return [part for arg in expr.args for part in _conjuncts(arg)]
+    return [expr]
+
+
+def _has_exists(expr: Expr) -> bool:
+    if isinstance(expr, Exists):
+        return True
+    return isinstance(expr, Call) and any(_has_exists(a) for a in expr.args)
+
+
+@lru_cache(maxsize=1024)
+def substitution_safe(pattern: Pattern) -> bool:
+    """Whether evaluating `pattern` with outer bindings substituted gives SPARQL's answer.
+
+    SPARQL evaluates a join's right side on its own; feeding it the left side's bindings is
+    the same thing (and much faster) unless a FILTER or BIND inside would see a variable
+    it could not see on its own, or a nested OPTIONAL, MINUS, group or sub-query changes
+    meaning with outside bindings. Unsafe right sides are evaluated on their own.
+    """
+    if isinstance(pattern, (BGP, Values)):
+        return True
+    if isinstance(pattern, (Join, Union)):
+        return substitution_safe(pattern.left) and substitution_safe(pattern.right)
+    if isinstance(pattern, Filter):
+        return substitution_safe(pattern.inner) and expr_vars(pattern.expr) <= certain_vars(pattern.inner)
+    if isinstance(pattern, Extend):
+        return substitution_safe(pattern.inner) and expr_vars(pattern.expr) <= certain_vars(pattern.inner)
+    return False
+
+
+def certain_vars(pattern: Pattern) -> frozenset[str]:
+    """Variables every solution of `pattern` binds."""
+    if isinstance(pattern, BGP):
+        return frozenset(v for t in pattern.triples for v in t.variables())
+    if isinstance(pattern, Join):
+        return certain_vars(pattern.left) | certain_vars(pattern.right)
+    if isinstance(pattern, Union):
+        return certain_vars(pattern.left) & certain_vars(pattern.right)
+    if isinstance(pattern, (Filter, LeftJoin, Minus)):
+        return certain_vars(pattern.inner if isinstance(pattern, Filter) else pattern.left)
+    if isinstance(pattern, Extend):
+        return certain_vars(pattern.inner)
+    if isinstance(pattern, Values):
+        return frozenset(v.name for i, v in enumerate(pattern.variables)
+                         if all(row[i] is not None for row in pattern.rows))
+    return frozenset()
+
+
+def expr_vars(expr: Expr) -> frozenset[str]:
+    """Variables an expression reads (EXISTS patterns included: they see the solution)."""
+    if isinstance(expr, Var):
+        return frozenset((expr.name,))
+    if isinstance(expr, Call):
+        return frozenset().union(*(expr_vars(a) for a in expr.args)) if expr.args else frozenset()
+    if isinstance(expr, Exists):
+        return frozenset(v for t in _triples(expr.pattern) for v in t.variables())
+    return frozenset()
+
+
+def _triples(pattern: Pattern) -> Iterator[TriplePattern]:
+    if isinstance(pattern, BGP):
+        yield from pattern.triples
+    for name in ("left", "right", "inner"):
+        child = getattr(pattern, name, None)
+        if child is not None:
+            yield from _triples(child)
 
 
 def _minus_matches(left: Solution, right: Solution) -> bool:

@@ -225,10 +225,23 @@ class Parser:
 
     def where(self, value: Any, where: str, ctx: Context) -> Pattern:
         if isinstance(value, list):
-            if not value:
-                return BGP(())
-            patterns = [self.element(v, f"{where}[{i}]", ctx) for i, v in enumerate(value)]
-            return self.conjunction(patterns)
+            # A filter-only element constrains the whole conjunction, as a FILTER does its
+            # whole group in SPARQL (it may name variables bound by any element).
+            filters: list[Expr] = []
+            patterns = []
+            for i, v in enumerate(value):
+                place = f"{where}[{i}]"
+                if isinstance(v, dict) and v and set(v) <= {"@filter", "@context"} and "@filter" in v:
+                    local = ctx.extend(v.get("@context"), f"{place}.@context")
+                    for j, f in enumerate(_as_list(v["@filter"])):
+                        at = f"{place}.@filter[{j}]" if isinstance(v["@filter"], list) else f"{place}.@filter"
+                        filters.append(self.expr(f, at, local))
+                else:
+                    patterns.append(self.element(v, place, ctx))
+            pattern = self.conjunction(patterns)
+            for f in filters:
+                pattern = Filter(f, pattern)
+            return pattern
         return self.element(value, where, ctx)
 
     def conjunction(self, patterns: list[Pattern]) -> Pattern:

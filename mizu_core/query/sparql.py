@@ -79,8 +79,8 @@ class Translator:
         if name == "DescribeQuery":
             resources = tuple(terms.iri(str(v)) for v in node.PV if type(v).__name__ == "URIRef")
             variables = tuple(a.Var(str(v)) for v in node.PV if type(v).__name__ == "Variable")
-            select = self.select(node.p) if node.p is not None else None
-            return a.Describe(resources, variables, select)
+            where = self.select(node.p) if node.p is not None else None
+            return a.Describe(resources, variables, where)
         raise QueryError(f"SPARQL {name} is not supported (queries only, no updates)")
 
     def select(self, node: Any) -> a.Select:

@@ -205,6 +205,11 @@ class Evaluator:
     ) -> Iterator[Solution]:
         """Match `remaining` triple patterns; `filters` (expression, variables) are tested
         the moment their variables are all bound, pruning the search early."""
+        if filters and any(names <= solution.keys() for _, names in filters):
+            # Bound before this point (by the caller's solution): test them now.
+            if not all(self.expressions.test(e, solution) for e, names in filters if names <= solution.keys()):
+                return
+            filters = tuple(f for f in filters if not f[1] <= solution.keys())
         if not remaining:
             yield solution
             return

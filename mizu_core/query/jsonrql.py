@@ -225,15 +225,20 @@ class Parser:
 
     def where(self, value: Any, where: str, ctx: Context) -> Pattern:
         if isinstance(value, list):
-            # A filter-only element constrains the whole conjunction, as a FILTER does its
-            # whole group in SPARQL (it may name variables bound by any element).
+            # A filter-only or `@not`-only element constrains the whole conjunction, as a
+            # FILTER does its whole group in SPARQL (it may name variables of any element).
             filters: list[Expr] = []
             patterns = []
             for i, v in enumerate(value):
                 place = f"{where}[{i}]"
-                if isinstance(v, dict) and v and set(v) <= {"@filter", "@context"} and "@filter" in v:
+                if isinstance(v, dict) and v and set(v) <= {"@filter", "@not", "@context"} and (
+                    "@filter" in v or "@not" in v
+                ):
                     local = ctx.extend(v.get("@context"), f"{place}.@context")
-                    for j, f in enumerate(_as_list(v["@filter"])):
+                    for j, n in enumerate(_as_list(v.get("@not"))):
+                        at = f"{place}.@not[{j}]" if isinstance(v["@not"], list) else f"{place}.@not"
+                        filters.append(Exists(self.where(n, at, local), negated=True))
+                    for j, f in enumerate(_as_list(v.get("@filter"))):
                         at = f"{place}.@filter[{j}]" if isinstance(v["@filter"], list) else f"{place}.@filter"
                         filters.append(self.expr(f, at, local))
                 else:
@@ -309,7 +314,17 @@ class Parser:
             optionals = value["@optional"] if isinstance(value["@optional"], list) else [value["@optional"]]
             for i, o in enumerate(optionals):
                 place = f"{where}.@optional[{i}]" if isinstance(value["@optional"], list) else f"{where}.@optional"
-                pattern = LeftJoin(pattern, self.where(o, place, ctx))
+                right = self.where(o, place, ctx)
+                # As in SPARQL, the optional group's own filters are the left join's
+                # condition: they see the solution being extended, not just the group.
+                conditions: list[Expr] = []
+                while isinstance(right, Filter):
+                    conditions.append(right.expr)
+                    right = right.inner
+                condition = None
+                if conditions:
+                    condition = conditions[0] if len(conditions) == 1 else Call("and", tuple(conditions))
+                pattern = LeftJoin(pattern, right, condition)
         if "@not" in value:
             negated = value["@not"] if isinstance(value["@not"], list) else [value["@not"]]
             for i, n in enumerate(negated):

@@ -73,6 +73,10 @@ def test_optional_union_not_values_bind(poems: Repository) -> None:
     negation = {"@select": "?c", "@where": {"@graph": {"@id": "?m", "content": "?c"},
                                             "@not": {"@id": "?m", "author": "solipsis"}}}
     assert rows(poems, negation) == [{"?c": "grass is green"}]
+    # SPEC §4's form: `{"@not": pattern}` as an element of the @where array.
+    element = {"@select": "?c", "@where": [{"@id": "?m", "content": "?c"},
+                                           {"@not": {"@id": "?m", "author": "solipsis"}}]}
+    assert rows(poems, element) == [{"?c": "grass is green"}]
     values = {"@select": ["?a", "?c"], "@where": {"@graph": {"author": "?a", "content": "?c"},
                                                   "@values": [{"?a": "shakespeare"}]}}
     assert rows(poems, values) == [{"?a": "shakespeare", "?c": "grass is green"}]

@@ -9,6 +9,7 @@ NOT EXISTS and UNION cheap when the left side binds what the right side needs.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
@@ -28,7 +29,6 @@ from mizu_core.query.algebra import (
     Minus,
     Pattern,
     Select,
-    Slot,
     SubSelect,
     TriplePattern,
     Union,
@@ -51,11 +51,17 @@ class Evaluator:
         self.index = index
         self.dictionary = index.dictionary
         self.expressions = ExpressionEvaluator(self._exists)
+        self._plans: dict[tuple[tuple[TriplePattern, ...], frozenset[str]], tuple[TriplePattern, ...]] = {}
 
     def select(self, query: Select) -> Iterator[Solution]:
         solutions = self.eval(query.pattern, iter([{}]))
         if query.order_by:
-            solutions = iter(sorted(solutions, key=self._order_key(query)))
+            key = self._order_key(query)
+            if query.limit is not None and not query.distinct:
+                # Only the first offset + limit rows are ever printed: keep just those.
+                solutions = iter(heapq.nsmallest(query.offset + query.limit, solutions, key=key))
+            else:
+                solutions = iter(sorted(solutions, key=key))
         if query.projection is not None:
             names = [v.name for v in query.projection]
             solutions = ({n: s[n] for n in names if n in s} for s in solutions)
@@ -200,21 +206,55 @@ class Evaluator:
         return next(self.eval(expr.pattern, iter([solution])), None) is not None
 
     def _bgp(
-        self, remaining: list[TriplePattern], solution: Solution,
+        self, triples: list[TriplePattern], solution: Solution,
         filters: tuple[tuple[Expr, frozenset[str]], ...],
     ) -> Iterator[Solution]:
-        """Match `remaining` triple patterns; `filters` (expression, variables) are tested
-        the moment their variables are all bound, pruning the search early."""
+        """Match a BGP; `filters` (expression, variables) are tested the moment their
+        variables are all bound, pruning the search early."""
         if filters and any(names <= solution.keys() for _, names in filters):
             # Bound before this point (by the caller's solution): test them now.
             if not all(self.expressions.test(e, solution) for e, names in filters if names <= solution.keys()):
                 return
             filters = tuple(f for f in filters if not f[1] <= solution.keys())
-        if not remaining:
+        order = self._plan(tuple(triples), frozenset(solution))
+        yield from self._match(order, 0, solution, filters)
+
+    def _plan(self, triples: tuple[TriplePattern, ...], bound: frozenset[str]) -> tuple[TriplePattern, ...]:
+        """Join order for a BGP given the variables already bound: cheapest scan first,
+        estimated from what is bound and the per-predicate statistics. Cached per shape."""
+        key = (triples, bound)
+        order = self._plans.get(key)
+        if order is None:
+            remaining, known, chosen = list(triples), set(bound), []
+            while remaining:
+                best = min(remaining, key=lambda t: self._estimate(t, known))
+                chosen.append(best)
+                remaining.remove(best)
+                known |= best.variables()
+            order = self._plans[key] = tuple(chosen)
+        return order
+
+    def _estimate(self, t: TriplePattern, known: set[str]) -> int:
+        """Rough number of index entries a scan of `t` visits."""
+        s, p, o = (not isinstance(x, Var) or x.name in known for x in (t.s, t.p, t.o))
+        for slot in (t.s, t.p, t.o):
+            if not isinstance(slot, Var) and self.dictionary.lookup(slot) is None:
+                return 0  # a term never stored: this pattern ends the search at once
+        if s:
+            return 1 if o else 10
+        if isinstance(t.p, Var):
+            return (100 if o else self.index.count()) * (1 if p else 10)
+        count = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
+        return max(1, count // 100) if o else count
+
+    def _match(
+        self, order: tuple[TriplePattern, ...], step: int, solution: Solution,
+        filters: tuple[tuple[Expr, frozenset[str]], ...],
+    ) -> Iterator[Solution]:
+        if step == len(order):
             yield solution
             return
-        best = max(remaining, key=lambda t: _bound_score(t, solution))
-        rest = [t for t in remaining if t is not best]
+        best = order[step]
         slots = (best.s, best.p, best.o)
         ids: list[int | None] = []
         for slot in slots:
@@ -240,16 +280,7 @@ class Evaluator:
                         break  # the same variable twice in one pattern, bound differently
             else:
                 if all(test(e, extended) for e in ready):
-                    yield from self._bgp(rest, extended, waiting)
-
-
-def _bound_score(t: TriplePattern, solution: Solution) -> tuple[int, int]:
-    def bound(slot: Slot) -> bool:
-        return not isinstance(slot, Var) or slot.name in solution
-
-    s, p, o = bound(t.s), bound(t.p), bound(t.o)
-    # Prefer more bound positions; among equals, a bound subject or object beats a predicate.
-    return (s + p + o, 2 * s + 2 * o + p)
+                    yield from self._match(order, step + 1, extended, waiting)
 
 
 def _pushable_filters(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
 from mizu_core.errors import StoreError
@@ -20,6 +21,7 @@ Triple = tuple[Term, Term, Term]
 _ID = struct.Struct(">Q")
 _KEY3 = struct.Struct(">QQQ")
 _NEXT_TERM = b"next_term_id"
+PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
 
 
 def term_hash(term: Term) -> bytes:
@@ -116,16 +118,17 @@ class IndexWriter:
 
     def remove(self, triples: Iterable[Triple]) -> int:
         lookup = self.dictionary.lookup
-        n = 0
+        removed: Counter[int] = Counter()
         for s, p, o in triples:
             si, pi, oi = lookup(s), lookup(p), lookup(o)
             if si is None or pi is None or oi is None:
                 continue
             if self.txn.delete("spo", _KEY3.pack(si, pi, oi)):
-                n += 1
+                removed[pi] += 1
             self.txn.delete("pos", _KEY3.pack(pi, oi, si))
             self.txn.delete("osp", _KEY3.pack(oi, si, pi))
-        return n
+        self._count_predicates(removed, -1)
+        return sum(removed.values())
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
@@ -135,7 +138,19 @@ class IndexWriter:
                 a, b, c = order
                 keys = sorted(pack(t[a], t[b], t[c]) for t in pending)
                 self.txn.put_many(table, [(k, b"") for k in keys])
+            self._count_predicates(Counter(t[1] for t in pending), 1)
         self.dictionary.flush()
+
+    def _count_predicates(self, counts: Counter[int], sign: int) -> None:
+        """Keep the per-predicate triple counts the planner reads (statistics in `meta`)."""
+        for predicate, n in counts.items():
+            key = PREDICATE_COUNT + _ID.pack(predicate)
+            raw = self.txn.get("meta", key)
+            total = (_ID.unpack(raw)[0] if raw else 0) + sign * n
+            if total > 0:
+                self.txn.put("meta", key, _ID.pack(total))
+            else:
+                self.txn.delete("meta", key)
 
 
 class TripleIndex:
@@ -188,3 +203,7 @@ class TripleIndex:
 
     def count(self) -> int:
         return self.txn.count("spo")
+
+    def predicate_count(self, predicate_id: int) -> int:
+        raw = self.txn.get("meta", PREDICATE_COUNT + _ID.pack(predicate_id))
+        return _ID.unpack(raw)[0] if raw else 0

@@ -9,6 +9,7 @@ messages give.
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +18,9 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import validate_message
-from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
-from mizu_core.repo.kv import Txn
+from mizu_core.repo.kv import Txn, prefix_end
 from mizu_core.repo.repository import Repository
 
 _SEQ = struct.Struct(">Q")
@@ -128,7 +129,20 @@ def fsck(repo: Repository) -> FsckReport:
                 problem(f"pin {CID(bytes(key))} names a block that is not stored")
         if txn.count("terms") != txn.count("term_ids"):
             problem("the term dictionary's two tables differ in size")
+        _check_statistics(txn, report)
     return report
+
+
+def _check_statistics(txn: Txn, report: FsckReport) -> None:
+    """The planner's per-predicate counts must equal what the POS index holds."""
+    actual: Counter[int] = Counter(_KEY3.unpack(key)[0] for key, _ in txn.scan("pos"))
+    end = prefix_end(PREDICATE_COUNT)
+    recorded = {
+        struct.unpack(">Q", key[len(PREDICATE_COUNT):])[0]: struct.unpack(">Q", value)[0]
+        for key, value in txn.scan("meta", PREDICATE_COUNT, end)
+    }
+    if recorded != dict(actual):
+        report.problems.append("the per-predicate statistics differ from the index")
 
 
 def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckReport) -> None:

@@ -198,6 +198,10 @@ def test_every_reference_case_parses() -> None:
         ({"@context": "https://example.org/ctx.jsonld", "@select": "?x", "@where": {"a": "?x"}}, "remote context"),
         ({"@select": "?x", "@where": {"a": "?x"}, "@limit": -1}, "@limit: must be a non-negative"),
         ({"@select": "?x", "@where": {"a": {"$ref": "#/b"}}}, "partial \\$ref"),
+        ({"@select": "?x", "@where": {"a": {"@value": "?x"}}}, r"@where\.a\.@value: a variable here"),
+        ({"@select": "?x", "@where": {"a": "?x"}, "@limit": "?n"}, "@limit: must be a non-negative"),
+        ({"@select": "?x", "@where": {"@id": 5, "a": "?x"}}, r"@where\.@id: must be an IRI"),
+        ({"@select": "?x", "@where": {"@graph": {"a": "?x"}, "@union": {"b": 1}}}, r"@union: must be a non-empty array"),
     ],
 )
 def test_bad_queries_name_the_place(repo: Repository, query: dict[str, Any], error: str) -> None:

@@ -271,16 +271,27 @@ class Evaluator:
         ready = tuple(e for e, names in filters if names & new_vars and names <= solution.keys() | new_vars)
         waiting = tuple(f for f in filters if not (f[1] & new_vars and f[1] <= solution.keys() | new_vars))
         test = self.expressions.test
+        # Bind first the variables the ready filters read, so a row they reject costs no
+        # decoding of its other terms (a range filter rejects most rows of its scan).
+        needed = frozenset().union(*(expr_vars(e) for e in ready)) if ready else frozenset()
+        positions = sorted(
+            (i for i in range(3) if ids[i] is None and isinstance(slots[i], Var)),
+            key=lambda i: slots[i].name not in needed,  # type: ignore[union-attr]
+        )
+        names = [slots[i].name for i in positions]  # type: ignore[union-attr]
+        first = sum(1 for n in names if n in needed)
         for found in self.index.match_ids(ids[0], ids[1], ids[2]):
             extended = dict(solution)
-            for slot, term_id, given in zip(slots, found, ids, strict=True):
-                if given is None and isinstance(slot, Var):
-                    term = decode(term_id)
-                    if extended.setdefault(slot.name, term) != term:
-                        break  # the same variable twice in one pattern, bound differently
+            for k, i in enumerate(positions):
+                if k == first and ready and not all(test(e, extended) for e in ready):
+                    break
+                term = decode(found[i])
+                if extended.setdefault(names[k], term) != term:
+                    break  # the same variable twice in one pattern, bound differently
             else:
-                if all(test(e, extended) for e in ready):
-                    yield from self._match(order, step + 1, extended, waiting)
+                if first == len(positions) and ready and not all(test(e, extended) for e in ready):
+                    continue
+                yield from self._match(order, step + 1, extended, waiting)
 
 
 def _pushable_filters(

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mizu's main job on an embedded store, in a throwaway folder: create a repository,
-# publish signed and unsigned messages, view them, list them, check the store.
+# publish signed and unsigned messages, view them, query them, list them, check the store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
@@ -25,6 +25,8 @@ step mizu view "$hello"
 first=$("$mizu" log --format ndjson | tail -n 2 | head -n 1 | sed 's/.*"cid":"\([^"]*\)".*/\1/')
 step mizu view "$first/content"
 "$mizu" view "$first/content"
+step "mizu query '{\"@select\": \"?content\", \"@where\": {\"author\": \"solipsis\", \"content\": \"?content\"}}'"
+"$mizu" query '{"@select": "?content", "@where": {"author": "solipsis", "content": "?content"}}'
 step mizu log
 "$mizu" log
 step mizu id

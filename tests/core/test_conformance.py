@@ -67,18 +67,21 @@ def walk_expr(expr: Any, out: list[list[a.TriplePattern]]) -> None:
             walk_expr(arg, out)
 
 
-def constants(node: Any, out: set[bytes]) -> None:
-    """Every constant term a query mentions (so generated data can satisfy its filters)."""
-    if isinstance(node, bytes):
-        out.add(node)
-    elif isinstance(node, a.Const):
-        out.add(node.term)
-    elif isinstance(node, (list, tuple)):
-        for x in node:
-            constants(x, out)
+def nodes_of(node: Any) -> Any:
+    """Every algebra node, term and value inside a parsed query, depth first."""
+    yield node
+    children: Any = ()
+    if isinstance(node, (list, tuple)):
+        children = node
     elif hasattr(node, "__dataclass_fields__"):
-        for name in node.__dataclass_fields__:
-            constants(getattr(node, name), out)
+        children = [getattr(node, name) for name in node.__dataclass_fields__]
+    for child in children:
+        yield from nodes_of(child)
+
+
+def constants(query: Any) -> set[bytes]:
+    """Every constant term a query mentions (so generated data can satisfy its filters)."""
+    return {n if isinstance(n, bytes) else n.term for n in nodes_of(query) if isinstance(n, (bytes, a.Const))}
 
 
 # Comparing or aggregating values of mixed types is implementation-defined in SPARQL (and
@@ -87,28 +90,21 @@ _NUMERIC_OPS = {"lt", "gt", "lte", "gte", "plus", "minus", "times", "divide", "s
 DATETIME = XSD + "dateTime"
 
 
-def numeric_vars(node: Any, out: set[str]) -> None:
+def numeric_vars(query: Any) -> set[str]:
     """Variables the query does arithmetic on or compares (they get numbers)."""
-    if isinstance(node, (a.Call, a.Aggregate)):
-        args = node.args if isinstance(node, a.Call) else (node.arg,)
-        if node.op in _NUMERIC_OPS:
+    out: set[str] = set()
+    for n in nodes_of(query):
+        if isinstance(n, (a.Call, a.Aggregate)) and n.op in _NUMERIC_OPS:
+            args = n.args if isinstance(n, a.Call) else (n.arg,)
             out.update(x.name for x in args if isinstance(x, a.Var))
-        for x in args:
-            numeric_vars(x, out)
-    elif isinstance(node, (list, tuple)):
-        for x in node:
-            numeric_vars(x, out)
-    elif hasattr(node, "__dataclass_fields__"):
-        for name in node.__dataclass_fields__:
-            numeric_vars(getattr(node, name), out)
+    return out
 
 
 def dataset(query: Any, seed: int) -> list[tuple[bytes, bytes, bytes]]:
     rng = random.Random(seed)
     bgps: list[list[a.TriplePattern]] = []
     walk_patterns(query, bgps)
-    known: set[bytes] = set()
-    constants(query, known)
+    known = constants(query)
     iris = [t for t in known if terms.is_iri(t)] + [terms.iri(f"http://example.org/n{i}") for i in range(4)]
     literals = [t for t in known if not terms.is_iri(t)] + [
         terms.literal(v) for v in (1, 2, 3, 100, 500, 1000, "a", "b")
@@ -118,8 +114,7 @@ def dataset(query: Any, seed: int) -> list[tuple[bytes, bytes, bytes]]:
     if dates:  # the query compares dates: give it dates on both sides of its constants
         literals += [terms.typed(f"{y}-01-01T00:00:00", DATETIME) for y in (2001, 2009)]
     nodes = {v for bgp in bgps for t in bgp for v in (t.s, t.p) if isinstance(v, a.Var)}
-    numbers: set[str] = set()
-    numeric_vars(query, numbers)
+    numbers = numeric_vars(query)
     number_pool = [t for t in literals if t[:1] in (b"i", b"d") or terms.datatype(t) == DATETIME]
     triples: set[tuple[bytes, bytes, bytes]] = set()
 

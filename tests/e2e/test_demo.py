@@ -17,3 +17,4 @@ def test_demo_script() -> None:
     out = result.stdout.decode()
     assert "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya" in out
     assert '"roses are red"' in out and "ok: 4 blocks, 4 messages" in out
+    assert '{"?content":"violets are blue"}' in out

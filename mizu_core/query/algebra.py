@@ -161,10 +161,16 @@ class Select:
 
 @dataclass(frozen=True)
 class Construct:
-    """Subjects shaped like `template`, one per subject term, merged over all solutions."""
+    """Subjects shaped like `template`, one per subject term, merged over all solutions.
+
+    `shaped` is json-rql's reading (m-ld's): an anonymous template node is one node across
+    all solutions, and nested template subjects are embedded in their parents. Without it
+    (SPARQL), a template blank node is fresh in each solution and subjects are flat.
+    """
 
     template: tuple[TriplePattern, ...]
     select: Select  # the solutions that fill the template (its modifiers apply)
+    shaped: bool = False
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from mizu_core.message.templates import expand_includes, fill_vars, resolve_poin
 from mizu_core.query.algebra import Construct, Describe, Query, Select, Slot, Var
 from mizu_core.query.context import Context
 from mizu_core.query.evaluate import Evaluator
-from mizu_core.query.jsonrql import READ_KEYS, Parser
-from mizu_core.query.results import row_json, subjects_json
+from mizu_core.query.jsonrql import NODE_PREFIX, READ_KEYS, Parser
+from mizu_core.query.results import row_json_in, subjects_json
 from mizu_core.repo.index import Triple, TripleIndex
 
 
@@ -69,28 +69,39 @@ def evaluate(parsed: Query, context: Context, index: TripleIndex) -> Iterator[di
     evaluator = Evaluator(index)
     if isinstance(parsed, Select):
         for solution in evaluator.select(parsed):
-            yield row_json(solution)
+            yield row_json_in(solution, context)
     elif isinstance(parsed, Construct):
-        yield from subjects_json(construct_triples(parsed, evaluator), context)
+        nested: set[bytes] = set()
+        triples = list(construct_triples(parsed, evaluator, nested))
+        yield from subjects_json(triples, context, nested)
     else:
         yield from subjects_json(describe_triples(parsed, evaluator, index), context)
 
 
-def _fill(slot: Slot, solution: dict[str, bytes], n: int) -> bytes | None:
+def _fill(slot: Slot, solution: dict[str, bytes], n: int | None) -> bytes | None:
+    """A template slot's term in one solution; anonymous nodes become blank nodes, fresh in
+    each solution (`n`) or, with n None, one per query."""
     if not isinstance(slot, Var):
         return slot
     if slot.name in solution:
         return solution[slot.name]
-    if slot.name.startswith("_"):  # an anonymous template node: a fresh blank per solution
-        return terms.blank(f"b{n}_{slot.name[1:]}")
-    return None
+    if slot.name.startswith(NODE_PREFIX):
+        return terms.blank(f"b{slot.name[2:]}" if n is None else f"b{n}_{slot.name[2:]}")
+    return None  # an unbound value: the template's triple is left out
 
 
-def construct_triples(query: Construct, evaluator: Evaluator) -> Iterator[Triple]:
-    for n, solution in enumerate(evaluator.select(query.select)):
+def construct_triples(
+    query: Construct, evaluator: Evaluator, nested: set[bytes] | None = None
+) -> Iterator[Triple]:
+    """The template's triples in every solution. For a shaped (json-rql) template, the
+    nodes filling a nested template subject are added to `nested`, to be embedded."""
+    template_subjects = {t.s for t in query.template} if query.shaped else set()
+    for n, solution in enumerate(evaluator.select(query.select, hidden=True)):
         for t in query.template:
-            s, p, o = (_fill(x, solution, n) for x in (t.s, t.p, t.o))
+            s, p, o = (_fill(x, solution, None if query.shaped else n) for x in (t.s, t.p, t.o))
             if s is not None and p is not None and o is not None and terms.is_iri(p):
+                if nested is not None and t.o in template_subjects:
+                    nested.add(o)
                 yield s, p, o
 
 

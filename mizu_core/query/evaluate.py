@@ -53,7 +53,9 @@ class Evaluator:
         self.expressions = ExpressionEvaluator(self._exists)
         self._plans: dict[tuple[tuple[TriplePattern, ...], frozenset[str]], tuple[TriplePattern, ...]] = {}
 
-    def select(self, query: Select) -> Iterator[Solution]:
+    def select(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
+        """Solutions of a query; `hidden` keeps the variables no query can name (a
+        construct template's anonymous values need them)."""
         solutions = self.eval(query.pattern, iter([{}]))
         if query.order_by:
             key = self._order_key(query)
@@ -65,7 +67,7 @@ class Evaluator:
         if query.projection is not None:
             names = [v.name for v in query.projection]
             solutions = ({n: s[n] for n in names if n in s} for s in solutions)
-        else:
+        elif not hidden:
             solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
         if query.distinct:
             solutions = _distinct(solutions)

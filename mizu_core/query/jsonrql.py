@@ -46,6 +46,7 @@ from mizu_core.query.algebra import (
 from mizu_core.query.context import Context
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+NODE_PREFIX = "_n"  # fresh variables standing for anonymous nodes (see Parser.fresh)
 _VARIABLE = re.compile(r"^\?(\w*)$")
 OPERATORS = {
     "@eq": "eq", "@neq": "neq", "@lt": "lt", "@lte": "lte", "@gt": "gt", "@gte": "gte",
@@ -80,8 +81,10 @@ class Parser:
         self.self_iri = self_iri
         self.message = message
 
-    def fresh(self) -> Var:
-        return Var(f"_{next(self._fresh)}")
+    def fresh(self, node: bool = False) -> Var:
+        """A variable no query can name; `node` marks one standing for a subject without
+        @id (in a construct template it becomes a blank node; others are left out)."""
+        return Var(f"{NODE_PREFIX if node else '_'}{next(self._fresh)}")
 
     def var(self, text: str) -> Var:
         name = text[1:]
@@ -104,14 +107,24 @@ class Parser:
         kind = kinds[0]
         if kind == "@describe":
             return self.describe(q, where, ctx)
+        if kind == "@construct":
+            template = self.template(q["@construct"], f"{where}@construct", ctx)
+            if "@where" in q:
+                pattern = self.where(q["@where"], f"{where}@where", ctx)
+            else:
+                # Without @where the template is the pattern, each of its triples optional:
+                # what matches is filled in, the rest is left out (m-ld's reading).
+                pattern = BGP(())
+                for t in template:
+                    pattern = LeftJoin(pattern, BGP((t,)))
+            if "@values" in q:
+                pattern = Join(pattern, self.values(q["@values"], f"{where}@values", ctx))
+            return Construct(template, self.modifiers(q, where, ctx, pattern, None, False), shaped=True)
         if "@where" not in q:
             raise QueryError(f"{where}{kind}: needs @where")
         pattern = self.where(q["@where"], f"{where}@where", ctx)
         if "@values" in q:
             pattern = Join(pattern, self.values(q["@values"], f"{where}@values", ctx))
-        if kind == "@construct":
-            template = self.template(q["@construct"], f"{where}@construct", ctx)
-            return Construct(template, self.modifiers(q, where, ctx, pattern, None, False))
         items = self.projection(q[kind], f"{where}{kind}", ctx)
         return self.modifiers(q, where, ctx, pattern, items, kind == "@distinct")
 
@@ -364,7 +377,7 @@ class Parser:
         node: Slot
         raw_id = value.get("@id")
         if raw_id is None:
-            node = self.fresh()
+            node = self.fresh(node=True)
         elif isinstance(raw_id, dict):
             node = self.inline_filter(raw_id, f"{where}.@id", ctx, filters)
         elif is_variable(raw_id):
@@ -462,6 +475,8 @@ class Parser:
         if isinstance(value, dict):
             if set(value) == {"@id"}:
                 return terms.iri(ctx.expand_id(value["@id"]))
+            if set(value) == {"@vocab"}:
+                return terms.iri(ctx.expand_key(value["@vocab"]))
             if "@value" in value:
                 slot = self.value_object(value, where, ctx)
                 assert isinstance(slot, bytes)
@@ -488,7 +503,7 @@ class Parser:
         if is_variable(value):
             return self.var(value)
         if isinstance(value, dict):
-            if set(value) == {"@id"} or "@value" in value:
+            if set(value) in ({"@id"}, {"@vocab"}) or "@value" in value:
                 return Const(self.constant(value, where, ctx))
             if len(value) != 1 and not any(k in value for k in AGGREGATES):
                 raise QueryError(f"{where}: an expression has exactly one operator")

@@ -30,6 +30,9 @@ def row_json(solution: dict[str, Term]) -> dict[str, Any]:
     return {"?" + name: term_json(term) for name, term in solution.items()}
 
 
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+
+
 def compact_iri(iri: str, ctx: Context) -> str:
     """The shortest key the context gives an IRI: a term, vocab-relative, or prefix:name."""
     for term, target in ctx.terms.items():
@@ -43,16 +46,60 @@ def compact_iri(iri: str, ctx: Context) -> str:
     return iri
 
 
-def subjects_json(triples: Iterable[tuple[Term, Term, Term]], ctx: Context) -> list[dict[str, Any]]:
-    """Group triples into one JSON object per subject (`@id` first; sets as arrays)."""
+def compact_id(iri: str, ctx: Context) -> str:
+    """An @id relative to the context's @base, when it lies under it."""
+    if ctx.base and iri.startswith(ctx.base) and len(iri) > len(ctx.base):
+        return iri[len(ctx.base):]
+    return iri
+
+
+def compacted(value: Any, ctx: Context) -> Any:
+    if isinstance(value, dict) and set(value) == {"@id"}:
+        return {"@id": compact_id(value["@id"], ctx)}
+    return value
+
+
+def row_json_in(solution: dict[str, Term], ctx: Context) -> dict[str, Any]:
+    """A select row with IRIs relative to the query's @base (if it sets one)."""
+    row = row_json(solution)
+    return {k: compacted(v, ctx) for k, v in row.items()} if ctx.base else row
+
+
+def subjects_json(
+    triples: Iterable[tuple[Term, Term, Term]], ctx: Context, nested: set[Term] | None = None
+) -> list[dict[str, Any]]:
+    """Group triples into one JSON object per subject (`@id` first; sets as arrays;
+    rdf:type as `@type`). Subjects in `nested` are written inside the subjects that point
+    to them rather than on their own (json-rql's template-shaped results)."""
     subjects: dict[Term, dict[str, dict[Term, None]]] = {}
     for s, p, o in triples:
-        subjects.setdefault(s, {}).setdefault(compact_iri(terms.iri_value(p), ctx), {})[o] = None
-    out = []
-    for s, properties in subjects.items():
-        node: dict[str, Any] = {"@id": term_json(s)["@id"]}
-        for key in sorted(properties):
-            values = [term_json(o) for o in sorted(properties[key])]
-            node[key] = values[0] if len(values) == 1 else values
-        out.append(node)
-    return out
+        iri = terms.iri_value(p)
+        key = "@type" if iri == RDF_TYPE else compact_iri(iri, ctx)
+        subjects.setdefault(s, {}).setdefault(key, {})[o] = None
+    embedded = {o for o in nested or () if o in subjects}
+
+    def node(s: Term, seen: frozenset[Term]) -> dict[str, Any]:
+        out: dict[str, Any] = {"@id": compact_id(term_json(s)["@id"], ctx)}
+        for key in sorted(subjects[s]):
+            values: list[Any] = []
+            for o in sorted(subjects[s][key]):
+                if o in embedded and o not in seen:
+                    values.append(node(o, seen | {o}))
+                elif key == "@type" and terms.is_iri(o):
+                    values.append(compact_iri(terms.iri_value(o), ctx))
+                else:
+                    values.append(compacted(term_json(o), ctx))
+            out[key] = values[0] if len(values) == 1 else values
+        return out
+
+    top = [s for s in subjects if s not in embedded]
+    reached = set(top)
+    stack = list(top)
+    while stack:  # subjects only reachable through a cycle are written on their own too
+        for objs in subjects[stack.pop()].values():
+            for o in objs:
+                if o in subjects and o not in reached:
+                    reached.add(o)
+                    stack.append(o)
+    top += [s for s in subjects if s not in reached]
+    return [node(s, frozenset((s,))) for s in top]

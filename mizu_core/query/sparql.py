@@ -14,7 +14,7 @@ from mizu_core import terms
 from mizu_core.errors import QueryError
 from mizu_core.query import algebra as a
 from mizu_core.query.context import Context
-from mizu_core.query.jsonrql import typed_literal
+from mizu_core.query.jsonrql import NODE_PREFIX, typed_literal
 
 _RELATIONS = {"=": "eq", "!=": "neq", "<": "lt", ">": "gt", "<=": "lte", ">=": "gte"}
 _AGGREGATES = {
@@ -194,7 +194,7 @@ class Translator:
 
     def template_slot(self, value: Any) -> a.Slot:
         if type(value).__name__ == "BNode":  # fresh in each solution (see engine._fill)
-            return self._blanks.setdefault("t" + str(value), a.Var(f"_t{len(self._blanks)}"))
+            return self._blanks.setdefault("t" + str(value), a.Var(f"{NODE_PREFIX}t{len(self._blanks)}"))
         return self.slot(value)
 
     def term(self, value: Any) -> bytes:

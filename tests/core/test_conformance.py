@@ -200,17 +200,26 @@ def mizu_rows(repo: Repository, query: Any, parsed: Any, sparql: bool = False) -
         if isinstance(parsed, a.Select):
             return sorted(canonical(r) for r in results)
         # CONSTRUCT and DESCRIBE: compare the triples, flattened from the subject objects.
-        out = []
+        out: list[str] = []
         for subject in results:
-            for key, values in subject.items():
-                if key != "@id":
-                    for v in values if isinstance(values, list) else [values]:
-                        out.append(canonical({"s": {"@id": subject["@id"]}, "p": key, "o": v}))
-        return sorted(out)
+            flatten(subject, out)
+        return sorted(set(out))  # a graph is a set: embedded subjects may repeat
+
+
+def flatten(subject: dict[str, Any], out: list[str]) -> None:
+    """Triples of a result subject, embedded subjects included."""
+    for key, values in subject.items():
+        if key == "@id":
+            continue
+        for v in values if isinstance(values, list) else [values]:
+            if isinstance(v, dict) and len(v) > 1 and "@id" in v:
+                flatten(v, out)
+                v = {"@id": v["@id"]}
+            out.append(canonical({"s": {"@id": subject["@id"]}, "p": key, "o": v}))
 
 
 def oxigraph_rows(store: Any, sparql: str, parsed: Any, context: Any) -> list[str]:
-    from mizu_core.query.results import compact_iri
+    from mizu_core.query.results import RDF_TYPE, compact_iri
 
     result = store.query(sparql)
     if isinstance(parsed, a.Select):
@@ -223,9 +232,13 @@ def oxigraph_rows(store: Any, sparql: str, parsed: Any, context: Any) -> list[st
         return sorted(rows)
     out = []
     for triple in result:
-        p = compact_iri(triple.predicate.value, context)
-        out.append(canonical({"s": oxi_json(triple.subject), "p": p, "o": oxi_json(triple.object)}))
-    return sorted(out)
+        o = oxi_json(triple.object)
+        if triple.predicate.value == RDF_TYPE:  # results spell rdf:type as JSON-LD does
+            p, o = "@type", compact_iri(triple.object.value, context)
+        else:
+            p = compact_iri(triple.predicate.value, context)
+        out.append(canonical({"s": oxi_json(triple.subject), "p": p, "o": o}))
+    return sorted(set(out))
 
 
 @pytest.mark.parametrize("name", NAMES)

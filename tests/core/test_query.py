@@ -158,13 +158,21 @@ def test_sub_query(poems: Repository) -> None:
                                         {"?a": "shakespeare", "?first": "grass is green"}])
 
 
+def iri_of(repo: Repository, vector: int) -> str:
+    return f"https://mizu.stream/v0/view-raw/{SPEC_VECTORS[vector][1]}"
+
+
 def test_construct_and_describe(poems: Repository) -> None:
     construct = {"@construct": {"@id": "?m", "poet": "?a"}, "@where": {"@id": "?m", "author": "?a"}}
     shaped = rows(poems, construct)
     assert sorted(s["poet"] for s in shaped) == ["shakespeare", "solipsis", "solipsis"]
     assert all(s["@id"].startswith("https://mizu.stream/v0/view-raw/") for s in shaped)
+    # An anonymous template node is one node for all solutions; nested ones are embedded.
     anonymous = {"@construct": {"poem": {"by": "?a"}}, "@where": {"author": "?a"}}
-    assert len(rows(poems, anonymous)) == 6  # a fresh blank node per solution, and its parent
+    [shaped_one] = rows(poems, anonymous)
+    assert sorted(shaped_one["poem"]["by"]) == ["shakespeare", "solipsis"]
+    no_where = {"@construct": {"@id": iri_of(poems, 3), "author": "?", "mood": "?"}}
+    assert rows(poems, no_where) == [{"@id": iri_of(poems, 3), "author": "shakespeare"}]
     iri = f"https://mizu.stream/v0/view-raw/{SPEC_VECTORS[3][1]}"
     assert rows(poems, {"@describe": iri}) == [
         {"@id": iri, "author": "shakespeare", "content": "grass is green"}]

@@ -79,15 +79,14 @@ def evaluate(parsed: Query, context: Context, index: TripleIndex) -> Iterator[di
 
 
 def _fill(slot: Slot, solution: dict[str, bytes], n: int | None) -> bytes | None:
-    """A template slot's term in one solution; anonymous nodes become blank nodes, fresh in
-    each solution (`n`) or, with n None, one per query."""
+    """A template slot's term in one solution. Anonymous nodes become blank nodes: fresh in
+    each solution `n` (SPARQL), or with n None one node for the whole query, whatever the
+    pattern bound them to (json-rql: "a template subject without @id is one subject")."""
     if not isinstance(slot, Var):
         return slot
-    if slot.name in solution:
-        return solution[slot.name]
-    if slot.name.startswith(NODE_PREFIX):
+    if slot.name.startswith(NODE_PREFIX) and (n is None or slot.name not in solution):
         return terms.blank(f"b{slot.name[2:]}" if n is None else f"b{n}_{slot.name[2:]}")
-    return None  # an unbound value: the template's triple is left out
+    return solution.get(slot.name)  # None: an unbound value leaves its triple out
 
 
 def construct_triples(

@@ -108,15 +108,19 @@ class Parser:
         if kind == "@describe":
             return self.describe(q, where, ctx)
         if kind == "@construct":
-            template = self.template(q["@construct"], f"{where}@construct", ctx)
+            template, filters = self.template(q["@construct"], f"{where}@construct", ctx)
             if "@where" in q:
+                if filters:
+                    raise QueryError(f"{where}@construct: filters belong in @where when there is one")
                 pattern = self.where(q["@where"], f"{where}@where", ctx)
             else:
                 # Without @where the template is the pattern, each of its triples optional:
                 # what matches is filled in, the rest is left out (m-ld's reading).
                 pattern = BGP(())
-                for t in template:
+                for t in _parents_first(template):
                     pattern = LeftJoin(pattern, BGP((t,)))
+                for f in filters:
+                    pattern = Filter(f, pattern)
             if "@values" in q:
                 pattern = Join(pattern, self.values(q["@values"], f"{where}@values", ctx))
             return Construct(template, self.modifiers(q, where, ctx, pattern, None, False), shaped=True)
@@ -186,7 +190,11 @@ class Parser:
             raise QueryError(f"{where}@describe: variables need @where")
         return Describe(tuple(resources), tuple(variables), select)
 
-    def template(self, value: Any, where: str, ctx: Context) -> tuple[TriplePattern, ...]:
+    def template(
+        self, value: Any, where: str, ctx: Context
+    ) -> tuple[tuple[TriplePattern, ...], list[Expr]]:
+        """A construct template's triples, and its inline filters (allowed only when the
+        template is its own pattern, without @where)."""
         triples: list[TriplePattern] = []
         filters: list[Expr] = []
         for i, subject in enumerate(_as_list(value)):
@@ -194,9 +202,7 @@ class Parser:
             if not isinstance(subject, dict):
                 raise QueryError(f"{place}: a template is a subject object")
             self.subject(subject, place, ctx, triples, filters)
-        if filters:
-            raise QueryError(f"{where}: filters have no place in a template")
-        return tuple(triples)
+        return tuple(triples), filters
 
     def projection(self, value: Any, where: str, ctx: Context) -> list[tuple[Var, Expr | None]] | None:
         if value == "*":
@@ -386,6 +392,9 @@ class Parser:
             node = terms.iri(ctx.expand_id(raw_id))
         else:
             raise QueryError(f"{where}.@id: must be an IRI, a variable or an inline filter")
+        if not any(k not in ("@id", "@context") for k in value):
+            # Only an @id: the node must exist, that is, have some property.
+            triples.append(TriplePattern(node, self.fresh(), self.fresh()))
         for key, objects in value.items():
             if key in ("@id", "@context"):
                 continue
@@ -420,6 +429,9 @@ class Parser:
                 return self.value_object(value, where, ctx)
             if any(k in OPERATORS for k in value):
                 return self.inline_filter(value, where, ctx, filters)
+            if set(value) == {"@id"} and isinstance(value["@id"], str):  # a reference
+                ref = value["@id"]
+                return self.var(ref) if is_variable(ref) else terms.iri(ctx.expand_id(ref))
             return self.subject(value, where, ctx, triples, filters)
         if isinstance(value, str) and key == "@type":
             return terms.iri(ctx.expand_key(value))
@@ -525,6 +537,22 @@ class Parser:
                 for i, a in enumerate(args)
             ))
         return Const(self.constant(value, where, ctx))
+
+
+def _parents_first(triples: tuple[TriplePattern, ...]) -> list[TriplePattern]:
+    """Template triples ordered so that a nested subject's triples follow the triple that
+    links to it (its variable is then bound by the parent when its own triples match)."""
+    linked = {t.o for t in triples if isinstance(t.o, Var)}
+    bound: set[Slot] = set()
+    ordered: list[TriplePattern] = []
+    remaining = list(triples)
+    while remaining:
+        ready = [t for t in remaining if t.s not in linked or t.s in bound] or remaining[:1]
+        for t in ready:
+            ordered.append(t)
+            remaining.remove(t)
+            bound.add(t.o)
+    return ordered
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -83,13 +83,16 @@ def subjects_json(
         for key in sorted(subjects[s]):
             values: list[Any] = []
             for o in sorted(subjects[s][key]):
+                if nested and o in nested and o not in subjects and o[:1] == b"B":
+                    continue  # an anonymous template node nothing filled in: left out
                 if o in embedded and o not in seen:
                     values.append(node(o, seen | {o}))
                 elif key == "@type" and terms.is_iri(o):
                     values.append(compact_iri(terms.iri_value(o), ctx))
                 else:
                     values.append(compacted(term_json(o), ctx))
-            out[key] = values[0] if len(values) == 1 else values
+            if values:
+                out[key] = values[0] if len(values) == 1 else values
         return out
 
     top = [s for s in subjects if s not in embedded]

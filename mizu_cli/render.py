@@ -35,6 +35,9 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str) -> None:
         write("[]\n" if first else "\n]\n")
     elif fmt == "ndjson":
         print_ndjson(rows)
+    elif fmt == "nquads":
+        for line in rows:
+            write(line)  # type: ignore[arg-type]
     elif fmt in ("csv", "tsv"):
         _write_delimited(rows, "," if fmt == "csv" else "\t")
     else:

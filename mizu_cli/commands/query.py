@@ -15,7 +15,7 @@ def query(
     text: str = typer.Argument(None, metavar="[QUERY|-]", help="json-rql query; - or nothing reads stdin."),
     cid: str = typer.Option(None, "--cid", metavar="CID[/PATH]", help="Run the query stored in a message (at PATH inside it)."),
     param: list[str] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="Fill {\"$var\": NAME} in the query (repeatable)."),
-    fmt: str = typer.Option(None, "--format", "-f", help="json, ndjson, csv, tsv or table (default: table on a terminal, json otherwise)."),
+    fmt: str = typer.Option(None, "--format", "-f", help="json, ndjson, csv, tsv, table (default on a terminal; json otherwise) or nquads (@construct, @describe)."),
     sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL 1.1 (SELECT, CONSTRUCT, DESCRIBE, ASK)."),
 ) -> None:
     """Run a json-rql query and print its rows as they are found.
@@ -30,8 +30,9 @@ def query(
     if sparql and (cid is not None or param):
         raise UsageError("--sparql takes the query text; --cid and --param are for json-rql")
     fmt = fmt or ("json" if st.json or not sys.stdout.isatty() else "table")
-    if fmt not in ("json", "ndjson", "csv", "tsv", "table"):
-        raise UsageError(f"unknown format '{fmt}' (json, ndjson, csv, tsv, table)")
+    if fmt not in ("json", "ndjson", "csv", "tsv", "table", "nquads"):
+        raise UsageError(f"unknown format '{fmt}' (json, ndjson, csv, tsv, table, nquads)")
+    nquads = fmt == "nquads"
     params = {}
     for item in param or []:
         name, sep, value = item.partition("=")
@@ -43,8 +44,8 @@ def query(
         if text is not None:
             raise UsageError("give a query or --cid, not both")
         cid_text, _, path = cid.partition("/")
-        rows = repo.query(params=params, cid=parse_cid(cid_text), path=path)
+        rows = repo.query(params=params, cid=parse_cid(cid_text), path=path, nquads=nquads)
     else:
         source = sys.stdin.read() if text in (None, "-") else text
-        rows = repo.query(source, params, sparql=sparql)
+        rows = repo.query(source, params, sparql=sparql, nquads=nquads)
     write_rows(rows, fmt)

@@ -46,36 +46,50 @@ def prepare(
 
 
 def run(query: Any, index: TripleIndex, self_iri: str | None = None,
-        message: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+        message: dict[str, Any] | None = None, nquads: bool = False) -> Iterator[Any]:
     """Evaluate a prepared json-rql query: select rows as they are found; for @construct
-    and @describe, one subject object per node."""
+    and @describe, one subject object per node (or, with `nquads`, N-Quads lines)."""
     parser = Parser(self_iri, message)
-    yield from evaluate(parser.query(query), parser.context, index)
+    yield from evaluate(parser.query(query), parser.context, index, nquads)
 
 
-def run_sparql(text: str, index: TripleIndex) -> Iterator[dict[str, Any]]:
+def run_sparql(text: str, index: TripleIndex, nquads: bool = False) -> Iterator[Any]:
     """Evaluate SPARQL text; ASK yields one row, {"@ask": true|false}."""
     from mizu_core.query import sparql
 
     parsed, context = sparql.parse(text)
     if isinstance(parsed, sparql.Ask):
+        if nquads:
+            raise QueryError("N-Quads output needs a CONSTRUCT or DESCRIBE query")
         found = next(iter(Evaluator(index).select(parsed.select)), None) is not None
         yield {"@ask": found}
         return
-    yield from evaluate(parsed, context, index)
+    yield from evaluate(parsed, context, index, nquads)
 
 
-def evaluate(parsed: Query, context: Context, index: TripleIndex) -> Iterator[dict[str, Any]]:
+def evaluate(
+    parsed: Query, context: Context, index: TripleIndex, nquads: bool = False
+) -> Iterator[Any]:
     evaluator = Evaluator(index)
     if isinstance(parsed, Select):
+        if nquads:
+            raise QueryError("N-Quads output needs @construct or @describe (a graph, not rows)")
         for solution in evaluator.select(parsed):
             yield row_json_in(solution, context)
-    elif isinstance(parsed, Construct):
-        nested: set[bytes] = set()
-        triples = list(construct_triples(parsed, evaluator, nested))
-        yield from subjects_json(triples, context, nested)
+        return
+    nested: set[bytes] = set()
+    if isinstance(parsed, Construct):
+        triples: Iterator[Triple] = construct_triples(parsed, evaluator, nested)
     else:
-        yield from subjects_json(describe_triples(parsed, evaluator, index), context)
+        triples = describe_triples(parsed, evaluator, index)
+    if nquads:
+        seen: set[Triple] = set()
+        for t in triples:  # a graph is a set: each triple once, streamed
+            if t not in seen:
+                seen.add(t)
+                yield f"{terms.to_nt(t[0])} {terms.to_nt(t[1])} {terms.to_nt(t[2])} .\n"
+        return
+    yield from subjects_json(list(triples), context, nested)
 
 
 def _fill(slot: Slot, solution: dict[str, bytes], n: int | None) -> bytes | None:

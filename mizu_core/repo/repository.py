@@ -307,19 +307,20 @@ class Repository:
 
     def query(
         self, query: Any = None, params: dict[str, Any] | None = None, *,
-        cid: CID | None = None, path: str = "", sparql: bool = False,
-    ) -> Iterator[dict[str, Any]]:
+        cid: CID | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
+    ) -> Iterator[Any]:
         """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
 
         With `cid`, run the query stored in that message (at `path` inside it); its partial
-        references point into that message. With `sparql`, `query` is SPARQL text. The
+        references point into that message. With `sparql`, `query` is SPARQL text. With
+        `nquads`, a @construct or @describe yields N-Quads lines instead of objects. The
         whole query sees one snapshot.
         """
         from mizu_core.query import engine
 
         with self.store.reader() as txn:
             if sparql:
-                yield from engine.run_sparql(query, TripleIndex(txn))
+                yield from engine.run_sparql(query, TripleIndex(txn), nquads)
                 return
             message, self_iri = None, None
             if cid is not None:
@@ -338,7 +339,7 @@ class Repository:
                 return resolve_pointer(target, "#" + ref.path) if ref.path else target
 
             prepared = engine.prepare(query, params, resolve_external, path, cid is not None)
-            yield from engine.run(prepared, TripleIndex(txn), self_iri, message)
+            yield from engine.run(prepared, TripleIndex(txn), self_iri, message, nquads)
 
     # -- pins ----------------------------------------------------------------------------
 

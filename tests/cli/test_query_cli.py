@@ -71,3 +71,20 @@ def test_sparql(mizu: Mizu) -> None:
     construct = ("PREFIX m: <https://mizu.stream/> CONSTRUCT { ?msg m:by ?a } WHERE { ?msg m:author ?a }")
     shaped = json.loads(mizu("query", "--sparql", construct).stdout)
     assert sorted(s["m:by"] for s in shaped) == ["shakespeare", "solipsis", "solipsis"]
+
+
+def test_nquads_is_read_by_an_independent_parser(mizu: Mizu) -> None:
+    import pyoxigraph
+
+    publish_poems(mizu)
+    mizu("put", input=json.dumps({"title": "tab\there \"quoted\" é", "n": 1.5, "ok": True}))
+    construct = '{"@construct": {"@id": "?m", "?p": "?o"}, "@where": {"@id": "?m", "?p": "?o"}}'
+    out = mizu("query", "-f", "nquads", construct)
+    assert out.code == 0
+    quads = list(pyoxigraph.parse(out.stdout.encode(), format=pyoxigraph.RdfFormat.N_QUADS))
+    assert len(quads) == len(out.stdout.splitlines()) > 9
+    assert any(q.object.value == 'tab\there "quoted" é' for q in quads)
+    described = mizu("query", "-f", "nquads", "--sparql",
+                     'DESCRIBE ?m WHERE { ?m <https://mizu.stream/author> "shakespeare" }')
+    assert len(described.stdout.splitlines()) == 2
+    assert_one_line_error(mizu("query", "-f", "nquads", TUTORIAL), 1, "N-Quads output needs")

@@ -107,14 +107,14 @@ class Evaluator:
         elif isinstance(pattern, LeftJoin):
             test, condition = self.expressions.test, pattern.expr
             safe = substitution_safe(pattern.right)
-            right: list[Solution] | None = None
+            right: HashTable | None = None
             for s in self.eval(pattern.left, solutions):
                 if safe:
                     candidates: Iterable[Solution] = self.eval(pattern.right, iter([s]))
                 else:
                     if right is None:
-                        right = list(self.eval(pattern.right, iter([{}])))
-                    candidates = (m for r in right if (m := _compatible_merge(s, r)) is not None)
+                        right = HashTable(list(self.eval(pattern.right, iter([{}]))))
+                    candidates = right.merges(s)
                 matched = False
                 for m in candidates:
                     if condition is None or test(condition, m):
@@ -169,14 +169,11 @@ class Evaluator:
     ) -> Iterator[Solution]:
         """Join an independently evaluated part (group, sub-query), computed once, with each
         incoming solution: SPARQL evaluates these bottom-up, not by substitution."""
-        results: list[Solution] | None = None
+        table: HashTable | None = None
         for s in solutions:
-            if results is None:
-                results = compute()
-            for r in results:
-                merged = _compatible_merge(s, r)
-                if merged is not None:
-                    yield merged
+            if table is None:
+                table = HashTable(compute())
+            yield from table.merges(s)
 
     def _groups(self, group: Group) -> list[Solution]:
         buckets: dict[tuple[Term | None, ...], list[Solution]] = {}
@@ -384,6 +381,33 @@ def _triples(pattern: Pattern) -> Iterator[TriplePattern]:
         child = getattr(pattern, name, None)
         if child is not None:
             yield from _triples(child)
+
+
+class HashTable:
+    """Solutions evaluated on their own, ready to join: indexed on the variables they all
+    bind, so each incoming solution meets only the rows that agree with it (a hash join)."""
+
+    def __init__(self, rows: list[Solution]) -> None:
+        self.rows = rows
+        self.common = frozenset.intersection(*(frozenset(r) for r in rows)) if rows else frozenset()
+        self._indexes: dict[tuple[str, ...], dict[tuple[Term, ...], list[Solution]]] = {}
+
+    def merges(self, s: Solution) -> Iterator[Solution]:
+        """Every row compatible with `s`, merged with it."""
+        keys = tuple(sorted(self.common & s.keys()))
+        if keys:
+            index = self._indexes.get(keys)
+            if index is None:
+                index = self._indexes[keys] = {}
+                for r in self.rows:
+                    index.setdefault(tuple(r[k] for k in keys), []).append(r)
+            candidates = index.get(tuple(s[k] for k in keys), [])
+        else:
+            candidates = self.rows
+        for r in candidates:
+            merged = _compatible_merge(s, r)
+            if merged is not None:
+                yield merged
 
 
 def _minus_matches(left: Solution, right: Solution) -> bool:

@@ -16,6 +16,14 @@ from mizu_core.errors import QueryError
 from mizu_core.message.uris import MIZU, normalise_iri, segment
 
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+_GEN_DELIMS = set(":/?#[]@")
+
+
+def _flag(flags: set[str], term: str, on: bool) -> None:
+    if on:
+        flags.add(term)
+    else:
+        flags.discard(term)
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,7 @@ class Context:
     base: str | None = None
     terms: dict[str, str] = field(default_factory=dict)  # term or prefix → IRI
     iri_valued: frozenset[str] = frozenset()  # terms whose values are IRIs (@type: @id)
+    prefixes: frozenset[str] = frozenset()  # terms usable as `prefix:` (JSON-LD 1.1's rule)
 
     def extend(self, local: Any, where: str) -> Context:
         """This context with a local `@context` applied (an object, or an array of them)."""
@@ -39,10 +48,10 @@ class Context:
         if not isinstance(local, dict):
             raise QueryError(f"{where}: a context must be an object")
         vocab, base = self.vocab, self.base
-        terms, iri_valued = dict(self.terms), set(self.iri_valued)
+        terms, iri_valued, prefixes = dict(self.terms), set(self.iri_valued), set(self.prefixes)
         for key, value in local.items():
             if key == "@vocab":
-                vocab = None if value is None else self._absolute(value, terms, where)
+                vocab = None if value is None else self._absolute(value, terms, prefixes, where)
             elif key == "@base":
                 base = value
             elif key in ("@language", "@version"):
@@ -50,27 +59,32 @@ class Context:
             elif key.startswith("@"):
                 raise QueryError(f"{where}: unsupported context keyword '{key}'")
             elif isinstance(value, str):
-                terms[key] = self._absolute(value, terms, where, vocab)
+                terms[key] = self._absolute(value, terms, prefixes, where, vocab)
                 iri_valued.discard(key)
+                # A plain term ending in a gen-delim character may serve as a prefix.
+                _flag(prefixes, key, ":" not in key and "/" not in key and terms[key][-1:] in _GEN_DELIMS)
             elif isinstance(value, dict):
                 iri = value.get("@id", key)
-                terms[key] = self._absolute(iri, terms, where, vocab)
-                if value.get("@type") == "@id":
-                    iri_valued.add(key)
-                else:
-                    iri_valued.discard(key)
+                terms[key] = self._absolute(iri, terms, prefixes, where, vocab)
+                _flag(iri_valued, key, value.get("@type") == "@id")
+                _flag(prefixes, key, value.get("@prefix") is True)
             elif value is None:
                 terms.pop(key, None)
+                prefixes.discard(key)
             else:
                 raise QueryError(f"{where}.{key}: a term definition must be a string or an object")
-        return Context(vocab, base, terms, frozenset(iri_valued))
+        return Context(vocab, base, terms, frozenset(iri_valued), frozenset(prefixes))
 
     @staticmethod
-    def _absolute(value: Any, terms: dict[str, str], where: str, vocab: str | None = None) -> str:
+    def _absolute(
+        value: Any, terms: dict[str, str], prefixes: set[str], where: str, vocab: str | None = None
+    ) -> str:
         if not isinstance(value, str):
             raise QueryError(f"{where}: '{value}' is not an IRI")
+        if value.startswith("@"):
+            raise QueryError(f"{where}: '{value}' is not an IRI")
         prefix, sep, rest = value.partition(":")
-        if sep and prefix in terms and not rest.startswith("//"):
+        if sep and prefix in prefixes and not rest.startswith("//"):
             return terms[prefix] + rest
         if _ABSOLUTE.match(value):
             return value
@@ -85,7 +99,7 @@ class Context:
         if key in self.terms:
             return self.terms[key]
         prefix, sep, rest = key.partition(":")
-        if sep and prefix in self.terms and not rest.startswith("//"):
+        if sep and prefix in self.prefixes and not rest.startswith("//"):
             return self.terms[prefix] + rest
         if _ABSOLUTE.match(key):
             return key
@@ -96,7 +110,7 @@ class Context:
     def expand_id(self, value: str) -> str:
         """An @id value → IRI: prefix:name, absolute (Mizu URIs normalised), or @base."""
         prefix, sep, rest = value.partition(":")
-        if sep and prefix in self.terms and not rest.startswith("//"):
+        if sep and prefix in self.prefixes and not rest.startswith("//"):
             return self.terms[prefix] + rest
         if _ABSOLUTE.match(value):
             return normalise_iri(value)

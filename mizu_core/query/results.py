@@ -40,7 +40,8 @@ def compact_iri(iri: str, ctx: Context) -> str:
             return term
     if ctx.vocab and iri.startswith(ctx.vocab) and "/" not in iri[len(ctx.vocab):]:
         return unquote(iri[len(ctx.vocab):])
-    for prefix, target in ctx.terms.items():
+    for prefix in ctx.prefixes:
+        target = ctx.terms[prefix]
         if iri.startswith(target) and len(iri) > len(target):
             return f"{prefix}:{iri[len(target):]}"
     return iri

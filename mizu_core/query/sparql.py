@@ -49,7 +49,7 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
     except Exception as e:  # rdflib raises plain exceptions for semantic errors
         raise QueryError(f"SPARQL error: {e}") from None
     prefixes = {str(d.prefix or ""): str(d.iri) for d in tree[0] if d.name == "PrefixDecl"}
-    context = Context(vocab=None, terms=prefixes)
+    context = Context(vocab=None, terms=prefixes, prefixes=frozenset(prefixes))
     return Translator().query(translated.algebra), context
 
 

@@ -83,16 +83,20 @@ class _MemorySampler(threading.Thread):
                 "peak_vmrss_sampled_mb": mb("vmrss"), "memory_samples": self.samples}
 
 
-def _run(argv: list[str], cwd: Path) -> tuple[float, dict[str, Any], str]:
+def _run(argv: list[str], cwd: Path,
+         stdout: int | None = None) -> tuple[float, dict[str, Any], str]:
     """Run a child; return (wall seconds, memory peaks in MB, stdout).
 
     The clock stops when the child exits (`waitid` with `WNOWAIT` leaves it unreaped, so the
     sampler can never read a reused PID); then the sampler is stopped and the child reaped.
+    With `stdout` (a file descriptor, or `subprocess.DEVNULL`) the child writes there
+    instead and "" is returned as its output.
     """
     env = {k: v for k, v in os.environ.items() if k != "MIZU_DIR"}
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out if stdout is None else stdout,
+                                stderr=subprocess.PIPE)
         sampler = _MemorySampler(proc.pid)
         sampler.start()
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
@@ -105,7 +109,7 @@ def _run(argv: list[str], cwd: Path) -> tuple[float, dict[str, Any], str]:
             raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {err[-2000:]}")
         out.seek(0)
         memory = {"peak_rss_mb": usage.ru_maxrss // 1024, **sampler.memory()}
-        return wall, memory, out.read().decode()
+        return wall, memory, out.read().decode() if stdout is None else ""
 
 
 def _mizu_put(ndjson: Path, root: Path, sign: bool) -> dict[str, Any]:

@@ -25,6 +25,13 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gc": ("gc", ()),
     "fsck": ("fsck", ()),
     "keygen": ("keygen", ()),
+    "add": ("add", ()),
+    "cat": ("cat", ()),
+    "ls": ("ls", ()),
+    "get": ("get", ()),
+    "backup": ("backup", ()),
+    "export": ("export", ()),
+    "import": ("import_", ()),
     "id": ("id", ()),
 }
 
@@ -66,7 +73,8 @@ def _register() -> None:
         if hasattr(module, "app"):
             app.add_typer(module.app, name=name)
             continue
-        function = getattr(module, name.replace("-", "_"), None) or module.command
+        # The function is named after the command (`import_` where that is a keyword).
+        function = getattr(module, name.replace("-", "_"), None) or getattr(module, module_name)
         app.command(name)(function)
         for alias in aliases:
             app.command(alias, hidden=True)(function)

@@ -111,10 +111,6 @@ def multibase_decode(text: str) -> bytes:
     raise ValueError(f"unsupported multibase prefix {prefix!r}")
 
 
-def b58btc_multibase(data: bytes) -> str:
-    return "z" + b58encode(data)
-
-
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
@@ -186,10 +182,6 @@ class CID:
         if len(text) == 46 and text.startswith("Qm"):
             return cls(b58decode(text))
         return cls(multibase_decode(text))
-
-    @property
-    def multihash(self) -> bytes:
-        return self.raw if self.version == 0 else self.raw[len(self.raw) - len(self.digest) - 2 :]
 
     def matches(self, data: bytes) -> bool:
         """True when `data` hashes to this CID (only sha2-256 and identity are supported)."""

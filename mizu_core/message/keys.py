@@ -19,7 +19,6 @@ from mizu_core.errors import BadKey, SignatureError, UsageError
 from mizu_core.message.cid import b58encode, read_varint, varint
 
 RSA, ED25519, SECP256K1, ECDSA = 0, 1, 2, 3
-KEY_TYPE_NAMES = {RSA: "rsa", ED25519: "ed25519", SECP256K1: "secp256k1", ECDSA: "ecdsa"}
 
 
 def _parse_protobuf_key(data: bytes) -> tuple[int, bytes]:
@@ -181,11 +180,3 @@ class PrivateKey:
         if isinstance(key, rsa.RSAPrivateKey):
             return key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         return key.sign(data, ec.ECDSA(hashes.SHA256()))
-
-    def ed25519_seed(self) -> bytes:
-        """The 32-byte seed of an Ed25519 key (what libp2p builds its host identity from)."""
-        if not isinstance(self._key, ed25519.Ed25519PrivateKey):
-            raise BadKey("not an Ed25519 key")
-        return self._key.private_bytes(
-            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-        )

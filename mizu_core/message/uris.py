@@ -74,11 +74,6 @@ def segment(key: str) -> str:
     return quote(key, safe=_SEGMENT_SAFE)
 
 
-def field_iri(key: str) -> str:
-    """The predicate IRI of field `key`."""
-    return MIZU + segment(key)
-
-
 def normalise_iri(iri: str) -> str:
     """Canonical spelling of a Mizu or ipfs URI; any other IRI is returned unchanged."""
     ref = parse_static(iri)

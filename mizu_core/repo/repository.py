@@ -223,9 +223,6 @@ class Repository:
             triples += ingest.triples
         return added, triples
 
-    def publish_one(self, message: dict[str, Any], *, sign: bool = True) -> CID:
-        return self.publish([codec.from_json(message)], sign=sign).cids[0]
-
     # -- reading -------------------------------------------------------------------------
 
     def block(self, cid: CID) -> bytes:

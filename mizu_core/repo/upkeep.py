@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizu_core.errors import MizuError
+from mizu_core.files.unixfs import decode_node
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import validate_message
 from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
@@ -36,12 +37,15 @@ class GcResult:
 
 
 def _links(cid: CID, data: bytes) -> list[CID]:
-    if cid.codec != DAG_CBOR:
-        return []
+    """The blocks a block links: tag-42 links of dag-cbor, links of dag-pb (files)."""
     try:
-        return list(codec.iter_links(codec.decode(data)))
+        if cid.codec == DAG_CBOR:
+            return list(codec.iter_links(codec.decode(data)))
+        if cid.codec == DAG_PB:
+            return [link.cid for link in decode_node(data).links]
     except MizuError:
-        return []
+        pass
+    return []
 
 
 def live_blocks(txn: Txn) -> set[bytes]:
@@ -127,10 +131,34 @@ def fsck(repo: Repository) -> FsckReport:
         for key, _ in txn.scan("pins"):
             if txn.get("blocks", key) is None:
                 problem(f"pin {CID(bytes(key))} names a block that is not stored")
+        for root, missing in _incomplete_pins(txn):
+            problem(f"pin {root}: linked block {missing} is not stored")
         if txn.count("terms") != txn.count("term_ids"):
             problem("the term dictionary's two tables differ in size")
         _check_statistics(txn, report)
     return report
+
+
+def _incomplete_pins(txn: Txn) -> list[tuple[CID, CID]]:
+    """(pin, missing block) for every block a pinned DAG links but the store lacks."""
+    out = []
+    for key, _ in txn.scan("pins"):
+        root = CID(bytes(key))
+        seen: set[bytes] = set()
+        stack = [root]
+        while stack:
+            cid = stack.pop()
+            raw = cid.to_v1().raw
+            if raw in seen:
+                continue
+            seen.add(raw)
+            data = txn.get("blocks", raw)
+            if data is None:
+                if cid != root:
+                    out.append((root, cid))
+                continue
+            stack.extend(_links(cid, bytes(data)))
+    return out
 
 
 def _check_statistics(txn: Txn, report: FsckReport) -> None:

@@ -1,0 +1,47 @@
+"""mizu export --car: write blocks, with all they link, as a CAR v1 archive."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+
+import typer
+
+from mizu_cli.render import warn
+from mizu_cli.state import state
+
+
+def export(
+    ctx: typer.Context,
+    cids: list[str] = typer.Argument(None, metavar="[CID]...", help="Roots to export, with every block they link."),
+    car: bool = typer.Option(False, "--car", help="Write a CAR v1 archive (the only format)."),
+    everything: bool = typer.Option(False, "--all", help="Export every block in the repository."),
+    output: str = typer.Option("-", "--output", "-o", metavar="FILE", help="Where to write (default: stdout)."),
+) -> None:
+    """Export messages, files and folders as a CAR v1 archive any IPFS tool can read.
+
+    The roots of the archive are the CIDs given (with --all: the pinned blocks).
+    """
+    from mizu_core.errors import UsageError
+    from mizu_core.files.car import all_blocks, reachable, write_car
+    from mizu_core.message.cid import parse_cid
+
+    if not car:
+        raise UsageError("say --car (CAR v1 is the only export format)")
+    if bool(cids) == everything:
+        raise UsageError("give CIDs or --all (not both)")
+    if output == "-" and sys.stdout.isatty():
+        raise UsageError("a CAR archive is binary: use -o FILE or a pipe")
+    repo = state(ctx).repository()
+    roots = [parse_cid(c) for c in cids] if cids else repo.pins()
+    for root in roots:
+        repo.block(root)  # a missing root is an error before anything is written
+    blocks = all_blocks(repo) if everything else reachable(repo, roots)
+    try:
+        target = nullcontext(sys.stdout.buffer) if output == "-" else open(output, "wb")  # noqa: SIM115
+    except OSError as e:
+        raise UsageError(f"cannot write {output}: {e.strerror}") from None
+    with target as out:
+        count = write_car(out, roots, blocks)
+    if output != "-" and not state(ctx).quiet:
+        warn(f"exported {count} blocks to {output}")

@@ -1,0 +1,205 @@
+"""Adding files and folders to the block store, and reading them back.
+
+`add_path` streams a file or a folder tree into UnixFS blocks (memory stays bounded: one
+chunk, plus at most 174 links per tree level) and pins the root last, so an interrupted add
+leaves only unpinned blocks for gc. `read_file`, `list_directory` and `restore` walk the
+DAG back; `restore` refuses entry names that would leave the destination.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mizu_core.errors import InvalidMessage, MizuError, NotFound, UsageError
+from mizu_core.files.unixfs import (
+    CHUNK_SIZE,
+    DIRECTORY,
+    FILE,
+    RAW_TYPE,
+    FileBuilder,
+    Link,
+    Node,
+    decode_node,
+    directory_node,
+)
+from mizu_core.message.cid import CID, DAG_PB, RAW
+from mizu_core.repo.ingest import PIN_USER
+from mizu_core.repo.repository import Repository
+
+_FLUSH_BYTES = 8 << 20  # blocks are written in transactions of about this much
+
+
+@dataclass(frozen=True)
+class Added:
+    path: str  # relative to what was added ("" for the root)
+    link: Link
+
+
+class BlockBuffer:
+    """Collects new blocks and writes them in few transactions."""
+
+    def __init__(self, repo: Repository, progress: Callable[[int], None] | None = None) -> None:
+        self.repo = repo
+        self.pending: list[tuple[CID, bytes]] = []
+        self.size = 0
+        self.written = 0
+        self.progress = progress
+
+    def put(self, cid: CID, block: bytes) -> None:
+        self.pending.append((cid, block))
+        self.size += len(block)
+        if self.size >= _FLUSH_BYTES:
+            self.flush()
+
+    def flush(self, pin: CID | None = None) -> None:
+        with self.repo.store.writer() as txn:
+            for cid, block in self.pending:
+                txn.put("blocks", cid.to_v1().raw, block, overwrite=False)
+            if pin is not None:
+                txn.put("pins", pin.to_v1().raw, PIN_USER, overwrite=False)
+        self.written += self.size
+        if self.progress:
+            self.progress(self.written)
+        self.pending, self.size = [], 0
+
+
+def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
+    builder = FileBuilder(buffer.put, raw_leaves)
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_SIZE):
+            builder.add_chunk(chunk)
+    return builder.finish()
+
+
+def add_path(
+    repo: Repository, path: Path, raw_leaves: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> list[Added]:
+    """Add a file or a folder; return every entry added, the root last."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file or directory")
+    buffer = BlockBuffer(repo, progress)
+    added: list[Added] = []
+
+    def walk(current: Path, relative: str) -> Link:
+        if current.is_symlink():
+            raise UsageError(f"{current}: symbolic links are not supported")
+        if current.is_dir():
+            entries = []
+            for child in sorted(os.listdir(current), key=lambda n: n.encode("utf-8", "surrogateescape")):
+                try:
+                    child.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UsageError(f"{current / child!r}: the name is not valid UTF-8") from None
+                link = walk(current / child, f"{relative}/{child}" if relative else child)
+                entries.append(Link(link.cid, child, link.tsize))
+            block = directory_node(entries)
+            cid = CID.for_block(block, DAG_PB, version=1 if raw_leaves else 0)
+            buffer.put(cid, block)
+            link = Link(cid, "", len(block) + sum(e.tsize for e in entries))
+        elif current.is_file():
+            link = _add_file(current, buffer, raw_leaves)
+        else:
+            raise UsageError(f"{current}: not a regular file or folder")
+        added.append(Added(relative, link))
+        return link
+
+    try:
+        root = walk(path, "")
+    except OSError as e:
+        raise MizuError(f"cannot read {e.filename}: {e.strerror}") from None
+    buffer.flush(pin=root.cid)
+    return added
+
+
+def node(repo: Repository, cid: CID) -> Node:
+    block = repo.block(cid)
+    if cid.codec == RAW:
+        return Node((), RAW_TYPE, block, len(block), ())
+    if cid.codec != DAG_PB:
+        raise InvalidMessage(f"{cid} is not a file or folder (codec 0x{cid.codec:x})")
+    decoded = decode_node(block)
+    if decoded.kind not in (FILE, DIRECTORY, RAW_TYPE):
+        raise InvalidMessage(f"{cid}: UnixFS node type {decoded.kind} (symlink, sharded folder…) is not supported")
+    return decoded
+
+
+def resolve(repo: Repository, cid: CID, path: str) -> CID:
+    """Follow a path of entry names from a folder."""
+    for name in [p for p in path.split("/") if p]:
+        entry = next((link for link in node(repo, cid).links if link.name == name), None)
+        if entry is None:
+            raise NotFound(f"no '{name}' in {cid}")
+        cid = entry.cid
+    return cid
+
+
+def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
+    """The bytes of a file, chunk by chunk, in order."""
+    stack = [cid]
+    while stack:
+        current = node(repo, stack.pop())
+        if current.kind == DIRECTORY:
+            raise UsageError(f"{cid} is a folder (use mizu ls or mizu get)")
+        if current.links:
+            stack.extend(link.cid for link in reversed(current.links))
+        elif current.data:
+            yield current.data
+
+
+def list_directory(repo: Repository, cid: CID) -> list[Link]:
+    current = node(repo, cid)
+    if current.kind != DIRECTORY:
+        raise UsageError(f"{cid} is not a folder")
+    return list(current.links)
+
+
+def _safe_name(name: str) -> str:
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise InvalidMessage(f"refusing the entry name {name!r}: it would leave the destination")
+    return name
+
+
+def restore(repo: Repository, cid: CID, destination: Path) -> int:
+    """Write a file or folder tree to `destination`, which must not exist yet; return the
+    number of files written.
+
+    Every entry name is checked before anything is written, so a hostile folder node
+    (a `../` name) is refused whole; the tree is written beside `destination` and renamed
+    into place at the end, so a failure (a missing block) leaves nothing behind."""
+    if destination.exists() or destination.is_symlink():
+        raise UsageError(f"{destination} already exists", hint="choose a new destination")
+    _check_names(repo, cid)
+    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    try:
+        count = _write(repo, cid, partial)
+        os.rename(partial, destination)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        if partial.is_file():
+            partial.unlink()
+        raise
+    return count
+
+
+def _check_names(repo: Repository, cid: CID) -> None:
+    current = node(repo, cid)
+    if current.kind == DIRECTORY:
+        for link in current.links:
+            _safe_name(link.name)
+            _check_names(repo, link.cid)
+
+
+def _write(repo: Repository, cid: CID, destination: Path) -> int:
+    current = node(repo, cid)
+    if current.kind == DIRECTORY:
+        destination.mkdir(parents=True, exist_ok=True)
+        return sum(_write(repo, link.cid, destination / link.name) for link in current.links)
+    with open(destination, "wb") as f:
+        for chunk in read_file(repo, cid):
+            f.write(chunk)
+    return 1

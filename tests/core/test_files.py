@@ -1,0 +1,184 @@
+"""Files as UnixFS DAGs: root CIDs equal `ipfs add`'s (checked with Debian's ipfs_cid),
+folders, round trips, gc and fsck with file blocks, and hostile folder nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from mizu_core.errors import InvalidMessage
+from mizu_core.files.tree import add_path, list_directory, read_file, restore
+from mizu_core.files.unixfs import CHUNK_SIZE, DIRECTORY, Link, encode_node, unixfs_data
+from mizu_core.message.cid import CID, DAG_PB
+from mizu_core.repo.repository import Repository
+from mizu_core.repo.upkeep import fsck, gc
+
+IPFS_CID = shutil.which("ipfs_cid")
+needs_ipfs_cid = pytest.mark.skipif(
+    IPFS_CID is None and not os.environ.get("CI"),
+    reason="Debian's ipfs-cid is not installed (.ci/run installs it)",
+)
+
+
+def ipfs_cid(path: Path) -> dict[str, str]:
+    assert IPFS_CID is not None, "ipfs_cid is missing: install Debian's ipfs-cid"
+    out = subprocess.run([IPFS_CID, str(path)], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+SIZES = {
+    "empty": 0, "one byte": 1, "256 KiB": CHUNK_SIZE, "256 KiB + 1": CHUNK_SIZE + 1,
+    "10 MiB": 10 << 20,
+}
+
+
+@needs_ipfs_cid
+@pytest.mark.parametrize("name", list(SIZES))
+def test_root_cids_equal_ipfs_add(repo: Repository, tmp_path: Path, name: str) -> None:
+    data = os.urandom(SIZES[name])
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    root = add_path(repo, path)[-1].link.cid
+    expected = ipfs_cid(path)
+    assert str(root) == expected["CIDv0"] and str(root.to_v1()) == expected["CIDv1"]
+    assert b"".join(read_file(repo, root)) == data
+
+
+@needs_ipfs_cid
+@pytest.mark.slow
+def test_a_file_that_needs_a_second_level(tmp_path: Path) -> None:
+    repo = Repository.memory()
+    path = tmp_path / "big"
+    data = os.urandom(176 * CHUNK_SIZE + 7)  # more than 174 chunks: two levels of links
+    path.write_bytes(data)
+    root = add_path(repo, path)[-1].link.cid
+    assert str(root) == ipfs_cid(path)["CIDv0"]
+    assert b"".join(read_file(repo, root)) == data
+
+
+def test_raw_leaves(repo: Repository, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    # The raw CID of no bytes, as `ipfs add --cid-version=1` prints for an empty file.
+    assert str(add_path(repo, empty, raw_leaves=True)[-1].link.cid) == (
+        "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
+    two = tmp_path / "two"
+    two.write_bytes(b"x" * (CHUNK_SIZE + 1))
+    root = add_path(repo, two, raw_leaves=True)[-1].link.cid
+    assert root.version == 1 and root.codec == DAG_PB
+    assert b"".join(read_file(repo, root)) == b"x" * (CHUNK_SIZE + 1)
+
+
+def test_directory_vectors(repo: Repository, tmp_path: Path) -> None:
+    # The empty folder: a dag-pb node with data 08 01 (UnixFS Directory) and no links;
+    # every IPFS implementation knows it as QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn.
+    (tmp_path / "empty").mkdir()
+    assert str(add_path(repo, tmp_path / "empty")[-1].link.cid) == "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
+    # A folder holding one empty file "a", written out by hand: one link (field 2) with the
+    # file's CID (field 1), name "a" (field 2) and Tsize 6 (field 3: the file's block is
+    # 0a 04 08 02 18 00, six bytes), then the data (field 1) 08 01.
+    empty_file = CID.parse("QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH")
+    link = b"\x0a\x22" + empty_file.raw + b"\x12\x01a" + b"\x18\x06"
+    block = b"\x12" + bytes([len(link)]) + link + b"\x0a\x02\x08\x01"
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "a").write_bytes(b"")
+    assert add_path(repo, tmp_path / "one")[-1].link.cid == CID.for_block(block, DAG_PB, version=0)
+
+
+def test_folder_round_trip(repo: Repository, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "deep" / "deeper").mkdir(parents=True)
+    (site / "index.html").write_text("<h1>hi</h1>")
+    (site / "deep" / "été à la mer.txt").write_text("unicode")
+    (site / "deep" / "with space").write_bytes(b"")
+    (site / "deep" / "deeper" / "asset.bin").write_bytes(os.urandom(CHUNK_SIZE * 2 + 3))
+    (site / "empty-folder").mkdir()
+    added = add_path(repo, site)
+    root = added[-1].link.cid
+    assert [e.name for e in list_directory(repo, root)] == ["deep", "empty-folder", "index.html"]
+    out = tmp_path / "out"
+    assert restore(repo, root, out) == 4
+    assert subprocess.run(["diff", "-r", str(site), str(out)], check=False).returncode == 0
+    assert fsck(repo).ok
+
+
+def test_hostile_folder_is_refused_whole(repo: Repository, tmp_path: Path) -> None:
+    good = add_path(repo, _file(tmp_path, "ok", b"fine"))[-1].link
+    for bad_name in ("../evil", "..", "a/b", ""):
+        block = encode_node((Link(good.cid, "aaa", good.tsize), Link(good.cid, bad_name, good.tsize)),
+                            unixfs_data(DIRECTORY))
+        cid = CID.for_block(block, DAG_PB)
+        with repo.store.writer() as txn:
+            txn.put("blocks", cid.raw, block)
+        out = tmp_path / f"out{len(bad_name)}"
+        with pytest.raises(InvalidMessage, match="refusing the entry name"):
+            restore(repo, cid, out)
+        assert not out.exists()  # nothing written, not even the good entry
+
+
+def test_gc_keeps_pinned_files_and_drops_unpinned(repo: Repository, tmp_path: Path) -> None:
+    root = add_path(repo, _file(tmp_path, "f", os.urandom(CHUNK_SIZE * 3)))[-1].link.cid
+    assert gc(repo).blocks == 0
+    repo.unpin([root])
+    assert gc(repo).blocks == 4  # three leaves and the root
+    assert fsck(repo).ok
+
+
+def test_adding_streams_in_bounded_memory(tmp_path: Path) -> None:
+    repo, _ = Repository.init(tmp_path / "repo")
+    path = _file(tmp_path, "big", b"")
+    with open(path, "wb") as f:
+        for _ in range(48):
+            f.write(os.urandom(1 << 20))
+    tracemalloc.start()
+    root = add_path(repo, path)[-1].link.cid
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert sum(len(c) for c in read_file(repo, root)) == 48 << 20
+    assert peak < 24 << 20, f"peak {peak / 1e6:.1f} MB for a 48 MiB file"
+    repo.close()
+
+
+def _file(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def test_restore_leaves_nothing_behind_on_failure(repo: Repository, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a").write_bytes(b"first")
+    (site / "b").write_bytes(os.urandom(CHUNK_SIZE * 2))
+    added = add_path(repo, site)
+    root = added[-1].link.cid
+    big = next(e for e in added if e.path == "b").link.cid
+    leaf = decode_node_links(repo, big)[0]
+    with repo.store.writer() as txn:
+        txn.delete("blocks", leaf.to_v1().raw)
+    problems = fsck(repo).problems
+    assert any(f"linked block {leaf}" in p for p in problems)  # the pinned tree is incomplete
+    out = tmp_path / "out"
+    with pytest.raises(Exception, match="not in the repository"):
+        restore(repo, root, out)
+    assert not out.exists()
+    assert not any(name.startswith(".out.partial") for name in os.listdir(tmp_path))
+
+
+def test_restore_refuses_an_existing_destination(repo: Repository, tmp_path: Path) -> None:
+    root = add_path(repo, _file(tmp_path, "f", b"x"))[-1].link.cid
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(Exception, match="already exists"):
+        restore(repo, root, tmp_path / "taken")
+
+
+def decode_node_links(repo: Repository, cid: CID) -> list[CID]:
+    from mizu_core.files.unixfs import decode_node
+
+    return [link.cid for link in decode_node(repo.block(cid)).links]

@@ -20,18 +20,10 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, read_varint, varint
 from mizu_core.repo.ingest import PIN_USER, Ingest, Prepared, prepare_block
 from mizu_core.repo.repository import Repository
+from mizu_core.repo.upkeep import block_links
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
 _BATCH = 10_000
-
-
-def linked(cid: CID, data: bytes) -> list[CID]:
-    """The blocks a block links to."""
-    if cid.codec == DAG_CBOR:
-        return list(codec.iter_links(codec.decode_trusted(data)))
-    if cid.codec == DAG_PB:
-        return [link.cid for link in decode_node(data).links]
-    return []
 
 
 def reachable(repo: Repository, roots: Iterable[CID]) -> Iterator[tuple[CID, bytes]]:
@@ -46,7 +38,7 @@ def reachable(repo: Repository, roots: Iterable[CID]) -> Iterator[tuple[CID, byt
         seen.add(key)
         data = repo.block(cid)
         yield cid, data
-        stack.extend(reversed(linked(cid, data)))
+        stack.extend(reversed(block_links(cid, data)))
 
 
 def all_blocks(repo: Repository) -> Iterator[tuple[CID, bytes]]:

@@ -36,7 +36,7 @@ class GcResult:
     bytes: int
 
 
-def _links(cid: CID, data: bytes) -> list[CID]:
+def block_links(cid: CID, data: bytes) -> list[CID]:
     """The blocks a block links: tag-42 links of dag-cbor, links of dag-pb (files)."""
     try:
         if cid.codec == DAG_CBOR:
@@ -59,7 +59,7 @@ def live_blocks(txn: Txn) -> set[bytes]:
         live.add(key)
         data = txn.get("blocks", key)
         if data is not None:
-            stack.extend(link.to_v1().raw for link in _links(CID(key), bytes(data)))
+            stack.extend(link.to_v1().raw for link in block_links(CID(key), bytes(data)))
     return live
 
 
@@ -157,7 +157,7 @@ def _incomplete_pins(txn: Txn) -> list[tuple[CID, CID]]:
                 if cid != root:
                     out.append((root, cid))
                 continue
-            stack.extend(_links(cid, bytes(data)))
+            stack.extend(block_links(cid, bytes(data)))
     return out
 
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import IO
 
 from mizu_core.errors import InvalidMessage, NotFound
-from mizu_core.files.unixfs import decode_node
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, read_varint, varint
-from mizu_core.repo.ingest import PIN_USER, Ingest, Prepared, prepare_block
+from mizu_core.message.cid import CID, read_varint, varint
+from mizu_core.repo.ingest import PIN_USER
+from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import block_links
 
@@ -121,33 +121,19 @@ def read_car(repo: Repository, stream: IO[bytes]) -> Imported:
             if size > MAX_SECTION:
                 raise InvalidMessage(f"CAR block {n} is {size} bytes, over the limit")
             cid, data = _split_cid(_read_exact(stream, size, f"block {n}"))
-            if not cid.matches(data):
-                raise InvalidMessage(f"CAR block {n} does not hash to its CID {cid}")
-            if cid.codec == DAG_CBOR:
-                prepared = prepare_block(cid, data, lambda ref: _stored_schema(repo, ref.cid))
-                pickle.dump(("message", prepared.cid.raw, data, prepared.signers), spool)
-                messages += 1
-            elif cid.codec in (DAG_PB, RAW):
-                if cid.codec == DAG_PB:
-                    decode_node(data)  # refuse what is not UnixFS
-                pickle.dump(("block", cid.to_v1().raw, data, ()), spool)
-            else:
-                raise InvalidMessage(f"CAR block {n}: codec 0x{cid.codec:x} is not supported")
+            try:
+                checked = check_block(cid, data, lambda ref: _stored_schema(repo, ref.cid))
+            except InvalidMessage as e:
+                raise InvalidMessage(f"CAR block {n}: {e}") from None
+            pickle.dump(checked, spool)
+            messages += checked.signers is not None
             count += 1
         spool.seek(0)
         # Everything is verified: store in batches as `put` does (a crash leaves whole
         # batches, and importing the same archive again completes it); roots pinned last.
         for start in range(0, count, _BATCH):
             with repo.store.writer() as txn:
-                ingest = Ingest(txn)
-                for _ in range(min(_BATCH, count - start)):
-                    kind, raw, data, signers = pickle.load(spool)
-                    if kind == "message":
-                        message = codec.decode_trusted(data)
-                        ingest.store(Prepared(CID(raw), data, message, signers), pin=None)
-                    else:
-                        txn.put("blocks", raw, data, overwrite=False)
-                ingest.finish()
+                store_checked(txn, (pickle.load(spool) for _ in range(min(_BATCH, count - start))))
         with repo.store.writer() as txn:
             for root in roots:
                 if txn.get("blocks", root.to_v1().raw) is not None:

@@ -16,7 +16,10 @@ from sortedcontainers import SortedDict
 
 from mizu_core.errors import StoreError
 
-TABLES = ("meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp")
+TABLES = (
+    "meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp",
+    "subs", "sub_records", "sub_nodes",
+)
 
 
 class Txn(Protocol):
@@ -130,6 +133,11 @@ class LmdbStore:
             self.readonly = readonly
             self.env.reader_check()  # free the slots of readers that were killed
             self.dbs = {name: self.env.open_db(name.encode(), create=not readonly) for name in TABLES}
+        except lmdb.NotFoundError:
+            if not readonly:
+                raise
+            self.env.close()
+            self._open(readonly=False)  # a store made by an older mizu: add the new tables
         except lmdb.Error as e:
             raise StoreError(f"cannot open store at {self.path}: {e}") from None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +32,7 @@ from mizu_core.repo.ingest import (
     prepare,
     read_message,
 )
-from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
+from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -98,6 +98,19 @@ def find_repository(
     raise NotARepository(
         "not a mizu repository (or any parent up to /)", hint=hint
     )
+
+
+def include_resolver(txn: Txn) -> Callable[[str], Any]:
+    """How `$include` finds the messages it names: in this snapshot, or not at all."""
+
+    def resolve_external(uri: str) -> Any:
+        ref = parse_static(uri)
+        target = read_message(txn, ref.cid.to_v1()) if ref else None
+        if ref is None or target is None:
+            raise NotFound(f"included message {uri} is not in the repository")
+        return resolve_pointer(target, "#" + ref.path) if ref.path else target
+
+    return resolve_external
 
 
 class Repository:
@@ -328,14 +341,7 @@ class Repository:
             elif isinstance(query, (str, bytes)):
                 query = codec.parse_json(query)
 
-            def resolve_external(uri: str) -> Any:
-                ref = parse_static(uri)
-                target = read_message(txn, ref.cid.to_v1()) if ref else None
-                if ref is None or target is None:
-                    raise NotFound(f"included message {uri} is not in the repository")
-                return resolve_pointer(target, "#" + ref.path) if ref.path else target
-
-            prepared = engine.prepare(query, params, resolve_external, path, cid is not None)
+            prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
             yield from engine.run(prepared, TripleIndex(txn), self_iri, message, nquads)
 
     # -- pins ----------------------------------------------------------------------------

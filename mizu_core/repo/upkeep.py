@@ -52,6 +52,10 @@ def live_blocks(txn: Txn) -> set[bytes]:
     """Pinned blocks and everything they link, transitively."""
     live: set[bytes] = set()
     stack = [bytes(k) for k, _ in txn.scan("pins")]
+    # Subscription records are kept like pins. Keys: the subscription's 36-byte CID
+    # (always v1 dag-cbor sha2-256), then the record's CID.
+    stack.extend(bytes(s) for s, _ in txn.scan("subs"))
+    stack.extend(bytes(key)[36:] for key, _ in txn.scan("sub_records"))
     while stack:
         key = stack.pop()
         if key in live:

@@ -1,0 +1,115 @@
+"""The wire format of `/mizu/sync/1.0.0`: length-prefixed DAG-CBOR frames, one request
+then one response, many per stream. Pure: no sockets, so it is tested on plain bytes.
+Every limit a hostile peer could push against is here (man/mizu-protocol.5 lists them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mizu_core.errors import PeerError
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, read_varint, varint
+
+PROTOCOL_ID = "/mizu/sync/1.0.0"
+MAX_FRAME = 4 << 20  # bytes in one frame, after its length prefix
+MAX_BATCH = 512  # CIDs asked for in one request
+MAX_RESPONSE_BYTES = 2 << 20  # block bytes a server puts in one response
+MAX_QUERY_RECORDS = 100_000
+OPS = ("roots", "nodes", "blocks", "have", "put", "query")
+
+
+class ByteStream(Protocol):
+    async def read(self, n: int) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    body = codec.encode(message)
+    if len(body) > MAX_FRAME:
+        raise PeerError(f"frame of {len(body)} bytes is over the {MAX_FRAME}-byte limit")
+    return varint(len(body)) + body
+
+
+class FrameReader:
+    """Reads whole frames from a stream whose `read(n)` may return fewer than n bytes."""
+
+    def __init__(self, stream: ByteStream, peer: str = "peer") -> None:
+        self.stream = stream
+        self.peer = peer
+        self.buffer = bytearray()
+        self.received = 0  # bytes read from the wire, for transfer reports
+
+    async def _fill(self, n: int) -> bool:
+        while len(self.buffer) < n:
+            chunk = await self.stream.read(max(n - len(self.buffer), 65536))
+            if not chunk:
+                return False
+            self.received += len(chunk)
+            self.buffer += chunk
+        return True
+
+    async def read_frame(self) -> dict[str, Any] | None:
+        """The next frame's map; None at a clean end of stream between frames."""
+        header = 0
+        while True:
+            if not await self._fill(header + 1):
+                if not self.buffer:
+                    return None
+                raise PeerError(f"{self.peer} closed the stream inside a frame")
+            if self.buffer[header] < 0x80:
+                break
+            header += 1
+            if header > 4:
+                raise PeerError(f"{self.peer} sent a bad frame length")
+        length, start = read_varint(bytes(self.buffer[: header + 1]), 0)
+        if length > MAX_FRAME:
+            raise PeerError(f"{self.peer} sent a {length}-byte frame, over the {MAX_FRAME}-byte limit")
+        if not await self._fill(start + length):
+            raise PeerError(f"{self.peer} closed the stream inside a frame")
+        body = bytes(self.buffer[start : start + length])
+        del self.buffer[: start + length]
+        try:
+            value = codec.decode(body)
+        except Exception as e:
+            raise PeerError(f"{self.peer} sent a frame that is not DAG-CBOR: {e}") from None
+        if type(value) is not dict:
+            raise PeerError(f"{self.peer} sent a frame that is not a map")
+        return value
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """Blocks in a frame, as parallel lists of CIDs and bytes."""
+
+    pairs: tuple[tuple[CID, bytes], ...]
+
+    def fields(self) -> dict[str, Any]:
+        return {"cids": [c for c, _ in self.pairs], "blocks": [b for _, b in self.pairs]}
+
+    @classmethod
+    def parse(cls, frame: dict[str, Any], peer: str) -> Blocks:
+        cids, blocks = frame.get("cids"), frame.get("blocks")
+        if (
+            type(cids) is not list or type(blocks) is not list or len(cids) != len(blocks)
+            or any(type(c) is not CID for c in cids) or any(type(b) is not bytes for b in blocks)
+        ):
+            raise PeerError(f"{peer} sent a malformed block list")
+        return cls(tuple((c.to_v1(), b) for c, b in zip(cids, blocks, strict=True)))
+
+
+def cid_list(frame: dict[str, Any], key: str, peer: str, limit: int = MAX_BATCH) -> list[CID]:
+    value = frame.get(key)
+    if type(value) is not list or len(value) > limit or any(type(c) is not CID for c in value):
+        raise PeerError(f"{peer} sent a malformed '{key}' list")
+    return [c.to_v1() for c in value]
+
+
+def optional_cid_list(frame: dict[str, Any], key: str, peer: str) -> list[CID | None]:
+    value = frame.get(key)
+    if type(value) is not list or len(value) > MAX_BATCH or any(
+        c is not None and type(c) is not CID for c in value
+    ):
+        raise PeerError(f"{peer} sent a malformed '{key}' list")
+    return [c.to_v1() if c is not None else None for c in value]

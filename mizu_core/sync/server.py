@@ -1,0 +1,147 @@
+"""The answering side of the sync protocol: one request frame in, one response out.
+
+Synchronous and storage-only, so it is tested without a network; `node.py` runs it for
+every stream a peer opens. A server answers for the subscriptions it tracks and sends any
+block it holds, except what a private filter covers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mizu_core.errors import MizuError, PeerError
+from mizu_core.message import codec
+from mizu_core.message.cid import CID
+from mizu_core.repo.received import check_block, store_checked
+from mizu_core.repo.repository import Repository
+from mizu_core.sync import filters, records, subscriptions
+from mizu_core.sync.protocol import (
+    MAX_QUERY_RECORDS,
+    MAX_RESPONSE_BYTES,
+    Blocks,
+    ByteStream,
+    FrameReader,
+    cid_list,
+    encode_frame,
+    optional_cid_list,
+)
+
+
+class Server:
+    def __init__(self, repo: Repository) -> None:
+        self.repo = repo
+
+    def answer(self, frame: dict[str, Any], peer: str = "peer") -> dict[str, Any]:
+        """The response to one request; a bad request gets `{"error": …}`, never a crash."""
+        op = frame.get("op")
+        try:
+            if op == "roots":
+                return self._roots(optional_cid_list(frame, "subs", peer))
+            if op == "nodes":
+                return self._nodes(_sub(frame, peer), cid_list(frame, "cids", peer))
+            if op == "blocks":
+                return self._blocks(cid_list(frame, "cids", peer))
+            if op == "have":
+                return self._have(_sub(frame, peer), cid_list(frame, "cids", peer))
+            if op == "put":
+                return self._put(_sub(frame, peer), Blocks.parse(frame, peer), peer)
+            if op == "query":
+                return self._query(frame.get("query"))
+        except MizuError as e:
+            return {"error": str(e)}
+        return {"error": f"unknown op {op!r}"}
+
+    def _roots(self, subs: list[CID | None]) -> dict[str, Any]:
+        roots: list[CID | None] = []
+        for sub in subs:
+            try:
+                roots.append(subscriptions.refresh(self.repo, sub).root if sub else None)
+            except MizuError:
+                roots.append(None)  # not tracked here
+        return {"roots": roots}
+
+    def _nodes(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
+        with self.repo.store.reader() as txn:
+            found = [(c, subscriptions.tree_node(txn, sub, c)) for c in cids]
+        return Blocks(tuple((c, d) for c, d in found if d is not None)).fields()
+
+    def _blocks(self, cids: list[CID]) -> dict[str, Any]:
+        pairs: list[tuple[CID, bytes]] = []
+        size = 0
+        hidden = filters.private_messages(self.repo)
+        with self.repo.store.reader() as txn:
+            for cid in cids:
+                data = txn.get("blocks", cid.raw)
+                if data is None or cid in hidden:
+                    continue
+                if pairs and size + len(data) > MAX_RESPONSE_BYTES:
+                    break  # the asker asks again for the rest
+                pairs.append((cid, bytes(data)))
+                size += len(data)
+        return Blocks(tuple(pairs)).fields()
+
+    def _have(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
+        with self.repo.store.reader() as txn:
+            return {"have": [
+                subscriptions.tree_node(txn, sub, c) is not None or txn.get("blocks", c.raw) is not None
+                for c in cids
+            ]}
+
+    def _put(self, sub: CID, blocks: Blocks, peer: str) -> dict[str, Any]:
+        subscriptions.get(self.repo, sub)  # only for what this node tracks
+        checked = []
+        discard = filters.discarded(self.repo, [(c, d) for c, d in blocks.pairs])
+        for cid, data in blocks.pairs:
+            if cid not in discard:
+                try:
+                    checked.append(check_block(cid, data, self._schema))
+                except MizuError as e:
+                    raise PeerError(f"rejected a push from {peer}: {e}") from None
+        with self.repo.store.writer() as txn:
+            stored = store_checked(txn, checked)
+        # What was pushed joins the subscription only if it matches the query.
+        subscriptions.refresh(self.repo, sub)
+        return {"stored": stored}
+
+    def _query(self, query: Any) -> dict[str, Any]:
+        from mizu_core.query import engine
+        from mizu_core.query.jsonrql import Parser
+        from mizu_core.repo.index import TripleIndex
+        from mizu_core.repo.repository import include_resolver
+
+        query = codec.to_json(query)
+        hidden = filters.private_messages(self.repo)
+        with self.repo.store.reader() as txn:
+            parsed = Parser().query(engine.prepare(query, None, include_resolver(txn)))
+            matched = records.matching_messages(records.subject_patterns(parsed), TripleIndex(txn))
+            found = records.closure(txn, matched)
+        found -= hidden
+        return {"records": sorted(found)[:MAX_QUERY_RECORDS]}
+
+    def _schema(self, ref: Any) -> dict[str, Any] | None:
+        try:
+            return self.repo.message(ref.cid.to_v1())
+        except MizuError:
+            return None
+
+
+async def answer_stream(server: Server, stream: ByteStream, peer: str, idle: float = 300.0) -> None:
+    """Answer requests on one stream until the peer closes it, misbehaves or idles."""
+    import trio
+
+    reader = FrameReader(stream, peer)
+    while True:
+        with trio.move_on_after(idle):
+            frame = await reader.read_frame()
+            if frame is None:
+                return
+            await stream.write(encode_frame(server.answer(frame, peer)))
+            continue
+        return
+
+
+def _sub(frame: dict[str, Any], peer: str) -> CID:
+    sub = frame.get("sub")
+    if type(sub) is not CID:
+        raise PeerError(f"{peer} sent a request without a subscription")
+    return sub.to_v1()

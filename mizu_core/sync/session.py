@@ -1,0 +1,270 @@
+"""The asking side of the sync protocol over one stream: pull, push and network queries.
+
+Like git fetch: compare roots, walk the peer's tree only where it differs from ours
+(have/need), then fetch the missing records with the blocks they link, in batches. Each
+batch is checked whole (hashes, signatures, reserved fields) before any of it is stored,
+so a bad response stores nothing, and an interrupted pull keeps every finished batch.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from mizu_core.errors import MizuError, PeerError
+from mizu_core.message.cid import CID, DAG_PB
+from mizu_core.repo.received import Checked, check_block, store_checked
+from mizu_core.repo.repository import Repository
+from mizu_core.sync import filters, prolly, subscriptions
+from mizu_core.sync.protocol import (
+    MAX_BATCH,
+    MAX_RESPONSE_BYTES,
+    Blocks,
+    ByteStream,
+    FrameReader,
+    cid_list,
+    encode_frame,
+    optional_cid_list,
+)
+
+REQUEST_TIMEOUT = 30.0  # seconds for one response; a stalled peer is dropped after it
+MAX_TREE_NODES = 1_000_000  # a peer's tree bigger than this is refused
+
+Progress = Callable[[int, int], None]  # (records stored, records needed)
+
+
+@dataclass
+class Transfer:
+    """What one exchange with one peer moved (kept as it goes: useful after an error too)."""
+
+    records: int = 0  # records new to this repository
+    blocks: int = 0  # blocks received and stored
+    nodes: int = 0  # tree nodes received
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    up_to_date: bool = False
+    unavailable: list[CID] = field(default_factory=list)  # asked for, not sent
+
+
+class SyncSession:
+    def __init__(self, repo: Repository, stream: ByteStream, peer: str,
+                 timeout: float = REQUEST_TIMEOUT) -> None:
+        self.repo = repo
+        self.stream = stream
+        self.peer = peer
+        self.timeout = timeout
+        self.reader = FrameReader(stream, peer)
+        self.sent = 0
+
+    async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        data = encode_frame(frame)
+        with trio.move_on_after(self.timeout) as scope:
+            await self.stream.write(data)
+            self.sent += len(data)
+            response = await self.reader.read_frame()
+        if scope.cancelled_caught:
+            raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
+        if response is None:
+            raise PeerError(f"{self.peer} closed the stream")
+        if "error" in response:
+            raise PeerError(f"{self.peer}: {response['error']}")
+        return response
+
+    async def roots(self, subs: list[CID]) -> list[CID | None]:
+        response = await self.request({"op": "roots", "subs": subs})
+        roots = optional_cid_list(response, "roots", self.peer)
+        if len(roots) != len(subs):
+            raise PeerError(f"{self.peer} answered {len(roots)} roots for {len(subs)} subscriptions")
+        return roots
+
+    # -- pull ----------------------------------------------------------------------------
+
+    async def pull(self, sub: CID, progress: Progress | None = None) -> Transfer:
+        transfer = Transfer()
+        start = self.reader.received
+        try:
+            local = subscriptions.refresh(self.repo, sub)
+            (remote_root,) = await self.roots([sub])
+            if remote_root is None:
+                raise PeerError(f"{self.peer} does not serve {sub}")
+            with self.repo.store.reader() as txn:
+                ours = subscriptions.node_cids(txn, sub)
+            if remote_root == local.root or remote_root in ours:
+                transfer.up_to_date = True
+                return transfer
+            need = await self._walk(sub, remote_root, ours, transfer)
+            await self.fetch(need, transfer, sub, progress)
+        finally:
+            transfer.bytes_received = self.reader.received - start
+        subscriptions.refresh(self.repo, sub)
+        return transfer
+
+    async def _walk(self, sub: CID, root: CID, ours: set[CID], transfer: Transfer) -> list[CID]:
+        """The records under the peer's tree that we lack, fetching only differing nodes."""
+        frontier: list[tuple[CID, int | None]] = [(root, None)]
+        candidates: list[CID] = []
+        while frontier:
+            batch, frontier = frontier[:MAX_BATCH], frontier[MAX_BATCH:]
+            response = await self.request({"op": "nodes", "sub": sub, "cids": [c for c, _ in batch]})
+            got = dict(Blocks.parse(response, self.peer).pairs)
+            for cid, level in batch:
+                if cid not in got:
+                    raise PeerError(f"{self.peer} did not send tree node {cid}")
+                try:
+                    node = prolly.decode(cid, got[cid])
+                except MizuError as e:
+                    raise PeerError(f"{self.peer} sent a bad tree node: {e}") from None
+                if level is not None and node.level != level:
+                    raise PeerError(f"{self.peer} sent a tree node at the wrong level")
+                transfer.nodes += 1
+                if transfer.nodes > MAX_TREE_NODES:
+                    raise PeerError(f"{self.peer}'s tree is over {MAX_TREE_NODES} nodes")
+                if node.level == 0:
+                    candidates.extend(node.entries)
+                else:
+                    frontier.extend((c, node.level - 1) for c in node.entries if c not in ours)
+        with self.repo.store.reader() as txn:
+            return [c for c in candidates if txn.get("blocks", c.raw) is None]
+
+    async def fetch(self, wanted: Iterable[CID], transfer: Transfer, sub: CID | None = None,
+                    progress: Progress | None = None) -> None:
+        """Fetch blocks and everything they link that is missing here, in checked batches;
+        with `sub`, the wanted ones become that subscription's records."""
+        wanted = list(dict.fromkeys(wanted))
+        records = set(wanted)
+        queue = deque(wanted)
+        asked = set(wanted)
+        while queue:
+            batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
+            response = await self.request({"op": "blocks", "cids": batch})
+            pairs = Blocks.parse(response, self.peer).pairs
+            returned = {c for c, _ in pairs}
+            if returned - set(batch):
+                raise PeerError(f"{self.peer} sent blocks that were not asked for")
+            if not pairs:
+                transfer.unavailable.extend(batch)  # the peer lacks them: not fatal
+                continue
+            queue.extendleft(reversed([c for c in batch if c not in returned]))
+            checked = self._check(pairs)
+            with self.repo.store.reader() as txn:
+                for block in checked:
+                    for link in block.links:
+                        if link not in asked and txn.get("blocks", link.raw) is None:
+                            asked.add(link)
+                            queue.append(link)
+            with self.repo.store.writer() as txn:
+                transfer.blocks += store_checked(txn, checked)
+                if sub is not None:
+                    transfer.records += subscriptions.add_records(
+                        txn, sub, [b.cid for b in checked if b.cid in records])
+            if progress:
+                progress(len(asked) - len(queue), len(asked))
+
+    def _check(self, pairs: tuple[tuple[CID, bytes], ...]) -> list[Checked]:
+        discard = filters.discarded(self.repo, pairs)
+        checked = []
+        for cid, data in pairs:
+            if cid in discard:
+                continue
+            try:
+                checked.append(check_block(cid, data, self._schema))
+            except MizuError as e:
+                raise PeerError(f"rejected a response from {self.peer}: {e}") from None
+        return checked
+
+    def _schema(self, ref: Any) -> dict[str, Any] | None:
+        try:
+            return self.repo.message(ref.cid.to_v1())
+        except MizuError:
+            return None
+
+    # -- push ----------------------------------------------------------------------------
+
+    async def push(self, sub: CID) -> Transfer:
+        transfer = Transfer()
+        start, received = self.sent, self.reader.received
+        try:
+            local = subscriptions.refresh(self.repo, sub)
+            (remote_root,) = await self.roots([sub])
+            if remote_root is None:
+                raise PeerError(f"{self.peer} does not track {sub}",
+                                hint="it must subscribe first: mizu subscribe " + str(sub))
+            if remote_root == local.root:
+                transfer.up_to_date = True
+                return transfer
+            missing = await self._their_missing(sub, local.root)
+            await self._send(sub, missing, transfer)
+        finally:
+            transfer.bytes_sent = self.sent - start
+            transfer.bytes_received = self.reader.received - received
+        return transfer
+
+    async def _their_missing(self, sub: CID, root: CID | None) -> list[CID]:
+        assert root is not None
+        missing: list[CID] = []
+        frontier = [root]
+        while frontier:
+            with self.repo.store.reader() as txn:
+                nodes = [prolly.decode(c, subscriptions.tree_node(txn, sub, c) or b"") for c in frontier]
+            frontier = []
+            for node in nodes:
+                for i in range(0, len(node.entries), MAX_BATCH):
+                    batch = list(node.entries[i : i + MAX_BATCH])
+                    have = (await self.request({"op": "have", "sub": sub, "cids": batch})).get("have")
+                    if type(have) is not list or len(have) != len(batch):
+                        raise PeerError(f"{self.peer} sent a malformed 'have' answer")
+                    lacking = [c for c, h in zip(batch, have, strict=True) if h is not True]
+                    (missing if node.level == 0 else frontier).extend(lacking)
+        return missing
+
+    async def _send(self, sub: CID, records: list[CID], transfer: Transfer) -> None:
+        pairs: list[tuple[CID, bytes]] = []
+        size = 0
+        for cid, data in self._with_file_blocks(records):
+            if pairs and (size + len(data) > MAX_RESPONSE_BYTES or len(pairs) >= MAX_BATCH):
+                await self.request({"op": "put", "sub": sub, **Blocks(tuple(pairs)).fields()})
+                pairs, size = [], 0
+            pairs.append((cid, data))
+            size += len(data)
+            transfer.blocks += 1
+        if pairs:
+            await self.request({"op": "put", "sub": sub, **Blocks(tuple(pairs)).fields()})
+        transfer.records = len(records)
+
+    def _with_file_blocks(self, records: list[CID]) -> Iterable[tuple[CID, bytes]]:
+        from mizu_core.repo.upkeep import block_links
+
+        private = filters.private_messages(self.repo)
+        for record in records:
+            if record in private:
+                continue
+            stack = [record]
+            while stack:
+                cid = stack.pop()
+                with self.repo.store.reader() as txn:
+                    data = txn.get("blocks", cid.raw)
+                if data is None:
+                    continue
+                yield cid, bytes(data)
+                if cid.codec == DAG_PB:
+                    stack.extend(block_links(cid, bytes(data)))
+
+    # -- network queries -----------------------------------------------------------------
+
+    async def query(self, query: Any) -> Transfer:
+        transfer = Transfer()
+        start = self.reader.received
+        try:
+            response = await self.request({"op": "query", "query": query})
+            found = cid_list(response, "records", self.peer, limit=100_000)
+            with self.repo.store.reader() as txn:
+                need = [c for c in found if txn.get("blocks", c.raw) is None]
+            await self.fetch(need, transfer)
+            transfer.records = len(need) - len(transfer.unavailable)
+        finally:
+            transfer.bytes_received = self.reader.received - start
+        return transfer

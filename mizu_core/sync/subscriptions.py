@@ -1,0 +1,193 @@
+"""Subscriptions kept in the repository: each is a query's CID, its record set, and the
+prolly tree over those records (tables `subs`, `sub_records`, `sub_nodes`).
+
+Records are added, never recomputed from scratch: a refresh looks only at messages that
+arrived since the last one, so keeping a large feed current costs what arrived.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mizu_core.errors import NotFound, QueryError
+from mizu_core.message import codec
+from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.uris import message_iri
+from mizu_core.query import engine
+from mizu_core.query.jsonrql import Parser
+from mizu_core.repo.index import TripleIndex
+from mizu_core.repo.ingest import read_message
+from mizu_core.repo.kv import Txn, prefix_end
+from mizu_core.repo.repository import Repository, include_resolver
+from mizu_core.sync import filters, prolly, records
+
+_SEQ = struct.Struct(">Q")
+SUB_KEY_LEN = 36  # a subscription is a v1 dag-cbor sha2-256 CID; table keys start with it
+
+
+@dataclass(frozen=True)
+class Subscription:
+    cid: CID  # the query message: the subscription's id
+    root: CID | None  # the tree's root; None until the first refresh after a change
+    records: int
+    seen: int  # arrival seq up to which messages were checked against the query
+    active: bool  # False while the query message itself is not here yet
+
+    def encode(self) -> bytes:
+        return codec.encode({"root": self.root, "records": self.records, "seen": self.seen})
+
+    @classmethod
+    def decode(cls, raw_cid: bytes, data: bytes, txn: Txn) -> Subscription:
+        value = codec.decode_trusted(data)
+        cid = CID(raw_cid)
+        active = txn.get("messages", raw_cid) is not None
+        return cls(cid, value["root"], value["records"], value["seen"], active)
+
+
+def _next_seq(txn: Txn) -> int:
+    raw = txn.get("meta", b"next_seq")
+    return _SEQ.unpack(raw)[0] if raw else 1
+
+
+def _read(txn: Txn, cid: CID) -> Subscription | None:
+    data = txn.get("subs", cid.raw)
+    return Subscription.decode(cid.raw, bytes(data), txn) if data is not None else None
+
+
+def get(repo: Repository, cid: CID) -> Subscription:
+    with repo.store.reader() as txn:
+        sub = _read(txn, cid.to_v1())
+    if sub is None:
+        raise NotFound(f"not subscribed to {cid}", hint="list them: mizu subscriptions")
+    return sub
+
+
+def listing(repo: Repository) -> list[Subscription]:
+    with repo.store.reader() as txn:
+        return [Subscription.decode(bytes(k), bytes(v), txn) for k, v in txn.scan("subs")]
+
+
+def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tuple[Subscription, bool]:
+    """Track a query given as an object (published unsigned, so the same query names the
+    same feed on every node) or by the CID of a message holding it, here or not yet.
+    Returns the subscription and whether it is new."""
+    if cid is None:
+        with repo.store.reader() as txn:
+            _parse(txn, query, None)  # refuse what is not a query before publishing it
+        cid = repo.publish([query], sign=False).cids[0]
+    cid = cid.to_v1()
+    if cid.codec != DAG_CBOR or len(cid.raw) != SUB_KEY_LEN:
+        raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
+    with repo.store.writer() as txn:
+        message = read_message(txn, cid)
+        if message is not None:
+            _parse(txn, message, cid)
+        new = txn.get("subs", cid.raw) is None
+        if new:
+            txn.put("subs", cid.raw, Subscription(cid, None, 0, 0, False).encode())
+    return refresh(repo, cid), new
+
+
+def unsubscribe(repo: Repository, cid: CID) -> None:
+    """Stop tracking: the records stay until `mizu gc` finds nothing else keeps them."""
+    cid = cid.to_v1()
+    with repo.store.writer() as txn:
+        if not txn.delete("subs", cid.raw):
+            raise NotFound(f"not subscribed to {cid}")
+        for table in ("sub_records", "sub_nodes"):
+            for key, _ in list(txn.scan(table, cid.raw, prefix_end(cid.raw))):
+                txn.delete(table, bytes(key))
+
+
+def _parse(txn: Txn, message: Any, cid: CID | None) -> Any:
+    prepared = engine.prepare(message, None, include_resolver(txn), "", cid is not None)
+    return Parser(message_iri(cid) if cid else None, message).query(prepared)
+
+
+def refresh(repo: Repository, cid: CID) -> Subscription:
+    """Bring a subscription's records up to what arrived since it last looked, and its
+    tree up to its records. Cheap when nothing changed (one read transaction)."""
+    cid = cid.to_v1()
+    with repo.store.reader() as txn:
+        sub = _read(txn, cid)
+        if sub is None:
+            raise NotFound(f"not subscribed to {cid}")
+        if sub.root is not None and (sub.seen >= _next_seq(txn) - 1 or not sub.active):
+            return sub
+    with repo.store.writer() as txn:
+        sub = _read(txn, cid)
+        if sub is None:
+            raise NotFound(f"not subscribed to {cid}")
+        upto = _next_seq(txn) - 1
+        found: set[CID] = set()
+        if sub.active and sub.seen < upto:
+            found = _arrivals(txn, cid, sub.seen) - filters.private_messages(repo)
+        added = _add(txn, cid, found)
+        root, count = sub.root, sub.records + added
+        if root is None or added:
+            root = _rebuild(txn, cid)
+        seen = upto if sub.active else sub.seen
+        fresh = Subscription(cid, root, count, seen, sub.active)
+        txn.put("subs", cid.raw, fresh.encode())
+    return fresh
+
+
+def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
+    message = read_message(txn, cid)
+    assert message is not None
+    patterns = records.subject_patterns(_parse(txn, message, cid))
+    index = TripleIndex(txn)
+    if seen == 0:
+        matched = records.matching_messages(patterns, index)
+    else:
+        among = [CID(bytes(raw)) for _, raw in txn.scan("log", _SEQ.pack(seen + 1))]
+        matched = records.matching_messages(patterns, index, among, txn)
+    return records.closure(txn, matched | {cid})
+
+
+def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
+    """Add records received for a subscription (inside the caller's write transaction);
+    the tree is rebuilt at the next refresh."""
+    cid = cid.to_v1()
+    sub = _read(txn, cid)
+    if sub is None:
+        return 0
+    added = _add(txn, cid, cids)
+    if added:
+        txn.put("subs", cid.raw, Subscription(cid, None, sub.records + added, sub.seen, sub.active).encode())
+    return added
+
+
+def _add(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
+    return sum(txn.put("sub_records", cid.raw + r.to_v1().raw, b"", overwrite=False) for r in cids)
+
+
+def record_cids(txn: Txn, cid: CID) -> list[CID]:
+    prefix = cid.to_v1().raw
+    return [CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix))]
+
+
+def has_record(txn: Txn, cid: CID, record: CID) -> bool:
+    return txn.get("sub_records", cid.raw + record.raw) is not None
+
+
+def _rebuild(txn: Txn, cid: CID) -> CID:
+    tree = prolly.build(record_cids(txn, cid))
+    for key, _ in list(txn.scan("sub_nodes", cid.raw, prefix_end(cid.raw))):
+        txn.delete("sub_nodes", bytes(key))
+    for node, data in tree.nodes.items():
+        txn.put("sub_nodes", cid.raw + node.raw, data)
+    return tree.root
+
+
+def tree_node(txn: Txn, cid: CID, node: CID) -> bytes | None:
+    data = txn.get("sub_nodes", cid.raw + node.raw)
+    return bytes(data) if data is not None else None
+
+
+def node_cids(txn: Txn, cid: CID) -> set[CID]:
+    prefix = cid.to_v1().raw
+    return {CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_nodes", prefix, prefix_end(prefix))}

@@ -33,6 +33,14 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "export": ("export", ()),
     "import": ("import_", ()),
     "id": ("id", ()),
+    "subscribe": ("subscribe", ()),
+    "unsubscribe": ("subscribe", ()),
+    "subscriptions": ("subscribe", ()),
+    "pull": ("pull", ()),
+    "push": ("pull", ()),
+    "serve": ("serve", ()),
+    "remote": ("remote", ()),
+    "swarm": ("swarm", ()),
 }
 
 app = typer.Typer(

@@ -84,3 +84,14 @@ def info(message: str, quiet: bool) -> None:
 
 def warn(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def human_size(n: float) -> str:
+    """Bytes as people read them: 812 B, 3.1 MB (powers of 1000, as du --si)."""
+    if n < 1000:
+        return f"{int(n)} B"
+    for unit in ("kB", "MB", "GB"):
+        n /= 1000
+        if n < 1000 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"

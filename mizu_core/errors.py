@@ -43,6 +43,14 @@ class NotFound(MizuError):
     """A block, message or path is not in the repository."""
 
 
+class MissingAncestor(NotFound):
+    """A `$prev` ancestor is not here (peers may have it)."""
+
+    def __init__(self, message: str, cid: object, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.cid = cid
+
+
 class QueryError(MizuError):
     pass
 
@@ -53,3 +61,9 @@ class StoreError(MizuError):
 
 class PeerError(MizuError):
     exit_code = 4
+
+
+class RejectedData(PeerError):
+    """A peer sent data that failed verification: bad data, not an unreachable peer."""
+
+    exit_code = 1

@@ -17,6 +17,7 @@ def query(
     param: list[str] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="Fill {\"$var\": NAME} in the query (repeatable)."),
     fmt: str = typer.Option(None, "--format", "-f", help="json, ndjson, csv, tsv, table (default on a terminal; json otherwise) or nquads (@construct, @describe)."),
     sparql: bool = typer.Option(False, "--sparql", help="The query is SPARQL 1.1 (SELECT, CONSTRUCT, DESCRIBE, ASK)."),
+    network: bool = typer.Option(False, "--network", help="First ask every remote for the records the query needs; store what verifies."),
 ) -> None:
     """Run a json-rql query and print its rows as they are found.
 
@@ -47,5 +48,23 @@ def query(
         rows = repo.query(params=params, cid=parse_cid(cid_text), path=path, nquads=nquads)
     else:
         source = sys.stdin.read() if text in (None, "-") else text
+        if network:
+            _ask_network(repo, source, params, sparql)
         rows = repo.query(source, params, sparql=sparql, nquads=nquads)
     write_rows(rows, fmt)
+
+
+def _ask_network(repo, source: str, params: dict[str, str], sparql: bool) -> None:  # type: ignore[no-untyped-def]
+    from mizu_cli.render import warn
+    from mizu_core.errors import UsageError
+    from mizu_core.message import codec
+    from mizu_core.query import engine
+    from mizu_core.sync.exchange import network_query
+    from mizu_core.sync.remotes import resolve_peers
+
+    if sparql:
+        raise UsageError("--network takes a json-rql query")
+    query = engine.prepare(codec.parse_json(source), params)  # what peers get: vars filled
+    for peer, error in network_query(repo, query, resolve_peers(repo, [])).errors:
+        warn(f"{peer}: {error}")
+

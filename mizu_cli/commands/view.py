@@ -35,7 +35,25 @@ def view(
     if update:
         if path:
             raise UsageError("--update takes a CID without a path")
-        value = repo.update_view(cid).value
+        value = _update_view(repo, cid)
     else:
         value = repo.resolve(cid, path)
     print_json(codec.to_json(value), pretty=not compact)
+
+
+def _update_view(repo, cid):  # type: ignore[no-untyped-def]
+    """The update view; ancestors missing here are fetched from the remotes first."""
+    from mizu_core.errors import MissingAncestor
+
+    try:
+        return repo.update_view(cid).value
+    except MissingAncestor:
+        from mizu_core.sync.exchange import fetch_ancestors
+        from mizu_core.sync.remotes import resolve_peers
+
+        peers = resolve_peers(repo, [])
+        if not peers:
+            raise
+        fetch_ancestors(repo, cid, peers)
+        return repo.update_view(cid).value
+

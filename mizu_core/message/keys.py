@@ -173,6 +173,14 @@ class PrivateKey:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
         )
 
+    def ed25519_seed(self) -> bytes:
+        """The 32-byte seed of an Ed25519 key: what a libp2p host's identity is made from."""
+        if not isinstance(self._key, ed25519.Ed25519PrivateKey):
+            raise BadKey("a node identity must be an Ed25519 key")
+        return self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+
     def sign(self, data: bytes) -> bytes:
         key = self._key
         if isinstance(key, ed25519.Ed25519PrivateKey):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mizu_core.errors import NotFound
+from mizu_core.errors import MissingAncestor
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.uris import parse_static
@@ -51,9 +51,9 @@ def update_view(cid: CID, fetch: Callable[[CID], dict[str, Any] | None]) -> Upda
         current = queue.pop(0)
         message = fetch(current)
         if message is None:
-            raise NotFound(
-                f"ancestor {current} of {cid} is not in the repository",
-                hint="pull it from a peer that holds it",
+            raise MissingAncestor(
+                f"ancestor {current} of {cid} is not in the repository", current,
+                hint="add a remote that holds it (mizu remote add), or pull it",
             )
         chain.append(current)
         for key, value in message.items():

@@ -204,6 +204,30 @@ class TripleIndex:
     def count(self) -> int:
         return self.txn.count("spo")
 
+    def hiding(self, subjects: set[int]) -> TripleIndex:
+        """This index without the triples of these subjects (a block filter's messages)."""
+        if not subjects:
+            return self
+        hidden = HidingIndex(self.txn)
+        hidden.dictionary = self.dictionary
+        hidden.hidden = subjects
+        return hidden
+
     def predicate_count(self, predicate_id: int) -> int:
         raw = self.txn.get("meta", PREDICATE_COUNT + _ID.pack(predicate_id))
         return _ID.unpack(raw)[0] if raw else 0
+
+
+class HidingIndex(TripleIndex):
+    hidden: set[int]
+
+    def match_ids(
+        self, s: int | None, p: int | None, o: int | None
+    ) -> Iterator[tuple[int, int, int]]:
+        hidden = self.hidden
+        if s is not None and s in hidden:
+            return
+        for triple in super().match_ids(s, p, o):
+            if triple[0] not in hidden:
+                yield triple
+

@@ -327,10 +327,12 @@ class Repository:
         whole query sees one snapshot.
         """
         from mizu_core.query import engine
+        from mizu_core.repo.filters import hidden_subjects
 
         with self.store.reader() as txn:
+            index = TripleIndex(txn).hiding(hidden_subjects(self, txn))
             if sparql:
-                yield from engine.run_sparql(query, TripleIndex(txn), nquads)
+                yield from engine.run_sparql(query, index, nquads)
                 return
             message, self_iri = None, None
             if cid is not None:
@@ -342,7 +344,7 @@ class Repository:
                 query = codec.parse_json(query)
 
             prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
-            yield from engine.run(prepared, TripleIndex(txn), self_iri, message, nquads)
+            yield from engine.run(prepared, index, self_iri, message, nquads)
 
     # -- pins ----------------------------------------------------------------------------
 

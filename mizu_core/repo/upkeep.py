@@ -48,10 +48,10 @@ def block_links(cid: CID, data: bytes) -> list[CID]:
     return []
 
 
-def live_blocks(txn: Txn) -> set[bytes]:
-    """Pinned blocks and everything they link, transitively."""
+def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
+    """Pinned blocks (and `also`) and everything they link, transitively."""
     live: set[bytes] = set()
-    stack = [bytes(k) for k, _ in txn.scan("pins")]
+    stack = [bytes(k) for k, _ in txn.scan("pins")] + (also or [])
     # Subscription records are kept like pins. Keys: the subscription's 36-byte CID
     # (always v1 dag-cbor sha2-256), then the record's CID.
     stack.extend(bytes(s) for s, _ in txn.scan("subs"))
@@ -68,9 +68,12 @@ def live_blocks(txn: Txn) -> set[bytes]:
 
 
 def gc(repo: Repository) -> GcResult:
+    from mizu_core.repo.filters import covered
+
     blocks = messages = triples = freed = 0
+    pinned_by_filter = [cid.raw for cid in covered(repo, "pin")]
     with repo.store.writer() as txn:
-        live = live_blocks(txn)
+        live = live_blocks(txn, pinned_by_filter)
         dead = [bytes(k) for k, _ in txn.scan("blocks") if bytes(k) not in live]
         index = IndexWriter(txn, TermDictionary(txn))
         for key in dead:

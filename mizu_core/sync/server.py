@@ -12,9 +12,11 @@ from typing import Any
 from mizu_core.errors import MizuError, PeerError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.query import subjects
+from mizu_core.repo import filters
 from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import filters, records, subscriptions
+from mizu_core.sync import records, subscriptions
 from mizu_core.sync.protocol import (
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
@@ -113,7 +115,7 @@ class Server:
         hidden = filters.private_messages(self.repo)
         with self.repo.store.reader() as txn:
             parsed = Parser().query(engine.prepare(query, None, include_resolver(txn)))
-            matched = records.matching_messages(records.subject_patterns(parsed), TripleIndex(txn))
+            matched = subjects.matching_messages(subjects.subject_patterns(parsed), TripleIndex(txn))
             found = records.closure(txn, matched)
         found -= hidden
         return {"records": sorted(found)[:MAX_QUERY_RECORDS]}

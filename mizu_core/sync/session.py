@@ -15,11 +15,12 @@ from typing import Any
 
 import trio
 
-from mizu_core.errors import MizuError, PeerError
+from mizu_core.errors import MizuError, PeerError, RejectedData
 from mizu_core.message.cid import CID, DAG_PB
+from mizu_core.repo import filters
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import filters, prolly, subscriptions
+from mizu_core.sync import prolly, subscriptions
 from mizu_core.sync.protocol import (
     MAX_BATCH,
     MAX_RESPONSE_BYTES,
@@ -117,7 +118,7 @@ class SyncSession:
                 try:
                     node = prolly.decode(cid, got[cid])
                 except MizuError as e:
-                    raise PeerError(f"{self.peer} sent a bad tree node: {e}") from None
+                    raise RejectedData(f"{self.peer} sent a bad tree node: {e}") from None
                 if level is not None and node.level != level:
                     raise PeerError(f"{self.peer} sent a tree node at the wrong level")
                 transfer.nodes += 1
@@ -173,7 +174,7 @@ class SyncSession:
             try:
                 checked.append(check_block(cid, data, self._schema))
             except MizuError as e:
-                raise PeerError(f"rejected a response from {self.peer}: {e}") from None
+                raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
         return checked
 
     def _schema(self, ref: Any) -> dict[str, Any] | None:

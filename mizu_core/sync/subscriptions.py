@@ -16,13 +16,14 @@ from mizu_core.errors import NotFound, QueryError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.uris import message_iri
-from mizu_core.query import engine
+from mizu_core.query import engine, subjects
 from mizu_core.query.jsonrql import Parser
+from mizu_core.repo import filters
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import read_message
 from mizu_core.repo.kv import Txn, prefix_end
 from mizu_core.repo.repository import Repository, include_resolver
-from mizu_core.sync import filters, prolly, records
+from mizu_core.sync import prolly, records
 
 _SEQ = struct.Struct(">Q")
 SUB_KEY_LEN = 36  # a subscription is a v1 dag-cbor sha2-256 CID; table keys start with it
@@ -138,13 +139,13 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
 def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
     message = read_message(txn, cid)
     assert message is not None
-    patterns = records.subject_patterns(_parse(txn, message, cid))
+    patterns = subjects.subject_patterns(_parse(txn, message, cid))
     index = TripleIndex(txn)
     if seen == 0:
-        matched = records.matching_messages(patterns, index)
+        matched = subjects.matching_messages(patterns, index)
     else:
         among = [CID(bytes(raw)) for _, raw in txn.scan("log", _SEQ.pack(seen + 1))]
-        matched = records.matching_messages(patterns, index, among, txn)
+        matched = subjects.matching_messages(patterns, index, among, txn)
     return records.closure(txn, matched | {cid})
 
 

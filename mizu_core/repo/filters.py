@@ -12,14 +12,13 @@ from typing import Any
 
 from mizu_core.errors import UsageError
 from mizu_core.message.cid import CID
-from mizu_core.query import engine
+from mizu_core.query import engine, subjects
 from mizu_core.query.algebra import TriplePattern
 from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import Ingest, Prepared, read_message
 from mizu_core.repo.kv import MemoryStore, Txn
 from mizu_core.repo.repository import Repository, include_resolver
-from mizu_core.sync import records
 
 KINDS = ("pin", "private", "block", "discard")
 _cache: dict[tuple[int, str, bytes], set[CID]] = {}  # (repo, kind, next_seq) → messages
@@ -32,7 +31,7 @@ def patterns(repo: Repository, txn: Txn, kind: str) -> list[tuple[TriplePattern,
     items = value if isinstance(value, list) else [value]
     found: list[tuple[TriplePattern, ...]] = []
     for item in items:
-        found.extend(records.subject_patterns(_parse(txn, kind, item)))
+        found.extend(subjects.subject_patterns(_parse(txn, kind, item)))
     return found
 
 
@@ -63,8 +62,24 @@ def covered(repo: Repository, kind: str) -> set[CID]:
         key = (id(repo), kind, bytes(txn.get("meta", b"next_seq") or b""))
         if key not in _cache:
             _cache.clear()  # one generation is enough: arrivals make it stale
-            _cache[key] = records.matching_messages(patterns(repo, txn, kind), TripleIndex(txn))
+            _cache[key] = subjects.matching_messages(patterns(repo, txn, kind), TripleIndex(txn))
         return _cache[key]
+
+
+def hidden_subjects(repo: Repository, txn: Txn) -> set[int]:
+    """Term ids of every node of the messages a block filter covers."""
+    from mizu_core.message.triples import message_triples
+    from mizu_core.repo.index import TermDictionary
+
+    dictionary = TermDictionary(txn)
+    ids: set[int] = set()
+    for cid in covered(repo, "block"):
+        message = read_message(txn, cid)
+        for s, _, _ in message_triples(cid, message) if message is not None else ():
+            term_id = dictionary.lookup(s)
+            if term_id is not None:
+                ids.add(term_id)
+    return ids
 
 
 def private_messages(repo: Repository) -> set[CID]:
@@ -93,4 +108,4 @@ def discarded(repo: Repository, blocks: Iterable[tuple[CID, bytes]]) -> set[CID]
                 if type(message) is dict:
                     ingest.store(Prepared(cid, data, message, ()), pin=None)
         ingest.finish()
-        return records.matching_messages(found, TripleIndex(stxn))
+        return subjects.matching_messages(found, TripleIndex(stxn))

@@ -1,0 +1,70 @@
+"""mizu subscribe / unsubscribe / subscriptions: the feeds this node tracks and shares."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from mizu_cli.render import info, print_json
+from mizu_cli.state import state
+
+
+def subscribe(
+    ctx: typer.Context,
+    query: str = typer.Argument(..., metavar="QUERY|CID|-", help="A json-rql query (- reads stdin), or the CID of a message holding one."),
+) -> None:
+    """Track a query: its records are kept, pulled, served to peers, and re-shared.
+
+    A query given as text is published unsigned, so the same query names the same feed
+    (the same CID) on every node. Prints the subscription's CID.
+    """
+    from mizu_core.message import codec
+    from mizu_core.message.cid import CID
+    from mizu_core.sync import subscriptions
+
+    st = state(ctx)
+    repo = st.repository()
+    text = sys.stdin.read() if query == "-" else query
+    if text.lstrip().startswith("{"):
+        sub, new = subscriptions.subscribe(repo, codec.parse_json(text, links=True))
+    else:
+        try:
+            cid = CID.parse(text.strip())
+        except ValueError:
+            from mizu_core.errors import UsageError
+
+            raise UsageError(f"'{text.strip()}' is neither a JSON query nor a CID") from None
+        sub, new = subscriptions.subscribe(repo, cid=cid)
+    print(sub.cid)
+    if not new:
+        info("already subscribed", st.quiet)
+    elif not sub.active:
+        info("the query is not here yet: 'mizu pull' fetches it with the records", st.quiet)
+
+
+def unsubscribe(
+    ctx: typer.Context,
+    cid: str = typer.Argument(..., metavar="CID", help="The subscription to drop."),
+) -> None:
+    """Stop tracking a subscription; its records stay until gc finds nothing keeps them."""
+    from mizu_core.message.cid import parse_cid
+    from mizu_core.sync import subscriptions
+
+    subscriptions.unsubscribe(state(ctx).repository(), parse_cid(cid))
+
+
+def subscriptions(ctx: typer.Context) -> None:
+    """List subscriptions: CID, number of records, tree root (--json for scripts)."""
+    from mizu_core.sync import subscriptions as subs
+
+    st = state(ctx)
+    repo = st.repository()
+    listing = [subs.refresh(repo, s.cid) for s in subs.listing(repo)]
+    if st.json:
+        print_json([{"cid": str(s.cid), "records": s.records, "root": str(s.root) if s.root else None,
+                     "active": s.active} for s in listing])
+        return
+    for s in listing:
+        status = f"{s.records} records" if s.active else "waiting for its query"
+        print(f"{s.cid}\t{status}\t{s.root}")

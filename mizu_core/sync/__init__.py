@@ -1,0 +1,1 @@
+"""Peer-to-peer sync: subscriptions, their trees, the wire protocol and the libp2p node."""

@@ -1,0 +1,308 @@
+"""The libp2p side of sync: a node that serves, announces and keeps subscriptions live
+(`serve`), and short-lived clients that pull, push or query a list of peers.
+
+Only this module (with host.py and pnet.py) imports libp2p and trio's networking; the
+command line imports it inside the network commands, so `mizu query` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import trio
+
+from mizu_core.errors import MizuError, PeerError, UsageError
+from mizu_core.message import codec
+from mizu_core.message.cid import CID
+from mizu_core.repo.repository import Repository
+from mizu_core.sync import subscriptions
+from mizu_core.sync.protocol import PROTOCOL_ID
+from mizu_core.sync.remotes import remote_addresses
+from mizu_core.sync.server import Server, answer_stream
+from mizu_core.sync.session import SyncSession
+
+T = TypeVar("T")
+DEFAULT_PORT = 4737
+DIAL_TIMEOUT = 5.0
+SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
+TOPIC_PREFIX = "/mizu/roots/"
+POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
+RECONNECT_INTERVAL = 2.0
+
+
+def quiet_libp2p() -> None:
+    for name in ("libp2p", "multiaddr", "async_service", "zeroconf"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def swarm_key(repo: Repository) -> bytes | None:
+    """The private-network key: `swarm.key-file` in the config, else `.mizu/swarm.key`."""
+    from mizu_core.sync import pnet
+
+    configured = repo.config.get("swarm.key-file")
+    path = Path(configured).expanduser() if configured else (repo.path / "swarm.key" if repo.path else None)
+    if path is None or (not configured and not path.exists()):
+        return None
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read swarm key {path}: {e.strerror}") from None
+    return pnet.parse_swarm_key(text, str(path))
+
+
+def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The first real error in a trio exception group (nurseries wrap what they raise)."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            return _unwrap(exc)
+        if not isinstance(exc, trio.Cancelled):
+            return exc
+    return group
+
+
+def run(async_fn: Callable[[], Awaitable[T]]) -> T:
+    quiet_libp2p()
+    try:
+        return trio.run(async_fn)
+    except BaseExceptionGroup as group:
+        raise _unwrap(group) from None
+
+
+# -- clients ---------------------------------------------------------------------------
+
+
+@dataclass
+class PeerOutcome:
+    address: str
+    result: Any = None
+    error: MizuError | None = None
+
+
+async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
+    from mizu_core.sync.host import dial
+
+    peer_id = await dial(host, address, timeout)
+    with trio.move_on_after(timeout) as scope:
+        stream = await host.new_stream(peer_id, [PROTOCOL_ID])
+    if scope.cancelled_caught:
+        raise PeerError(f"{address} did not open a sync stream within {timeout:g} s")
+    return SyncSession(repo, stream, str(peer_id)), stream
+
+
+def with_peers(
+    repo: Repository, addresses: list[str],
+    action: Callable[[SyncSession], Awaitable[Any]], timeout: float = DIAL_TIMEOUT,
+) -> list[PeerOutcome]:
+    """Run `action` once per reachable peer, one after another, from a throwaway identity
+    (so a pull can run beside `mizu serve` on the same repository)."""
+    from mizu_core.sync.host import new_host
+
+    if not addresses:
+        raise PeerError("no peers to contact", hint="add one: mizu remote add NAME MULTIADDR")
+    psk = swarm_key(repo)
+
+    async def main() -> list[PeerOutcome]:
+        host = new_host(secrets.token_bytes(32), psk)
+        outcomes = []
+        async with host.run([]):
+            for address in addresses:
+                outcome = PeerOutcome(address)
+                try:
+                    session, stream = await _open_session(host, repo, address, timeout)
+                    try:
+                        outcome.result = await action(session)
+                    finally:
+                        with trio.move_on_after(1):
+                            await stream.close()
+                except MizuError as e:
+                    outcome.error = e
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Exception) as e:
+                    outcome.error = PeerError(f"{address}: {type(e).__name__}: {e}")
+                outcomes.append(outcome)
+        return outcomes
+
+    return run(main)
+
+
+# -- the serving node ------------------------------------------------------------------
+
+
+class ServingNode:
+    """`mizu serve`: answers the protocol, announces and follows subscription roots."""
+
+    def __init__(self, repo: Repository, listen: list[str], mdns: bool,
+                 log: Callable[[str], None]) -> None:
+        self.repo = repo
+        self.listen = listen
+        self.mdns = mdns
+        self.log = log
+        self.server = Server(repo)
+        self.roots: dict[CID, CID | None] = {}  # last root announced per subscription
+        self.topics: dict[CID, Any] = {}
+        self.pulling: set[tuple[str, CID]] = set()
+
+    def run(self, ready: Callable[[list[str]], None]) -> None:
+        run(lambda: self._main(ready))
+
+    async def _main(self, ready: Callable[[list[str]], None]) -> None:
+        from multiaddr import Multiaddr
+
+        from mizu_core.sync.host import new_host
+
+        self.host = new_host(self.repo.identity.ed25519_seed(), swarm_key(self.repo), mdns=self.mdns)
+        self.host.set_stream_handler(PROTOCOL_ID, self._answer)
+        async with self.host.run([Multiaddr(a) for a in self.listen]), trio.open_nursery() as nursery:
+            addresses = [str(a) for a in self.host.get_addrs()]
+            self._record(addresses)
+            try:
+                ready(addresses)
+                await self._services(nursery)
+            finally:
+                self._record(None)
+                nursery.cancel_scope.cancel()
+
+    async def _services(self, nursery: trio.Nursery) -> None:
+        from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+        from libp2p.pubsub.gossipsub import PROTOCOL_ID as GOSSIP_ID
+        from libp2p.pubsub.gossipsub import GossipSub
+        from libp2p.pubsub.pubsub import Pubsub
+        from libp2p.tools.anyio_service import background_trio_service
+
+        gossip = GossipSub(
+            protocols=[GOSSIP_ID], degree=6, degree_low=1, degree_high=12,
+            heartbeat_initial_delay=0.1, heartbeat_interval=1,
+            eclipse_protection_enabled=False,  # every test peer shares 127.0.0.1
+        )
+        self.pubsub = Pubsub(self.host, gossip)
+        self.dht = KadDHT(self.host, DHTMode.SERVER)
+        async with background_trio_service(self.pubsub), background_trio_service(gossip), \
+                background_trio_service(self.dht):
+            await self.pubsub.wait_until_ready()
+            nursery.start_soon(self._follow_local, nursery)
+            nursery.start_soon(self._keep_remotes_connected, nursery)
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    self.log(f"stopping on {signal.Signals(signum).name}")
+                    return
+
+    def _record(self, addresses: list[str] | None) -> None:
+        if self.repo.path is None:
+            return
+        path = self.repo.path / SERVE_FILE
+        if addresses is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text(json.dumps({"pid": os.getpid(), "addresses": addresses}) + "\n")
+
+    async def _answer(self, stream: Any) -> None:
+        peer = str(stream.muxed_conn.peer_id)
+        try:
+            await answer_stream(self.server, stream, peer)
+        except MizuError as e:
+            self.log(f"dropped {peer}: {e}")
+        except Exception as e:  # a broken connection ends its stream, not the node
+            self.log(f"stream from {peer} ended: {type(e).__name__}")
+        finally:
+            with trio.move_on_after(1):
+                await stream.close()
+
+    async def _follow_local(self, nursery: trio.Nursery) -> None:
+        """Track new subscriptions and local arrivals; announce every new root."""
+        while True:
+            for sub in subscriptions.listing(self.repo):
+                try:
+                    fresh = subscriptions.refresh(self.repo, sub.cid)
+                except MizuError as e:
+                    self.log(f"cannot refresh {sub.cid}: {e}")
+                    continue
+                if sub.cid not in self.topics:
+                    self.topics[sub.cid] = await self.pubsub.subscribe(TOPIC_PREFIX + str(sub.cid))
+                    nursery.start_soon(self._follow_topic, sub.cid, self.topics[sub.cid])
+                    nursery.start_soon(self._provide, sub.cid)
+                if self.roots.get(sub.cid) != fresh.root:
+                    self.roots[sub.cid] = fresh.root
+                    await self._announce(sub.cid, fresh.root)
+            await trio.sleep(POLL_INTERVAL)
+
+    async def _announce(self, sub: CID, root: CID | None) -> None:
+        if root is None:
+            return
+        try:
+            await self.pubsub.publish(TOPIC_PREFIX + str(sub), codec.encode({"sub": sub, "root": root}))
+        except Exception as e:  # no peers on the topic yet: they ask on connect
+            self.log(f"announce of {sub} failed: {type(e).__name__}")
+
+    async def _provide(self, sub: CID) -> None:
+        with trio.move_on_after(10):
+            try:
+                await self.dht.provide(str(sub))
+            except Exception as e:
+                self.log(f"DHT provide for {sub} failed: {type(e).__name__}")
+
+    async def _follow_topic(self, sub: CID, subscription: Any) -> None:
+        from libp2p.peer.id import ID
+
+        while True:
+            message = await subscription.get()
+            try:
+                value = codec.decode(message.data)
+                root = value.get("root") if type(value) is dict else None
+                peer = ID(message.from_id)
+            except Exception:
+                continue
+            if type(root) is not CID or peer == self.host.get_id():
+                continue
+            with self.repo.store.reader() as txn:
+                known = root in subscriptions.node_cids(txn, sub)
+            if not known:
+                await self._pull_from(peer, [sub])
+
+    async def _pull_from(self, peer: Any, subs: list[CID]) -> None:
+        for sub in subs:
+            key = (str(peer), sub)
+            if key in self.pulling:
+                continue
+            self.pulling.add(key)
+            try:
+                with trio.fail_after(120):
+                    stream = await self.host.new_stream(peer, [PROTOCOL_ID])
+                    try:
+                        transfer = await SyncSession(self.repo, stream, str(peer)).pull(sub)
+                    finally:
+                        await stream.close()
+                if not transfer.up_to_date:
+                    self.log(f"pulled {transfer.records} records for {sub} from {peer}")
+            except MizuError as e:
+                if "does not serve" not in str(e):
+                    self.log(f"pull of {sub} from {peer} failed: {e}")
+            except Exception as e:
+                self.log(f"pull of {sub} from {peer} failed: {type(e).__name__}: {e}")
+            finally:
+                self.pulling.discard(key)
+
+    async def _keep_remotes_connected(self, nursery: trio.Nursery) -> None:
+        """Dial every remote that is not connected; on each new connection, compare roots
+        (an announcement made while we were apart is otherwise missed)."""
+        from mizu_core.sync.host import dial
+
+        while True:
+            connected = {str(p) for p in self.host.get_connected_peers()}
+            for address in remote_addresses(self.repo).values():
+                peer_id = address.rsplit("/p2p/", 1)[-1]
+                if peer_id in connected:
+                    continue
+                try:
+                    peer = await dial(self.host, address, DIAL_TIMEOUT)
+                except MizuError:
+                    continue
+                self.log(f"connected to {address}")
+                nursery.start_soon(self._pull_from, peer, [s.cid for s in subscriptions.listing(self.repo)])
+            await trio.sleep(RECONNECT_INTERVAL)

@@ -9,7 +9,7 @@ import typer
 from mizu_cli.render import human_size, print_json, warn
 from mizu_cli.state import state
 
-TIMEOUT = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Give up on a peer that does not connect or answer within this.")
+TIMEOUT = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Give up on a peer that does not connect, or answer a request, within this (default 5).")
 
 
 def pull(

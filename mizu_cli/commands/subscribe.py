@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from mizu_cli.render import info, print_json
+from mizu_cli.render import print_json, warn
 from mizu_cli.state import state
 
 
@@ -37,10 +37,10 @@ def subscribe(
             raise UsageError(f"'{text.strip()}' is neither a JSON query nor a CID") from None
         sub, new = subscriptions.subscribe(repo, cid=cid)
     print(sub.cid)
-    if not new:
-        info("already subscribed", st.quiet)
-    elif not sub.active:
-        info("the query is not here yet: 'mizu pull' fetches it with the records", st.quiet)
+    if not st.quiet and not new:
+        warn("already subscribed")
+    elif not st.quiet and not sub.active:
+        warn("the query is not here yet: 'mizu pull' fetches it with the records")
 
 
 def unsubscribe(

@@ -116,6 +116,15 @@ class Config:
                     return value
         return default
 
+    def section(self, name: str) -> dict[str, Any]:
+        """A whole section (`remote`), repository entries over global ones."""
+        merged: dict[str, Any] = {}
+        for f in (self.global_file, self.repo_file):
+            value = f.data.get(name) if f is not None else None
+            if isinstance(value, dict):
+                merged.update(value)
+        return merged
+
     def positive_int(self, key: str, default: int) -> int:
         """An integer setting that must be positive; a bad value is an error naming it."""
         value = self.get(key, default)

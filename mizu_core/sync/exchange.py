@@ -26,6 +26,7 @@ class Report:
     bytes_sent: int = 0
     peers: int = 0  # peers that answered
     seconds: float = 0.0
+    connect_seconds: float = 0.0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (peer address, why)
 
     def add(self, transfer: Transfer) -> None:
@@ -40,6 +41,7 @@ class Report:
             "subscriptions": [str(s) for s in self.subscriptions], "records": self.records,
             "blocks": self.blocks, "nodes": self.nodes, "bytes_received": self.bytes_received,
             "bytes_sent": self.bytes_sent, "peers": self.peers, "seconds": round(self.seconds, 3),
+            "connect_seconds": round(self.connect_seconds, 3),
             "errors": [{"peer": p, "error": e} for p, e in self.errors],
         }
 
@@ -128,6 +130,7 @@ def _exchange(repo: Repository, report: Report, peers: list[str],
             report.errors.append((outcome.address, str(outcome.error)))
             continue
         report.peers += 1
+        report.connect_seconds += outcome.connect_seconds
         for transfer in outcome.result if isinstance(outcome.result, list) else [outcome.result]:
             report.add(transfer)
     if report.peers == 0:

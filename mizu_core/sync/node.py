@@ -45,8 +45,6 @@ def quiet_libp2p() -> None:
 
 def swarm_key(repo: Repository) -> bytes | None:
     """The private-network key: `swarm.key-file` in the config, else `.mizu/swarm.key`."""
-    from mizu_core.sync import pnet
-
     configured = repo.config.get("swarm.key-file")
     path = Path(configured).expanduser() if configured else (repo.path / "swarm.key" if repo.path else None)
     if path is None or (not configured and not path.exists()):
@@ -55,6 +53,8 @@ def swarm_key(repo: Repository) -> bytes | None:
         text = path.read_text("utf-8")
     except OSError as e:
         raise UsageError(f"cannot read swarm key {path}: {e.strerror}") from None
+    from mizu_core.sync import pnet
+
     return pnet.parse_swarm_key(text, str(path))
 
 
@@ -84,6 +84,7 @@ class PeerOutcome:
     address: str
     result: Any = None
     error: MizuError | None = None
+    connect_seconds: float = 0.0  # dial, security handshake and stream negotiation
 
 
 async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
@@ -94,7 +95,7 @@ async def _open_session(host: Any, repo: Repository, address: str, timeout: floa
         stream = await host.new_stream(peer_id, [PROTOCOL_ID])
     if scope.cancelled_caught:
         raise PeerError(f"{address} did not open a sync stream within {timeout:g} s")
-    return SyncSession(repo, stream, str(peer_id)), stream
+    return SyncSession(repo, stream, str(peer_id), timeout), stream
 
 
 def with_peers(
@@ -116,7 +117,9 @@ def with_peers(
             for address in addresses:
                 outcome = PeerOutcome(address)
                 try:
+                    started = trio.current_time()
                     session, stream = await _open_session(host, repo, address, timeout)
+                    outcome.connect_seconds = trio.current_time() - started
                     try:
                         outcome.result = await action(session)
                     finally:
@@ -209,7 +212,8 @@ class ServingNode:
         except MizuError as e:
             self.log(f"dropped {peer}: {e}")
         except Exception as e:  # a broken connection ends its stream, not the node
-            self.log(f"stream from {peer} ended: {type(e).__name__}")
+            if type(e).__name__ not in ("StreamEOF", "StreamReset", "StreamClosed"):
+                self.log(f"stream from {peer} ended: {type(e).__name__}: {e}")
         finally:
             with trio.move_on_after(1):
                 await stream.close()

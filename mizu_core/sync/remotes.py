@@ -12,7 +12,7 @@ _ADDRESS = re.compile(r"(/[^/]+/[^/]+)+/p2p/[1-9A-HJ-NP-Za-km-z]+")
 
 
 def remote_addresses(repo: Repository) -> dict[str, str]:
-    remotes = repo.config.get("remote") or {}
+    remotes = repo.config.section("remote")
     return {
         name: str(value["address"])
         for name, value in sorted(remotes.items())

@@ -1,0 +1,187 @@
+"""Sync end to end: three repositories, real `mizu serve` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MIZU, mizu, wait_for
+
+pytestmark = pytest.mark.slow
+
+QUERY = '{"@select": ["?post", "?title"], "@where": {"@id": "?post", "feed": "news", "title": "?title"}}'
+
+
+class Serving:
+    """A `mizu serve` process; its stderr log is collected as it runs."""
+
+    def __init__(self, repo: Path, listen: str = "/ip4/127.0.0.1/tcp/0") -> None:
+        self.process = subprocess.Popen(
+            [MIZU, "serve", "--listen", listen, "--no-mdns"], cwd=repo,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.log: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+        assert self.process.stdout is not None
+        self.address = self.process.stdout.readline().decode().strip()  # printed when listening
+        assert "/p2p/12D3KooW" in self.address, (self.address, self.log)
+
+    def _collect(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line.decode())
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=10) == 0, self.log
+
+
+def init(tmp: Path, name: str) -> Path:
+    repo = tmp / name
+    repo.mkdir()
+    mizu("init", cwd=repo)
+    return repo
+
+
+def put_lines(repo: Path, lines: list[str]) -> list[str]:
+    out = mizu("put", "--lines", cwd=repo, input="\n".join(lines).encode() + b"\n")
+    return out.stdout.decode().split()
+
+
+def answers(repo: Path) -> list[dict]:
+    rows = json.loads(mizu("query", "--format", "json", QUERY, cwd=repo).stdout)
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+
+
+def pull(repo: Path, *args: str) -> dict:
+    return json.loads(mizu("--json", "pull", *args, cwd=repo).stdout)
+
+
+def has(repo: Path, cid: str) -> bool:
+    return mizu("view", cid, cwd=repo, check=False).returncode == 0
+
+
+def test_a_feed_survives_its_publisher_and_updates_move_only_the_difference(tmp_path: Path) -> None:
+    a, b, c = (init(tmp_path, n) for n in "abc")
+    drafts = put_lines(a, [json.dumps({"draft": i}) for i in range(10)])
+    feed = put_lines(a, [
+        json.dumps({"feed": "news", "title": f"post {i}",
+                    **({"$prev": {"$ref": f"https://mizu.stream/v0/view-raw/{drafts[i]}"}} if i < 10 else {})})
+        for i in range(1000)
+    ])
+    unrelated = put_lines(a, [json.dumps({"other": i}) for i in range(500)])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    node_a = Serving(a)
+    port_a = node_a.address.split("/tcp/")[1].split("/")[0]
+    try:
+        assert mizu("subscribe", QUERY, cwd=b).stdout.decode().strip() == sub
+        mizu("remote", "add", "a", node_a.address, cwd=b)
+        first = pull(b)
+        assert first["peers"] == 1 and first["errors"] == []
+        assert first["records"] == 1010  # the feed and the drafts it descends from
+        assert all(has(b, cid) for cid in drafts + feed[::97])
+        assert not any(has(b, cid) for cid in unrelated[::50])
+        node_b = Serving(b)
+    finally:
+        node_a.stop()
+    try:
+        assert mizu("subscribe", sub, cwd=c).stdout.decode().strip() == sub
+        mizu("remote", "add", "a", node_a.address, cwd=c)
+        mizu("remote", "add", "b", node_b.address, cwd=c)
+        from_b = pull(c)
+        assert from_b["peers"] == 1 and len(from_b["errors"]) == 1  # a is down
+        assert from_b["records"] == 1011  # c had only the subscription's CID: the query too
+        assert answers(c) == answers(a)
+
+        # a comes back on its address; b, serving, reconnects and follows a's announcements
+        node_a = Serving(a, f"/ip4/127.0.0.1/tcp/{port_a}")
+        wait_for(lambda: any("connected to" in line for line in node_b.log), 10, "b to reconnect to a")
+        (new,) = put_lines(a, [json.dumps({"feed": "news", "title": "post 1000"})])
+        published = time.monotonic()
+        wait_for(lambda: has(b, new), 10, "b to pull the new post")
+        assert time.monotonic() - published < 2.5, node_b.log
+
+        update = pull(c, "--from", "b")
+        assert update["records"] == 1 and update["blocks"] == 1
+        assert update["nodes"] <= 3  # a two-level tree over 1,011 records: root and one leaf
+        assert update["bytes_received"] < from_b["bytes_received"] / 20  # ~3 nodes of ~2.4 kB and a record
+        assert answers(c) == answers(a)
+    finally:
+        node_b.stop()
+        node_a.stop()
+
+
+def test_pull_output_exit_codes_and_concurrency(tmp_path: Path) -> None:
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    put_lines(a, [json.dumps({"feed": "news", "title": f"t{i}"}) for i in range(50)])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    node = Serving(a)
+    try:
+        # two pulls at once on one repository both finish, and agree
+        procs = [subprocess.Popen([MIZU, "pull", "--from", node.address], cwd=b,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+        outputs = [p.communicate(timeout=60) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], outputs
+        for out, _ in outputs:  # no terminal: one summary line
+            lines = out.decode().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("pulled "), lines
+        assert answers(b) == answers(a)
+    finally:
+        node.stop()
+    # nothing listens there any more: exit 4, quickly
+    started = time.monotonic()
+    down = mizu("pull", "--from", node.address, cwd=b, check=False)
+    assert down.returncode == 4, down.stderr
+    assert time.monotonic() - started < 10
+    assert down.stderr.decode().startswith("error: ")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(("mode", "code", "says"), [
+    ("bad-hash", 1, "does not hash"),
+    ("forged", 1, "signature"),
+    ("oversized", 4, "over the"),
+    ("endless", 4, "did not answer"),
+])
+def test_a_hostile_peer_is_rejected_and_nothing_it_sent_is_stored(
+    tmp_path: Path, mode: str, code: int, says: str
+) -> None:
+    import sys
+
+    from mizu_core.message.cid import CID
+    from mizu_core.repo.repository import Repository
+    from tests.e2e.hostile_peer import forge_tree
+
+    hostile = init(tmp_path, "hostile")
+    put_lines(hostile, [json.dumps({"feed": "news", "title": f"t{i}"}) for i in range(5)])
+    sub = mizu("subscribe", QUERY, cwd=hostile).stdout.decode().strip()
+    if mode == "forged":
+        with Repository.open(hostile / ".mizu") as repo:
+            forge_tree(repo, CID.parse(sub))
+    peer = subprocess.Popen([sys.executable, "-m", "tests.e2e.hostile_peer", str(hostile), mode],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert peer.stdout is not None
+        address = peer.stdout.readline().decode().strip()
+        victim = init(tmp_path, "victim")
+        mizu("subscribe", sub, cwd=victim)
+        before = answers(victim)
+        started = time.monotonic()
+        result = mizu("pull", "--from", address, "--timeout", "2", cwd=victim, check=False)
+        assert time.monotonic() - started < 15
+        err = result.stderr.decode()
+        assert result.returncode == code, err
+        assert says in err and address.rsplit("/", 1)[1] in err  # names the peer
+        assert answers(victim) == before  # nothing from that response was stored
+    finally:
+        peer.terminate()
+        peer.wait(timeout=10)

@@ -6,6 +6,11 @@ hint; the CLI prints them as git-style one-liners and never shows a traceback.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mizu_core.message.cid import CID
+
 
 class MizuError(Exception):
     """Base of every error the library raises on purpose."""
@@ -46,7 +51,7 @@ class NotFound(MizuError):
 class MissingAncestor(NotFound):
     """A `$prev` ancestor is not here (peers may have it)."""
 
-    def __init__(self, message: str, cid: object, hint: str | None = None) -> None:
+    def __init__(self, message: str, cid: CID, hint: str | None = None) -> None:
         super().__init__(message, hint)
         self.cid = cid
 

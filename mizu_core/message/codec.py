@@ -42,6 +42,9 @@ def _head(major: int, n: int) -> bytes:
     return bytes((major << 5 | 27,)) + n.to_bytes(8, "big")
 
 
+head = _head  # for writers of fixed-shape blocks (prolly tree nodes)
+
+
 def _encoded_key(key: str) -> bytes:
     encoded = _key_cache.get(key)
     if encoded is None:

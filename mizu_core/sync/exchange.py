@@ -27,6 +27,7 @@ class Report:
     peers: int = 0  # peers that answered
     seconds: float = 0.0
     connect_seconds: float = 0.0
+    exchange_seconds: float = 0.0  # after connecting: what the transfer itself took
     errors: list[tuple[str, str]] = field(default_factory=list)  # (peer address, why)
 
     def add(self, transfer: Transfer) -> None:
@@ -42,6 +43,7 @@ class Report:
             "blocks": self.blocks, "nodes": self.nodes, "bytes_received": self.bytes_received,
             "bytes_sent": self.bytes_sent, "peers": self.peers, "seconds": round(self.seconds, 3),
             "connect_seconds": round(self.connect_seconds, 3),
+            "exchange_seconds": round(self.exchange_seconds, 3),
             "errors": [{"peer": p, "error": e} for p, e in self.errors],
         }
 
@@ -131,6 +133,7 @@ def _exchange(repo: Repository, report: Report, peers: list[str],
             continue
         report.peers += 1
         report.connect_seconds += outcome.connect_seconds
+        report.exchange_seconds += outcome.exchange_seconds
         for transfer in outcome.result if isinstance(outcome.result, list) else [outcome.result]:
             report.add(transfer)
     if report.peers == 0:

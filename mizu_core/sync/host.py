@@ -37,7 +37,8 @@ def new_host(seed: bytes, psk: bytes | None = None, mdns: bool = False) -> Any:
     )
     from libp2p.network.config import RetryConfig
 
-    host.get_network().retry_config = RetryConfig(max_retries=1)  # callers retry on their own
+    network: Any = host.get_network()
+    network.retry_config = RetryConfig(max_retries=1)  # callers retry on their own
     if psk is not None:
         from mizu_core.sync.pnet import protect
 

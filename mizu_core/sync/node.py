@@ -64,7 +64,7 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
         if isinstance(exc, BaseExceptionGroup):
             return _unwrap(exc)
         if not isinstance(exc, trio.Cancelled):
-            return exc
+            return exc  # type: ignore[no-any-return]
     return group
 
 
@@ -85,6 +85,7 @@ class PeerOutcome:
     result: Any = None
     error: MizuError | None = None
     connect_seconds: float = 0.0  # dial, security handshake and stream negotiation
+    exchange_seconds: float = 0.0  # from then until the action is done
 
 
 async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
@@ -122,6 +123,7 @@ def with_peers(
                     outcome.connect_seconds = trio.current_time() - started
                     try:
                         outcome.result = await action(session)
+                        outcome.exchange_seconds = trio.current_time() - started - outcome.connect_seconds
                     finally:
                         with trio.move_on_after(1):
                             await stream.close()
@@ -151,6 +153,7 @@ class ServingNode:
         self.roots: dict[CID, CID | None] = {}  # last root announced per subscription
         self.topics: dict[CID, Any] = {}
         self.pulling: set[tuple[str, CID]] = set()
+        self.discovered: dict[str, str] = {}  # peer id → multiaddr, found by mDNS
 
     def run(self, ready: Callable[[list[str]], None]) -> None:
         run(lambda: self._main(ready))
@@ -162,6 +165,10 @@ class ServingNode:
 
         self.host = new_host(self.repo.identity.ed25519_seed(), swarm_key(self.repo), mdns=self.mdns)
         self.host.set_stream_handler(PROTOCOL_ID, self._answer)
+        if self.mdns:
+            from libp2p.discovery.events.peerDiscovery import peerDiscovery
+
+            peerDiscovery.register_peer_discovered_handler(self._discovered)
         async with self.host.run([Multiaddr(a) for a in self.listen]), trio.open_nursery() as nursery:
             addresses = [str(a) for a in self.host.get_addrs()]
             self._record(addresses)
@@ -292,14 +299,18 @@ class ServingNode:
             finally:
                 self.pulling.discard(key)
 
+    def _discovered(self, info: Any) -> None:
+        if info.peer_id != self.host.get_id() and info.addrs:
+            self.discovered[str(info.peer_id)] = f"{info.addrs[0]}/p2p/{info.peer_id}"
+
     async def _keep_remotes_connected(self, nursery: trio.Nursery) -> None:
-        """Dial every remote that is not connected; on each new connection, compare roots
-        (an announcement made while we were apart is otherwise missed)."""
+        """Dial every remote (and peer found by mDNS) that is not connected; on each new
+        connection, compare roots (an announcement made while we were apart is missed)."""
         from mizu_core.sync.host import dial
 
         while True:
             connected = {str(p) for p in self.host.get_connected_peers()}
-            for address in remote_addresses(self.repo).values():
+            for address in [*remote_addresses(self.repo).values(), *self.discovered.values()]:
                 peer_id = address.rsplit("/p2p/", 1)[-1]
                 if peer_id in connected:
                     continue

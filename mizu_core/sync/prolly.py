@@ -16,6 +16,7 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 
 FANOUT = 64  # average entries per node: ~2.3 KB nodes, three levels for 100k records
+MAX_ENTRIES = 16 * FANOUT  # a run without a boundary (only a crafted one) is cut here
 _THRESHOLD = (1 << 32) // FANOUT
 MAX_LEVEL = 32
 
@@ -26,7 +27,7 @@ class Node:
     entries: tuple[CID, ...]
 
     def encode(self) -> bytes:
-        return codec.encode({"level": self.level, "entries": list(self.entries)})
+        return _encode_node(self.level, [e.raw for e in self.entries])
 
 
 @dataclass(frozen=True)
@@ -42,28 +43,43 @@ def _ends_node(key: bytes, level: int) -> bool:
 
 def build(records: Iterable[CID]) -> Tree:
     """The tree over a set of record CIDs (duplicates and order do not matter)."""
-    keys = sorted({cid.to_v1().raw for cid in records})
+    return build_raw({cid.to_v1().raw for cid in records})
+
+
+def _encode_node(level: int, links: list[bytes]) -> bytes:
+    # Node.encode's canonical DAG-CBOR, written directly: this runs for every node of
+    # every rebuild. Keys sort by length: "level" before "entries"; links are tag 42.
+    out = bytearray(b"\xa2elevel")
+    out += codec.encode(level)
+    out += b"gentries" + codec.head(4, len(links))
+    for raw in links:
+        out += b"\xd8\x2a" + codec.head(2, len(raw) + 1) + b"\x00" + raw
+    return bytes(out)
+
+
+def build_raw(keys: Iterable[bytes]) -> Tree:
+    """The tree over binary v1 record CIDs."""
     nodes: dict[CID, bytes] = {}
-    # Each level is a list of (key that decides boundaries, CID of the entry).
-    entries = [(key, CID(key)) for key in keys]
+    # Each level is a list of (key that decides boundaries, binary CID of the entry).
+    entries = [(key, key) for key in sorted(set(keys))]
     level = 0
     while True:
-        chunks: list[list[tuple[bytes, CID]]] = [[]]
+        chunks: list[list[tuple[bytes, bytes]]] = [[]]
         for entry in entries:
             chunks[-1].append(entry)
-            if _ends_node(entry[0], level) and level < MAX_LEVEL:  # the top level is one node
-                chunks.append([])
+            if level < MAX_LEVEL and (_ends_node(entry[0], level) or len(chunks[-1]) == MAX_ENTRIES):
+                chunks.append([])  # (the top level is always one node)
         if not chunks[-1] and len(chunks) > 1:
             chunks.pop()
         parents = []
         for chunk in chunks:
-            data = Node(level, tuple(cid for _, cid in chunk)).encode()
+            data = _encode_node(level, [raw for _, raw in chunk])
             cid = CID.for_block(data)
             nodes[cid] = data
             # A child is known by its last key: the same keys always give the same parent.
-            parents.append((chunk[-1][0] if chunk else b"", cid))
+            parents.append((chunk[-1][0] if chunk else b"", cid.raw))
         if len(parents) == 1:
-            return Tree(parents[0][1], nodes)
+            return Tree(CID(parents[0][1]), nodes)
         entries = parents
         level += 1
 

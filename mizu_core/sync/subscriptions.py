@@ -144,7 +144,11 @@ def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
     if seen == 0:
         matched = subjects.matching_messages(patterns, index)
     else:
-        among = [CID(bytes(raw)) for _, raw in txn.scan("log", _SEQ.pack(seen + 1))]
+        # Records pulled for this subscription are in already: only look at the others.
+        among = [
+            CID(bytes(raw)) for _, raw in txn.scan("log", _SEQ.pack(seen + 1))
+            if txn.get("sub_records", cid.raw + bytes(raw)) is None
+        ]
         matched = subjects.matching_messages(patterns, index, among, txn)
     return records.closure(txn, matched | {cid})
 
@@ -176,7 +180,8 @@ def has_record(txn: Txn, cid: CID, record: CID) -> bool:
 
 
 def _rebuild(txn: Txn, cid: CID) -> CID:
-    tree = prolly.build(record_cids(txn, cid))
+    prefix = cid.raw
+    tree = prolly.build_raw(bytes(k)[SUB_KEY_LEN:] for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix)))
     for key, _ in list(txn.scan("sub_nodes", cid.raw, prefix_end(cid.raw))):
         txn.delete("sub_nodes", bytes(key))
     for node, data in tree.nodes.items():

@@ -8,6 +8,7 @@ import random
 import pytest
 
 from mizu_core.errors import InvalidMessage
+from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.sync import prolly
 
@@ -73,3 +74,9 @@ def test_hostile_nodes_are_refused() -> None:
         prolly.decode(CID.for_block(bogus), bogus)
     assert CID.for_block(data).codec == DAG_CBOR
     assert hashlib.sha256(data).digest() == tree.root.digest
+
+
+def test_the_fast_node_encoder_is_canonical_dag_cbor() -> None:
+    for n in (0, 1, 23, 24, 300):
+        node = prolly.Node(n % 3, tuple(fake_cids(n)))
+        assert node.encode() == codec.encode({"level": node.level, "entries": list(node.entries)})

@@ -185,3 +185,32 @@ def test_a_hostile_peer_is_rejected_and_nothing_it_sent_is_stored(
     finally:
         peer.terminate()
         peer.wait(timeout=10)
+
+
+def test_a_private_swarm_admits_only_nodes_with_its_key(tmp_path: Path) -> None:
+    a = init(tmp_path, "a")
+    put_lines(a, [json.dumps({"feed": "news", "title": "members only"})])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    key = mizu("swarm", "keygen", cwd=a).stdout
+    assert key.startswith(b"/key/swarm/psk/1.0.0/\n/base16/\n") and len(key.split(b"\n")[2]) == 64
+    (a / ".mizu" / "swarm.key").write_bytes(key)
+    node = Serving(a)
+    try:
+        outsiders = {"no key": None, "another key": mizu("swarm", "keygen", cwd=a).stdout}
+        for name, other in outsiders.items():
+            repo = init(tmp_path, name.replace(" ", "-"))
+            mizu("subscribe", sub, cwd=repo)
+            if other:
+                (repo / ".mizu" / "swarm.key").write_bytes(other)
+            refused = mizu("pull", "--from", node.address, "--timeout", "3", cwd=repo, check=False)
+            assert refused.returncode == 4, (name, refused.stderr)
+            assert answers(repo) == [], name
+        member = init(tmp_path, "member")
+        mizu("subscribe", sub, cwd=member)
+        key_file = tmp_path / "elsewhere.key"  # a key at a path the config names
+        key_file.write_bytes(key)
+        mizu("config", "set", "swarm.key-file", str(key_file), cwd=member)
+        assert pull(member, "--from", node.address)["records"] == 2  # the post and the query
+        assert "members only" in [r["?title"] for r in answers(member)]
+    finally:
+        node.stop()

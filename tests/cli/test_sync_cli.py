@@ -1,0 +1,59 @@
+"""subscribe, unsubscribe, subscriptions and remote through the command line (no network)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Mizu
+
+QUERY = '{"@select": "?t", "@where": {"feed": "news", "title": "?t"}}'
+PEER = "/ip4/127.0.0.1/tcp/4737/p2p/12D3KooWBbjahBfovdxb6buTnpD1yYxT1BeztLHouetoppKqi8fX"
+
+
+def test_subscribe_list_and_unsubscribe(mizu: Mizu) -> None:
+    mizu("put", input='{"feed": "news", "title": "hello"}')
+    first = mizu("subscribe", QUERY)
+    assert first.code == 0
+    sub = first.stdout.strip()
+    again = mizu("subscribe", sub)  # by CID: the same subscription
+    assert again.stdout.strip() == sub and "already subscribed" in again.stderr
+    listing = json.loads(mizu("--json", "subscriptions").stdout)
+    assert listing == [{"cid": sub, "records": 2, "root": listing[0]["root"], "active": True}]
+    assert mizu("unsubscribe", sub).code == 0
+    assert json.loads(mizu("--json", "subscriptions").stdout) == []
+    missing = mizu("unsubscribe", sub)
+    assert missing.code == 1 and missing.stderr.startswith("error: not subscribed")
+
+
+def test_subscribing_to_a_cid_not_here_waits_for_its_query(mizu: Mizu) -> None:
+    absent = "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"
+    out = mizu("subscribe", absent)
+    assert out.code == 0 and "not here yet" in out.stderr
+    assert json.loads(mizu("--json", "subscriptions").stdout)[0]["active"] is False
+
+
+def test_bad_subscriptions_are_refused(mizu: Mizu) -> None:
+    not_a_query = mizu("subscribe", '{"text": "hi"}')
+    assert not_a_query.code == 1 and "not a query" in not_a_query.stderr
+    assert mizu("subscribe", "nonsense").code == 2
+    assert mizu("--json", "subscriptions").stdout.strip() == "[]"  # nothing was published
+
+
+def test_remotes(mizu: Mizu) -> None:
+    assert mizu("remote", "add", "origin", PEER).code == 0
+    assert mizu("remote", "list").stdout == f"origin\t{PEER}\n"
+    assert mizu("remote", "add", "origin", PEER).code == 2  # exists
+    bad = mizu("remote", "add", "other", "/ip4/127.0.0.1/tcp/1")
+    assert bad.code == 2 and "peer id" in bad.stderr
+    assert mizu("remote", "remove", "origin").code == 0
+    assert mizu("remote", "list").stdout == ""
+    assert mizu("remote", "remove", "origin").code == 1
+
+
+def test_pull_without_peers_or_subscriptions(mizu: Mizu) -> None:
+    none = mizu("pull")
+    assert none.code == 1 and "no subscriptions" in none.stderr
+    mizu("subscribe", QUERY)
+    nobody = mizu("pull")
+    assert nobody.code == 4 and "no peers" in nobody.stderr
+    assert mizu("pull", "--from", "nosuchremote").code == 2

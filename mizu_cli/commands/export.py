@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import nullcontext
 
@@ -16,11 +17,14 @@ def export(
     cids: list[str] = typer.Argument(None, metavar="[CID]...", help="Roots to export, with every block they link."),
     car: bool = typer.Option(False, "--car", help="Write a CAR v1 archive (the only format)."),
     everything: bool = typer.Option(False, "--all", help="Export every block in the repository."),
+    subscription: str = typer.Option(None, "--subscription", metavar="SUB", help="Export a subscription's records (and what they link); its query is the root."),
     output: str = typer.Option("-", "--output", "-o", metavar="FILE", help="Where to write (default: stdout)."),
 ) -> None:
     """Export messages, files and folders as a CAR v1 archive any IPFS tool can read.
 
-    The roots of the archive are the CIDs given (with --all: the pinned blocks).
+    The roots of the archive are the CIDs given (with --all: the pinned blocks; with
+    --subscription: the subscription's query message). A file is written beside FILE and
+    renamed when complete, so a failed export leaves nothing behind.
     """
     from mizu_core.errors import UsageError
     from mizu_core.files.car import all_blocks, reachable, write_car
@@ -28,20 +32,34 @@ def export(
 
     if not car:
         raise UsageError("say --car (CAR v1 is the only export format)")
-    if bool(cids) == everything:
-        raise UsageError("give CIDs or --all (not both)")
+    if (bool(cids) + everything + (subscription is not None)) != 1:
+        raise UsageError("give CIDs, --all or --subscription (one of them)")
     if output == "-" and sys.stdout.isatty():
         raise UsageError("a CAR archive is binary: use -o FILE or a pipe")
     repo = state(ctx).repository()
-    roots = [parse_cid(c) for c in cids] if cids else repo.pins()
+    if subscription is not None:
+        from mizu_core.sync.subscriptions import export_roots
+
+        roots, starts = export_roots(repo, parse_cid(subscription))
+    else:
+        roots = [parse_cid(c) for c in cids] if cids else repo.pins()
+        starts = roots
     for root in roots:
         repo.block(root)  # a missing root is an error before anything is written
-    blocks = all_blocks(repo) if everything else reachable(repo, roots)
+    blocks = all_blocks(repo) if everything else reachable(repo, starts)
+    partial = f"{output}.partial"
     try:
-        target = nullcontext(sys.stdout.buffer) if output == "-" else open(output, "wb")  # noqa: SIM115
+        target = nullcontext(sys.stdout.buffer) if output == "-" else open(partial, "wb")  # noqa: SIM115
     except OSError as e:
         raise UsageError(f"cannot write {output}: {e.strerror}") from None
-    with target as out:
-        count = write_car(out, roots, blocks)
+    try:
+        with target as out:
+            count = write_car(out, roots, blocks)
+    except BaseException:
+        if output != "-":
+            os.unlink(partial)
+        raise
+    if output != "-":
+        os.replace(partial, output)
     if output != "-" and not state(ctx).quiet:
         warn(f"exported {count} blocks to {output}")

@@ -170,6 +170,16 @@ def _add(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
     return sum(txn.put("sub_records", cid.raw + r.to_v1().raw, b"", overwrite=False) for r in cids)
 
 
+def export_roots(repo: Repository, cid: CID) -> tuple[list[CID], list[CID]]:
+    """What a CAR of a subscription holds: its query message as the root, and every
+    record (with what they link). Importing it and subscribing rebuilds the same tree."""
+    sub = refresh(repo, cid)
+    if not sub.active:
+        raise NotFound(f"the query of {cid} is not here yet", hint="mizu pull first")
+    with repo.store.reader() as txn:
+        return [sub.cid], [sub.cid, *record_cids(txn, sub.cid)]
+
+
 def record_cids(txn: Txn, cid: CID) -> list[CID]:
     prefix = cid.to_v1().raw
     return [CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix))]

@@ -57,3 +57,31 @@ def test_pull_without_peers_or_subscriptions(mizu: Mizu) -> None:
     nobody = mizu("pull")
     assert nobody.code == 4 and "no peers" in nobody.stderr
     assert mizu("pull", "--from", "nosuchremote").code == 2
+
+
+def test_export_a_subscription_and_rebuild_it_elsewhere(mizu: Mizu, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.cli.conftest import run_mizu
+
+    feed = [mizu("put", input=json.dumps({"feed": "news", "title": f"t{i}"})).stdout.strip() for i in range(3)]
+    other = mizu("put", input='{"other": 1}').stdout.strip()
+    sub = mizu("subscribe", QUERY).stdout.strip()
+    car = tmp_path / "feed.car"
+    assert mizu("export", "--car", "--subscription", sub, "-o", str(car)).code == 0
+    fresh = tmp_path / "fresh"
+    run_mizu("init", str(fresh))
+    assert run_mizu("import", str(car), cwd=fresh).code == 0
+    assert all(run_mizu("view", c, cwd=fresh).code == 0 for c in [*feed, sub])
+    assert run_mizu("view", other, cwd=fresh).code == 1
+    run_mizu("subscribe", sub, cwd=fresh)
+    here = json.loads(mizu("--json", "subscriptions").stdout)[0]
+    there = json.loads(run_mizu("--json", "subscriptions", cwd=fresh).stdout)[0]
+    assert (there["root"], there["records"]) == (here["root"], here["records"])
+
+
+def test_a_failed_export_leaves_no_file(mizu: Mizu, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    absent = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+    cid = mizu("put", input=json.dumps({"image": {"/": absent}})).stdout.strip()
+    out = tmp_path / "x.car"
+    failed = mizu("export", "--car", cid, "-o", str(out))
+    assert failed.code == 1 and absent in failed.stderr
+    assert list(tmp_path.glob("x.car*")) == []

@@ -214,3 +214,23 @@ def test_a_private_swarm_admits_only_nodes_with_its_key(tmp_path: Path) -> None:
         assert "members only" in [r["?title"] for r in answers(member)]
     finally:
         node.stop()
+
+
+def test_a_pulled_message_brings_the_file_it_links(tmp_path: Path) -> None:
+    import os
+
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(os.urandom(600 * 1024))  # three chunks under a dag-pb root
+    cid = mizu("add", "-Q", str(image), cwd=a).stdout.decode().strip()
+    put_lines(a, [json.dumps({"feed": "news", "title": "a photo", "image": {"/": cid}})])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    node = Serving(a)
+    try:
+        report = pull(b, "--from", node.address)
+    finally:
+        node.stop()
+    assert report["blocks"] == 2 + 1 + 3  # query, post, file root and its three chunks
+    assert mizu("cat", cid, cwd=b).stdout == image.read_bytes()
+    assert mizu("fsck", cwd=b).returncode == 0

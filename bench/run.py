@@ -1,8 +1,9 @@
 """Run Mizu's benchmarks, print results tables, write bench/results/latest.json and bench/RESULTS.md.
 
-Usage: python bench/run.py [--messages N] [--only ingest|startup|query|files] [--runs R]
+Usage: python bench/run.py [--messages N] [--only ingest|startup|query|files|sync] [--runs R]
                            [--triples T] [--seed S] [--query-runs R] [--fresh] [--cache DIR]
                            [--profile slow|all|none] [--files-size SIZE] [--markdown PATH]
+                           [--sync-messages N] [--sync-large N]
 
 Ingest (bench/ingest.py): `mizu put --lines` signed and unsigned vs pyoxigraph bulk load
 and rdflib parse of the same triples, with each child's peak RSS (`ru_maxrss`) and its
@@ -16,7 +17,9 @@ under --cache (--fresh rebuilds them). Files (bench/files.py): `sha256sum`, `ipf
 ipfs_cid's), then `mizu backup` of a generated 10,000-file site, first run and unchanged
 re-run, with the mizu children's peak memory; --profile also picks whether `mizu add` and
 the backup re-run are profiled (slow: when a files throughput target is missed). Targets are
-printed with PASS/FAIL.
+printed with PASS/FAIL. Sync (bench/sync.py): `mizu pull` from a `mizu serve` on 127.0.0.1
+(initial pull of --sync-messages, then one new record into a --sync-large subscription), and
+OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio.
 
 bench/RESULTS.md (committed; bench/results/ is not) is written from a full run (all
 benchmarks); with --only it is written only when --markdown PATH is given.
@@ -45,6 +48,7 @@ import files
 import ingest
 import query
 import startup
+import sync
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -360,6 +364,34 @@ def _files_section(r: dict[str, Any]) -> Section:
     return section
 
 
+def _sync_section(r: dict[str, Any]) -> Section:
+    full, one, big, orbit = r["initial"], r["incremental"], r["large_pull"], r["orbitdb"]
+    wire = full["bytes_received"] + full["bytes_sent"]
+    rate_ok = full["messages_per_s"] >= sync.TARGET_RATE
+    share_ok = one["bytes_share"] <= sync.TARGET_BYTES_SHARE
+    time_ok = one["exchange_seconds"] <= sync.TARGET_INCREMENTAL_S
+    rows = [
+        [f"initial pull, {r['messages']:,} messages", f"{full['messages_per_s']:,.0f} msg/s",
+         f"{wire / 1e6:.1f} MB", f"{full['peak_rss_mb']} MB",
+         f">= {sync.TARGET_RATE:,} msg/s {_verdict(rate_ok)}"],
+        [f"full pull, {r['large']:,} records", f"{big['records'] / big['exchange_seconds']:,.0f} msg/s",
+         f"{big['bytes_received'] / 1e6:.1f} MB", f"{big['peak_rss_mb']} MB", ""],
+        [f"incremental pull, 1 record into {r['large']:,}",
+         f"{one['exchange_seconds'] * 1000:.0f} ms after connect",
+         f"{one['bytes_received']:,} B ({one['bytes_share']:.3%})", f"{one['peak_rss_mb']} MB",
+         f"<= 1% {_verdict(share_ok)}, <= 500 ms {_verdict(time_ok)}"],
+    ]
+    if "error" in orbit:
+        note = f"OrbitDB could not run here: {orbit['error']}"
+    else:
+        note = (f"OrbitDB (@orbitdb/core, Helia) replicating {orbit.get('entries', r['messages']):,} "
+                f"entries on loopback: {orbit['replicate_per_s']:,.0f} entries/s; Mizu's initial "
+                f"pull is {r['ratio_vs_orbitdb']:.1f}x that rate.")
+    return Section("Sync", f"Sync over libp2p on 127.0.0.1 (blocks {one['blocks']}, tree nodes "
+                   f"{one['nodes']} for the incremental pull)",
+                   [Table(["pull", "rate / time", "bytes", "peak RSS", "target"], rows), note])
+
+
 def _text(sections: list[Section]) -> str:
     lines: list[str] = []
     for section in sections:
@@ -526,7 +558,11 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages to ingest")
-    parser.add_argument("--only", choices=("ingest", "startup", "query", "files"))
+    parser.add_argument("--only", choices=("ingest", "startup", "query", "files", "sync"))
+    parser.add_argument("--sync-messages", type=int, default=10_000,
+                        help="sync benchmark: messages in the initial pull")
+    parser.add_argument("--sync-large", type=int, default=100_000,
+                        help="sync benchmark: records in the subscription for the incremental pull")
     parser.add_argument("--runs", type=int, default=15, help="start-up runs per command (>= 10)")
     parser.add_argument("--triples", type=int, default=1_000_000,
                         help="query benchmark: approximate size of the data set")
@@ -570,6 +606,9 @@ def main() -> None:
     if args.only in (None, "files"):
         results["files"] = files.run(args.files_size, args.profile)
         sections.append(_files_section(results["files"]))
+    if args.only in (None, "sync"):
+        results["sync"] = sync.run(args.sync_messages, args.sync_large)
+        sections.append(_sync_section(results["sync"]))
     results["load"] = _load(before, time.perf_counter() - t0)
 
     print(_text(sections))

@@ -100,7 +100,9 @@ def test_a_feed_survives_its_publisher_and_updates_move_only_the_difference(tmp_
         assert answers(c) == answers(a)
 
         # a comes back on its address; b, serving, reconnects and follows a's announcements
+        first_address = node_a.address
         node_a = Serving(a, f"/ip4/127.0.0.1/tcp/{port_a}")
+        assert node_a.address == first_address  # the same peer id across restarts
         wait_for(lambda: any("connected to" in line for line in node_b.log), 10, "b to reconnect to a")
         (new,) = put_lines(a, [json.dumps({"feed": "news", "title": "post 1000"})])
         published = time.monotonic()
@@ -234,3 +236,26 @@ def test_a_pulled_message_brings_the_file_it_links(tmp_path: Path) -> None:
     assert report["blocks"] == 2 + 1 + 3  # query, post, file root and its three chunks
     assert mizu("cat", cid, cwd=b).stdout == image.read_bytes()
     assert mizu("fsck", cwd=b).returncode == 0
+
+
+def test_network_queries_and_missing_ancestors_come_from_peers(tmp_path: Path) -> None:
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    (first,) = put_lines(a, [json.dumps({"name": "ann", "city": "Oslo"})])
+    (second,) = put_lines(a, [json.dumps({"name": "ann", "age": 40,
+                                          "$prev": {"$ref": f"https://mizu.stream/v0/view-raw/{first}"}})])
+    put_lines(a, [json.dumps({"feed": "news", "title": f"t{i}"}) for i in range(3)])
+    car = tmp_path / "second.car"
+    mizu("export", "--car", second, "-o", str(car), cwd=a)
+    mizu("import", str(car), cwd=b)  # b holds the second version only
+    assert mizu("view", "--update", second, cwd=b, check=False).returncode == 1  # no remote yet
+    node = Serving(a)
+    try:
+        mizu("remote", "add", "a", node.address, cwd=b)
+        merged = json.loads(mizu("view", "--update", second, cwd=b).stdout)
+        assert merged == {"name": "ann", "city": "Oslo", "age": 40}
+        assert answers(b) == []
+        rows = json.loads(mizu("query", "--network", "--format", "json", QUERY, cwd=b).stdout)
+        assert sorted(r["?title"] for r in rows) == ["t0", "t1", "t2"]
+        assert has(b, first)  # stored, not just shown
+    finally:
+        node.stop()

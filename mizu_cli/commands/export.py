@@ -33,7 +33,7 @@ def export(
     if not car:
         raise UsageError("say --car (CAR v1 is the only export format)")
     if (bool(cids) + everything + (subscription is not None)) != 1:
-        raise UsageError("give CIDs, --all or --subscription (one of them)")
+        raise UsageError("give CIDs or --all or --subscription (one of them)")
     if output == "-" and sys.stdout.isatty():
         raise UsageError("a CAR archive is binary: use -o FILE or a pipe")
     repo = state(ctx).repository()

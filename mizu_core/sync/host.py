@@ -5,11 +5,18 @@ kubo-compatible private-network protector when a swarm key is set.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import trio
 
 from mizu_core.errors import PeerError
+
+
+def quiet_libp2p() -> None:
+    """libp2p logs expected failures (a peer without gossipsub) as errors: keep them out."""
+    for name in ("libp2p", "multiaddr", "async_service", "zeroconf"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def new_host(seed: bytes, psk: bytes | None = None, mdns: bool = False) -> Any:
@@ -22,8 +29,6 @@ def new_host(seed: bytes, psk: bytes | None = None, mdns: bool = False) -> Any:
     from libp2p.security.noise.transport import Transport as NoiseTransport
     from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_ID
     from libp2p.stream_muxer.yamux.yamux import Yamux
-
-    from mizu_core.sync.node import quiet_libp2p
 
     quiet_libp2p()  # after the imports: libp2p sets up its loggers when imported
     key_pair = create_new_key_pair(seed)

@@ -8,22 +8,22 @@ command line imports it inside the network commands, so `mizu query` stays fast.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import trio
 
-from mizu_core.errors import MizuError, PeerError, UsageError
+from mizu_core.errors import MizuError, PeerError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
 from mizu_core.sync import subscriptions
+from mizu_core.sync.host import quiet_libp2p
+from mizu_core.sync.pnet import swarm_key
 from mizu_core.sync.protocol import PROTOCOL_ID
 from mizu_core.sync.remotes import remote_addresses
 from mizu_core.sync.server import Server, answer_stream
@@ -36,26 +36,6 @@ SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
 RECONNECT_INTERVAL = 2.0
-
-
-def quiet_libp2p() -> None:
-    for name in ("libp2p", "multiaddr", "async_service", "zeroconf"):
-        logging.getLogger(name).setLevel(logging.CRITICAL)
-
-
-def swarm_key(repo: Repository) -> bytes | None:
-    """The private-network key: `swarm.key-file` in the config, else `.mizu/swarm.key`."""
-    configured = repo.config.get("swarm.key-file")
-    path = Path(configured).expanduser() if configured else (repo.path / "swarm.key" if repo.path else None)
-    if path is None or (not configured and not path.exists()):
-        return None
-    try:
-        text = path.read_text("utf-8")
-    except OSError as e:
-        raise UsageError(f"cannot read swarm key {path}: {e.strerror}") from None
-    from mizu_core.sync import pnet
-
-    return pnet.parse_swarm_key(text, str(path))
 
 
 def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:

@@ -12,9 +12,11 @@ import functools
 import os
 import secrets
 import struct
+from pathlib import Path
 from typing import Any
 
 from mizu_core.errors import UsageError
+from mizu_core.repo.repository import Repository
 
 HEADER = "/key/swarm/psk/1.0.0/"
 NONCE_SIZE = 24
@@ -48,6 +50,19 @@ def parse_swarm_key(text: str, source: str) -> bytes:
     if len(key) != 32:
         raise UsageError(f"{source}: a swarm key is 32 bytes, this one is {len(key)}")
     return key
+
+
+def swarm_key(repo: Repository) -> bytes | None:
+    """The private-network key: `swarm.key-file` in the config, else `.mizu/swarm.key`."""
+    configured = repo.config.get("swarm.key-file")
+    path = Path(configured).expanduser() if configured else (repo.path / "swarm.key" if repo.path else None)
+    if path is None or (not configured and not path.exists()):
+        return None
+    try:
+        text = path.read_text("utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot read swarm key {path}: {e.strerror}") from None
+    return parse_swarm_key(text, str(path))
 
 
 def _rotl(x: int, n: int) -> int:

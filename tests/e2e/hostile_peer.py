@@ -20,7 +20,6 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository, find_repository
 from mizu_core.sync.host import new_host
-from mizu_core.sync.node import quiet_libp2p
 from mizu_core.sync.protocol import PROTOCOL_ID, FrameReader, encode_frame
 from mizu_core.sync.server import Server
 
@@ -68,7 +67,6 @@ def forge_tree(repo: Repository, sub: CID) -> CID:
 
 
 if __name__ == "__main__":
-    quiet_libp2p()
     path, mode = Path(sys.argv[1]), sys.argv[2]
     repository = Repository.open(find_repository(str(path)))
     trio.run(main, repository, mode)

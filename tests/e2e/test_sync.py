@@ -259,3 +259,49 @@ def test_network_queries_and_missing_ancestors_come_from_peers(tmp_path: Path) -
         assert has(b, first)  # stored, not just shown
     finally:
         node.stop()
+
+
+def test_an_interrupted_pull_keeps_what_it_verified_and_resumes(tmp_path: Path) -> None:
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    put_lines(a, [json.dumps({"feed": "news", "title": f"t{i}", "body": "x" * 2000}) for i in range(4000)])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    node = Serving(a)
+    try:
+        puller = subprocess.Popen([MIZU, "pull", "--from", node.address], cwd=b,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+        def stored() -> int:
+            return json.loads(mizu("--json", "subscriptions", cwd=b).stdout)[0]["records"]
+
+        wait_for(lambda: stored() > 600, 60, "the first batches to be stored")
+        puller.send_signal(signal.SIGKILL)
+        puller.wait(timeout=10)
+        kept = stored()
+        assert 600 < kept < 4001, kept  # whole batches were kept, the rest was not there yet
+        assert mizu("fsck", cwd=b).returncode == 0
+        resumed = pull(b, "--from", node.address)
+        assert resumed["records"] == 4001 - kept  # only what was missing
+        assert answers(b) == answers(a)
+    finally:
+        node.stop()
+
+
+def test_local_filters_between_real_nodes(tmp_path: Path) -> None:
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    kept, secret, spam, rude = put_lines(a, [json.dumps({"feed": "news", "title": t, **extra}) for t, extra in [
+        ("kept", {}), ("secret", {"secret": True}), ("spam", {"spam": True}), ("rude", {"rude": True})]])
+    mizu("config", "set", "filters.private", '{"secret": true}', cwd=a)
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    mizu("config", "set", "filters.discard", '{"spam": true}', cwd=b)
+    mizu("config", "set", "filters.block", '{"rude": true}', cwd=b)
+    node = Serving(a)
+    try:
+        pull(b, "--from", node.address)
+    finally:
+        node.stop()
+    assert has(b, kept) and has(b, rude)
+    assert not has(b, secret) and not has(b, spam)  # never sent; never stored
+    titles = [r["?title"] for r in answers(b)]
+    assert "kept" in titles and "rude" not in titles  # blocked: kept but hidden

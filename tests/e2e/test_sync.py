@@ -263,7 +263,7 @@ def test_network_queries_and_missing_ancestors_come_from_peers(tmp_path: Path) -
 
 def test_an_interrupted_pull_keeps_what_it_verified_and_resumes(tmp_path: Path) -> None:
     a, b = init(tmp_path, "a"), init(tmp_path, "b")
-    put_lines(a, [json.dumps({"feed": "news", "title": f"t{i}", "body": "x" * 2000}) for i in range(4000)])
+    put_lines(a, [json.dumps({"feed": "news", "title": f"t{i}", "body": "x" * 2000}) for i in range(8000)])
     sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
     mizu("subscribe", sub, cwd=b)
     node = Serving(a)
@@ -278,10 +278,10 @@ def test_an_interrupted_pull_keeps_what_it_verified_and_resumes(tmp_path: Path) 
         puller.send_signal(signal.SIGKILL)
         puller.wait(timeout=10)
         kept = stored()
-        assert 600 < kept < 4001, kept  # whole batches were kept, the rest was not there yet
+        assert 600 < kept < 8001, kept  # whole batches were kept, the rest was not there yet
         assert mizu("fsck", cwd=b).returncode == 0
         resumed = pull(b, "--from", node.address)
-        assert resumed["records"] == 4001 - kept  # only what was missing
+        assert resumed["records"] == 8001 - kept  # only what was missing
         assert answers(b) == answers(a)
     finally:
         node.stop()

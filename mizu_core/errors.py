@@ -68,6 +68,10 @@ class PeerError(MizuError):
     exit_code = 4
 
 
+class NotServed(PeerError):
+    """The peer does not track the subscription asked for (not a failure of the peer)."""
+
+
 class RejectedData(PeerError):
     """A peer sent data that failed verification: bad data, not an unreachable peer."""
 

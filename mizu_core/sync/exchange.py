@@ -4,12 +4,13 @@ one report. No peer reachable is a PeerError (exit 4); only bad data is Rejected
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mizu_core.errors import MizuError, PeerError, RejectedData
+from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
 from mizu_core.sync import subscriptions
@@ -62,11 +63,8 @@ def _over_subs(subs: list[CID], each: Callable[[SyncSession, CID], Awaitable[Tra
     async def action(session: SyncSession) -> list[Transfer]:
         transfers = []
         for sub in subs:
-            try:
+            with contextlib.suppress(NotServed):  # a peer without this feed: the next feed
                 transfers.append(await each(session, sub))
-            except PeerError as e:
-                if "does not serve" not in str(e):  # a peer without this feed: next feed
-                    raise
         return transfers
 
     return action

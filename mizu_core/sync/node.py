@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from mizu_core.errors import MizuError, PeerError
+from mizu_core.errors import MizuError, NotServed, PeerError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
@@ -271,9 +271,10 @@ class ServingNode:
                         await stream.close()
                 if not transfer.up_to_date:
                     self.log(f"pulled {transfer.records} records for {sub} from {peer}")
+            except NotServed:
+                pass
             except MizuError as e:
-                if "does not serve" not in str(e):
-                    self.log(f"pull of {sub} from {peer} failed: {e}")
+                self.log(f"pull of {sub} from {peer} failed: {e}")
             except Exception as e:
                 self.log(f"pull of {sub} from {peer} failed: {type(e).__name__}: {e}")
             finally:

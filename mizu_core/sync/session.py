@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from mizu_core.errors import MizuError, PeerError, RejectedData
+from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.repo import filters
 from mizu_core.repo.received import Checked, check_block, store_checked
@@ -91,7 +91,7 @@ class SyncSession:
             local = subscriptions.refresh(self.repo, sub)
             (remote_root,) = await self.roots([sub])
             if remote_root is None:
-                raise PeerError(f"{self.peer} does not serve {sub}")
+                raise NotServed(f"{self.peer} does not serve {sub}")
             with self.repo.store.reader() as txn:
                 ours = subscriptions.node_cids(txn, sub)
             if remote_root == local.root or remote_root in ours:

@@ -102,6 +102,11 @@ def _split_cid(section: bytes) -> tuple[CID, bytes]:
 
 def read_car(repo: Repository, stream: IO[bytes]) -> Imported:
     """Verify every block of a CAR archive, then store them all; nothing if any is bad."""
+    with repo.unpinned_writes():
+        return _read_car(repo, stream)
+
+
+def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
     length = _read_varint(stream)
     if length is None or length > MAX_SECTION:
         raise InvalidMessage("not a CAR file (no header)")

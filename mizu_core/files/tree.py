@@ -80,6 +80,13 @@ def add_path(
     progress: Callable[[int], None] | None = None,
 ) -> list[Added]:
     """Add a file or a folder; return every entry added, the root last."""
+    with repo.unpinned_writes():
+        return _add_path(repo, path, raw_leaves, progress)
+
+
+def _add_path(
+    repo: Repository, path: Path, raw_leaves: bool, progress: Callable[[int], None] | None
+) -> list[Added]:
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
     buffer = BlockBuffer(repo, progress)

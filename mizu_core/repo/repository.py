@@ -38,6 +38,7 @@ REPO_DIR = ".mizu"
 CONFIG = "config.toml"
 IDENTITY = "identity.pem"
 STORE = "store"
+GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
 _BATCH_SIZE = 10_000  # messages per write transaction: bounds memory, keeps commits few
 _SPOOL_IN_MEMORY = 32 << 20  # prepared messages beyond this wait in a temporary file
 
@@ -169,6 +170,33 @@ class Repository:
         self.close()
 
     # -- writing -------------------------------------------------------------------------
+
+    @contextmanager
+    def unpinned_writes(self) -> Iterator[None]:
+        """Held by work that stores blocks over several transactions before anything pins
+        them (add, import, fetch): `gc` waits until none is running, or it would drop them."""
+        with self._gc_lock(exclusive=False):
+            yield
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Held by gc: waits for every `unpinned_writes` to finish, and holds off new ones."""
+        with self._gc_lock(exclusive=True):
+            yield
+
+    @contextmanager
+    def _gc_lock(self, exclusive: bool) -> Iterator[None]:
+        if self.path is None:  # a memory repository lives in one process
+            yield
+            return
+        import fcntl
+
+        with open(self.path / GC_LOCK, "a+b") as f:
+            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def publish(
         self,

@@ -72,7 +72,7 @@ def gc(repo: Repository) -> GcResult:
 
     blocks = messages = triples = freed = 0
     pinned_by_filter = [cid.raw for cid in covered(repo, "pin")]
-    with repo.store.writer() as txn:
+    with repo.collecting(), repo.store.writer() as txn:
         live = live_blocks(txn, pinned_by_filter)
         dead = [bytes(k) for k, _ in txn.scan("blocks") if bytes(k) not in live]
         index = IndexWriter(txn, TermDictionary(txn))

@@ -135,7 +135,11 @@ class SyncSession:
                     progress: Progress | None = None) -> None:
         """Fetch blocks and everything they link that is missing here, in checked batches;
         with `sub`, the wanted ones become that subscription's records."""
-        wanted = list(dict.fromkeys(wanted))
+        with self.repo.unpinned_writes():
+            await self._fetch(list(dict.fromkeys(wanted)), transfer, sub, progress)
+
+    async def _fetch(self, wanted: list[CID], transfer: Transfer, sub: CID | None,
+                     progress: Progress | None) -> None:
         records = set(wanted)
         queue = deque(wanted)
         asked = set(wanted)

@@ -143,3 +143,20 @@ def test_memory_and_lmdb_agree(tmp_path) -> None:
     assert disk.publish(batch, sign=False).cids == memory.publish(batch, sign=False).cids
     with disk.index() as a, memory.index() as b:
         assert set(a.match()) == set(b.match())
+
+
+def test_gc_waits_for_writes_that_are_not_pinned_yet(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    repo, _ = Repository.init(tmp_path)
+    collected = threading.Event()
+    with repo.unpinned_writes():
+        with repo.store.writer() as txn:  # a block stored, its pin still to come
+            txn.put("blocks", CID.for_block(b"chunk", 0x55).raw, b"chunk")
+        worker = threading.Thread(target=lambda: (gc(repo), collected.set()))
+        worker.start()
+        assert not collected.wait(0.3)  # gc is held off while the write is unfinished
+        repo.pin([CID.for_block(b"chunk", 0x55)])
+    worker.join(timeout=10)
+    assert collected.is_set() and repo.has(CID.for_block(b"chunk", 0x55))
+    repo.close()

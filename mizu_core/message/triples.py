@@ -5,7 +5,9 @@ The root is `https://mizu.stream/v0/view-raw/<cid>`; field `k` is predicate
 inside an array, `i` its rank in canonical DAG-CBOR order of the set); arrays are sets;
 `null` gives nothing; `{"$ref": uri}` and CID links are IRIs; `$prev`, `$include` and
 `$schema` strings are IRIs. Values under `$$name` keys are plain data (nothing in them is
-read as a pointer). A nested array is flattened into its parent's set.
+read as a pointer). A nested array is flattened into its parent's set. The patterns of a
+stored json-rql query (`@where`, `@construct`) are not data and give no triples: otherwise
+a stored query would match itself.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mizu_core.terms import Term
 Triple = tuple[Term, Term, Term]
 
 _IRI_FIELDS = frozenset(("$prev", "$include", "$schema"))
+_PATTERN_KEYS = frozenset(("@where", "@construct"))
 _predicates: dict[str, tuple[Term, str]] = {}
 
 
@@ -117,7 +120,7 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
     def describe(subject_iri: str, node: dict[str, Any], plain: bool) -> None:
         s = iri(subject_iri)
         for key, value in node.items():
-            if value is None:
+            if value is None or key in _PATTERN_KEYS:
                 continue
             p, seg = _predicate(key)
             field_plain = plain or key.startswith("$$")

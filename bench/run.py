@@ -386,7 +386,7 @@ def _sync_section(r: dict[str, Any]) -> Section:
     else:
         note = (f"OrbitDB (@orbitdb/core, Helia) replicating {orbit.get('entries', r['messages']):,} "
                 f"entries on loopback: {orbit['replicate_per_s']:,.0f} entries/s; Mizu's initial "
-                f"pull is {r['ratio_vs_orbitdb']:.1f}x that rate.")
+                f"pull is {r['ratio_vs_orbitdb']:.1f}x that rate")
     return Section("Sync", f"Sync over libp2p on 127.0.0.1 (blocks {one['blocks']}, tree nodes "
                    f"{one['nodes']} for the incremental pull)",
                    [Table(["pull", "rate / time", "bytes", "peak RSS", "target"], rows), note])

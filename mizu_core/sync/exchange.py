@@ -72,9 +72,11 @@ def _over_subs(subs: list[CID], each: Callable[[SyncSession, CID], Awaitable[Tra
 
 def pull(repo: Repository, sub: CID | None, peers: list[str], progress: Progress | None = None,
          timeout: float = 5.0) -> Report:
-    """Fetch what the peers have for one subscription (or all), peer after peer."""
+    """Fetch what the peers have for one subscription (or all), peer after peer, then from
+    the other providers the DHT of those peers knows."""
     subs = _subs(repo, sub)
-    return _exchange(repo, Report(subs), peers, _over_subs(subs, lambda s, c: s.pull(c, progress)), timeout)
+    action = _over_subs(subs, lambda s, c: s.pull(c, progress))
+    return _exchange(repo, Report(subs), peers, action, timeout, discover=subs)
 
 
 def push(repo: Repository, sub: CID | None, peers: list[str], timeout: float = 5.0) -> Report:
@@ -119,11 +121,12 @@ def fetch_ancestors(repo: Repository, cid: CID, peers: list[str], timeout: float
 
 
 def _exchange(repo: Repository, report: Report, peers: list[str],
-              action: Callable[[SyncSession], Awaitable[Any]], timeout: float) -> Report:
+              action: Callable[[SyncSession], Awaitable[Any]], timeout: float,
+              discover: list[CID] | None = None) -> Report:
     from mizu_core.sync.node import with_peers
 
     started = time.monotonic()
-    outcomes = with_peers(repo, peers, action, timeout)
+    outcomes = with_peers(repo, peers, action, timeout, discover)
     report.seconds = time.monotonic() - started
     for outcome in outcomes:
         if outcome.error is not None:

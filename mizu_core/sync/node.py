@@ -36,6 +36,7 @@ SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
 RECONNECT_INTERVAL = 2.0
+PROVIDE_INTERVAL = 30.0
 
 
 def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
@@ -82,9 +83,12 @@ async def _open_session(host: Any, repo: Repository, address: str, timeout: floa
 def with_peers(
     repo: Repository, addresses: list[str],
     action: Callable[[SyncSession], Awaitable[Any]], timeout: float = DIAL_TIMEOUT,
+    discover: list[CID] | None = None,
 ) -> list[PeerOutcome]:
     """Run `action` once per reachable peer, one after another, from a throwaway identity
-    (so a pull can run beside `mizu serve` on the same repository)."""
+    (so a pull can run beside `mizu serve` on the same repository). With `discover`, the
+    peers reached are then asked (Kademlia DHT) who else provides those subscriptions, and
+    the action runs on them too."""
     from mizu_core.sync.host import new_host
 
     if not addresses:
@@ -93,28 +97,53 @@ def with_peers(
 
     async def main() -> list[PeerOutcome]:
         host = new_host(secrets.token_bytes(32), psk)
-        outcomes = []
+        outcomes: list[PeerOutcome] = []
         async with host.run([]):
-            for address in addresses:
-                outcome = PeerOutcome(address)
-                try:
-                    started = trio.current_time()
-                    session, stream = await _open_session(host, repo, address, timeout)
-                    outcome.connect_seconds = trio.current_time() - started
-                    try:
-                        outcome.result = await action(session)
-                        outcome.exchange_seconds = trio.current_time() - started - outcome.connect_seconds
-                    finally:
-                        with trio.move_on_after(1):
-                            await stream.close()
-                except MizuError as e:
-                    outcome.error = e
-                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Exception) as e:
-                    outcome.error = PeerError(f"{address}: {type(e).__name__}: {e}")
-                outcomes.append(outcome)
+            await _each(host, addresses, outcomes)
+            if discover and any(o.error is None for o in outcomes):
+                contacted = {a.rsplit("/p2p/", 1)[-1] for a in addresses}
+                found = await _providers(host, discover, timeout)
+                await _each(host, [a for p, a in found.items() if p not in contacted], outcomes)
         return outcomes
 
+    async def _each(host: Any, targets: list[str], outcomes: list[PeerOutcome]) -> None:
+        for address in targets:
+            outcome = PeerOutcome(address)
+            try:
+                started = trio.current_time()
+                session, stream = await _open_session(host, repo, address, timeout)
+                outcome.connect_seconds = trio.current_time() - started
+                try:
+                    outcome.result = await action(session)
+                    outcome.exchange_seconds = trio.current_time() - started - outcome.connect_seconds
+                finally:
+                    with trio.move_on_after(1):
+                        await stream.close()
+            except MizuError as e:
+                outcome.error = e
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Exception) as e:
+                outcome.error = PeerError(f"{address}: {type(e).__name__}: {e}")
+            outcomes.append(outcome)
+
     return run(main)
+
+
+async def _providers(host: Any, subs: list[CID], timeout: float) -> dict[str, str]:
+    """Peer id → address of the peers the connected peers' DHT lists as providers."""
+    from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
+    from libp2p.tools.anyio_service import background_trio_service
+
+    dht = KadDHT(host, DHTMode.CLIENT)
+    for peer in host.get_connected_peers():
+        await dht.routing_table.add_peer(peer)
+    found: dict[str, str] = {}
+    async with background_trio_service(dht):
+        with trio.move_on_after(timeout):
+            for sub in subs:
+                for info in await dht.find_providers(str(sub)):
+                    if info.peer_id != host.get_id() and info.addrs:
+                        found[str(info.peer_id)] = f"{info.addrs[0]}/p2p/{info.peer_id}"
+    return found
 
 
 # -- the serving node ------------------------------------------------------------------
@@ -232,11 +261,15 @@ class ServingNode:
             self.log(f"announce of {sub} failed: {type(e).__name__}")
 
     async def _provide(self, sub: CID) -> None:
-        with trio.move_on_after(10):
-            try:
-                await self.dht.provide(str(sub))
-            except Exception as e:
-                self.log(f"DHT provide for {sub} failed: {type(e).__name__}")
+        """Keep a provider record for `sub` in the DHT: again every PROVIDE_INTERVAL, since
+        the peers closest to the key change as peers come and go."""
+        while sub in self.topics:
+            with trio.move_on_after(10):
+                try:
+                    await self.dht.provide(str(sub))
+                except Exception as e:
+                    self.log(f"DHT provide for {sub} failed: {type(e).__name__}")
+            await trio.sleep(PROVIDE_INTERVAL)
 
     async def _follow_topic(self, sub: CID, subscription: Any) -> None:
         from libp2p.peer.id import ID

@@ -305,3 +305,23 @@ def test_local_filters_between_real_nodes(tmp_path: Path) -> None:
     assert not has(b, secret) and not has(b, spam)  # never sent; never stored
     titles = [r["?title"] for r in answers(b)]
     assert "kept" in titles and "rude" not in titles  # blocked: kept but hidden
+
+
+def test_pull_finds_more_providers_through_the_dht(tmp_path: Path) -> None:
+    a, b, c = (init(tmp_path, n) for n in "abc")
+    put_lines(a, [json.dumps({"feed": "news", "title": "from a"})])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    mizu("subscribe", sub, cwd=c)
+    node_a = Serving(a)
+    mizu("remote", "add", "a", node_a.address, cwd=b)
+    node_b = Serving(b)
+    try:
+        wait_for(lambda: any("connected to" in line for line in node_b.log), 10, "b to connect to a")
+        mizu("remote", "add", "b", node_b.address, cwd=c)  # c knows only b
+        report = pull(c)
+        assert report["peers"] == 2, report  # b, then a, whom b's DHT named
+        assert "from a" in [r["?title"] for r in answers(c)]
+    finally:
+        node_b.stop()
+        node_a.stop()

@@ -302,7 +302,7 @@ class ServingNode:
                         transfer = await SyncSession(self.repo, stream, str(peer)).pull(sub)
                     finally:
                         await stream.close()
-                if not transfer.up_to_date:
+                if transfer.records:
                     self.log(f"pulled {transfer.records} records for {sub} from {peer}")
             except NotServed:
                 pass

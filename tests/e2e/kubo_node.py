@@ -1,7 +1,7 @@
 """A real kubo (IPFS) node for interop tests: libkubo from the `kubo-python` wheel, in a
 process of its own, on 127.0.0.1 only, with the swarm key given (or none).
 
-Usage: python -m tests.e2e.kubo_node REPO KEYFILE|- [CONNECT-TO-MULTIADDR]
+Usage: python tests/e2e/kubo_node.py REPO KEYFILE|- [CONNECT-TO-MULTIADDR]
 Prints {"peer", "addrs"} as one JSON line, then {"connected": bool} if asked to dial;
 runs until killed (kubo ignores SIGTERM).
 """
@@ -16,10 +16,11 @@ from pathlib import Path
 
 
 def main(repo: Path, key_file: str, connect: str | None) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
+    os.chdir(repo)  # libkubo writes kubo.log into the working directory
     from libkubo.libkubo_loader import c_str, from_c_str, libkubo
 
     path = c_str(str(repo).encode())
-    repo.mkdir(parents=True, exist_ok=True)
     if not (repo / "config").exists() and libkubo.CreateRepo(path) < 0:
         raise SystemExit("cannot create the kubo repository")
     config = json.loads((repo / "config").read_text())
@@ -30,7 +31,6 @@ def main(repo: Path, key_file: str, connect: str | None) -> None:
     (repo / "config").write_text(json.dumps(config))
     if key_file != "-":
         (repo / "swarm.key").write_text(Path(key_file).read_text())
-    os.chdir(repo)  # kubo writes kubo.log into the working directory
     libkubo.RunNode(path)
     peer = from_c_str(libkubo.GetNodeID(path)).removeprefix("ID:")
     addrs = json.loads(from_c_str(libkubo.GetNodeMultiAddrs(path)))

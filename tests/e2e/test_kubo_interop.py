@@ -36,8 +36,8 @@ def kubo_available() -> bool:
 
 class Kubo:
     def __init__(self, repo: Path, key: Path | None, connect: str | None = None) -> None:
-        args = [sys.executable, "-m", "tests.e2e.kubo_node", str(repo), str(key) if key else "-"]
-        self.process = subprocess.Popen([*args, *([connect] if connect else [])], cwd=ROOT,
+        args = [sys.executable, str(ROOT / "tests" / "e2e" / "kubo_node.py"), str(repo), str(key) if key else "-"]
+        self.process = subprocess.Popen([*args, *([connect] if connect else [])], cwd=repo.parent,
                                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.info = self._line()
         self.address = f"{self.info['addrs'][0]}/p2p/{self.info['peer']}"

@@ -326,3 +326,38 @@ def test_pull_finds_more_providers_through_the_dht(tmp_path: Path) -> None:
     finally:
         node_b.stop()
         node_a.stop()
+
+
+def test_push_to_a_serving_node_and_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    a, b, c = (init(tmp_path, n) for n in "abc")
+    put_lines(a, [json.dumps({"feed": "news", "title": f"pushed {i}"}) for i in range(600)])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    node_b = Serving(b)
+    try:
+        pushed = json.loads(mizu("--json", "push", "--to", node_b.address, cwd=a).stdout)
+        assert pushed["records"] == 601 and pushed["bytes_sent"] > 0  # and the query b lacked
+        assert answers(b) == answers(a)
+        # on a terminal, a pull draws a progress bar on stderr
+        mizu("subscribe", sub, cwd=c)
+        controller, terminal = pty.openpty()
+        process = subprocess.Popen([MIZU, "pull", "--from", node_b.address], cwd=c,
+                                   stdin=terminal, stdout=terminal, stderr=terminal)
+        assert process.wait(timeout=60) == 0
+        os.close(terminal)
+        screen = b""
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the terminal closed: all was read
+                break
+            if not chunk:
+                break
+            screen += chunk
+        os.close(controller)
+        assert b"\r[" in screen and b"blocks" in screen and b"pulled 601 records" in screen, screen[-500:]
+    finally:
+        node_b.stop()

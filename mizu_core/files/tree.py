@@ -67,6 +67,9 @@ class BlockBuffer:
         self.pending, self.size = [], 0
 
 
+_RELEASE_BYTES = 32 << 20
+
+
 def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
     builder = FileBuilder(buffer.put, raw_leaves)
     with open(path, "rb") as f:
@@ -148,6 +151,7 @@ def resolve(repo: Repository, cid: CID, path: str) -> CID:
 def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
     """The bytes of a file, chunk by chunk, in order."""
     stack = [cid]
+    since_release = 0
     while stack:
         current = node(repo, stack.pop())
         if current.kind == DIRECTORY:
@@ -156,6 +160,12 @@ def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
             stack.extend(link.cid for link in reversed(current.links))
         elif current.data:
             yield current.data
+            since_release += len(current.data)
+            if since_release >= _RELEASE_BYTES:
+                # Blocks are read through LMDB's memory map: let go of the pages read so
+                # far, or a large file stays resident (in RSS) until the command ends.
+                repo.store.release_pages()
+                since_release = 0
 
 
 def list_directory(repo: Repository, cid: CID) -> list[Link]:

@@ -182,3 +182,28 @@ def decode_node_links(repo: Repository, cid: CID) -> list[CID]:
     from mizu_core.files.unixfs import decode_node
 
     return [link.cid for link in decode_node(repo.block(cid)).links]
+
+
+def _mapped_kb(path: str) -> int:
+    """Resident kB of this process's mappings of `path` (from /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps", encoding="utf-8", errors="replace") as smaps:
+        for line in smaps:
+            if "-" in line.split(" ", 1)[0]:
+                inside = line.rstrip().endswith(path)
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
+def test_reading_a_large_file_does_not_keep_the_store_resident(tmp_path: Path) -> None:
+    repo, _ = Repository.init(tmp_path / "r")
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(96 << 20))
+    root = add_path(repo, big)[-1].link.cid
+    data_file = str(tmp_path / "r" / ".mizu" / "store" / "data.mdb")
+    assert sum(len(chunk) for chunk in read_file(repo, root)) == 96 << 20
+    # pages are let go every 32 MiB: what stays mapped is far below the 96 MiB read
+    assert _mapped_kb(data_file) < 48 << 10, _mapped_kb(data_file)
+    repo.close()

@@ -37,8 +37,8 @@ class Serving:
         for line in self.process.stderr:
             self.log.append(line.decode())
 
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
+    def stop(self, signum: int = signal.SIGTERM) -> None:
+        self.process.send_signal(signum)
         assert self.process.wait(timeout=10) == 0, self.log
 
 
@@ -216,7 +216,7 @@ def test_a_private_swarm_admits_only_nodes_with_its_key(tmp_path: Path) -> None:
         assert pull(member, "--from", node.address)["records"] == 2  # the post and the query
         assert "members only" in [r["?title"] for r in answers(member)]
     finally:
-        node.stop()
+        node.stop(signal.SIGINT)  # Ctrl-C stops it as cleanly as SIGTERM
 
 
 def test_a_pulled_message_brings_the_file_it_links(tmp_path: Path) -> None:

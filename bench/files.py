@@ -206,13 +206,13 @@ def _large_file(path: Path, root: Path) -> dict[str, Any]:
 
 
 def _new_file_blocks(out: str) -> int | None:
-    match = re.search(r"(\d+) pages, (\d+) new file blocks", out)
+    match = re.search(r"(\d+) pages \(\d+ new or changed\), (\d+) new file blocks", out)
     return int(match[2]) if match else None
 
 
 def _backup(site: Path, facts: dict[str, Any], repo: Path) -> dict[str, Any]:
     wall, memory, out = _run([MIZU, "backup", str(site)], repo)
-    pages = re.search(r"(\d+) pages,", out)
+    pages = re.search(r"(\d+) pages ", out)
     return {"seconds": wall, "files_per_s": facts["files"] / wall,
             "mb_per_s": facts["bytes"] / MB / wall, "pages": int(pages[1]) if pages else None,
             "new_file_blocks": _new_file_blocks(out), "snapshot": out.split()[-1], **memory}

@@ -41,5 +41,6 @@ def backup(
     if source is None:
         raise UsageError("give the site's folder (or --diff OLD NEW)")
     snapshot = backups.backup(repo, source, site)
-    info(f"{snapshot.pages} pages, {snapshot.new_file_blocks} new file blocks", st.quiet)
+    info(f"{snapshot.pages} pages ({snapshot.new_pages} new or changed), "
+         f"{snapshot.new_file_blocks} new file blocks", st.quiet)
     print(snapshot.cid)

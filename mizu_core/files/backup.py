@@ -1,9 +1,11 @@
 """Website backups (SPEC §8): a folder becomes files, one message per page, one snapshot.
 
-Each run adds the folder as a UnixFS DAG (unchanged files reuse their blocks), publishes
-one signed message per page (site, path, media type, size, file link, snapshot id) and a
-snapshot message linking the pages and the folder root, with `$prev` naming the site's
-previous snapshot. Snapshots are found and compared with queries (see `PAGES_QUERY`).
+Each run adds the folder as a UnixFS DAG (unchanged files reuse their blocks, and are not
+even read again), publishes one signed message per new or changed page (site, path, media
+type, size, file link, and the id of the snapshot that first had this version of the page)
+and a signed snapshot message linking every page of this run, unchanged ones included, and
+the folder root, with `$prev` naming the site's previous snapshot. So an unchanged site
+costs one new message. Snapshots are found and compared with queries (`PAGES_QUERY`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from mizu_core.repo.repository import Repository
 
 SNAPSHOTS_QUERY = {"@select": "?snapshot", "@where": {"@id": "?snapshot", "type": "site-snapshot",
                                                         "site": {"$var": "site"}}}
-# The pages of one snapshot, by snapshot id: what `mizu backup --diff` compares.
+# The pages a snapshot links: what `mizu backup --diff` compares.
 PAGES_QUERY = {"@select": ["?path", "?file"], "@where": {
-    "type": "page", "snapshot": {"$var": "snapshot"}, "path": "?path", "file": "?file"}}
+    "@id": {"$var": "snapshot"}, "pages": {"path": "?path", "file": "?file"}}}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,7 @@ class Snapshot:
     cid: CID
     pages: int
     new_file_blocks: int  # file and folder blocks this run stored that were not there yet
+    new_pages: int  # page messages this run published (new or changed pages)
 
 
 @dataclass(frozen=True)
@@ -55,24 +58,43 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
     added = add_path(repo, source)
     new_file_blocks = _count_blocks(repo) - blocks_before
     snapshot_id = str(uuid.uuid4())
-    pages = []
+    previous = latest_snapshot(repo, site)
+    known = _pages(repo, previous) if previous is not None else {}
+    links: list[CID | None] = []
+    new_pages = []
     for entry in added[:-1]:
         if (source / entry.path).is_dir():
             continue
         media_type = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
-        pages.append({"type": "page", "site": site, "snapshot": snapshot_id, "path": entry.path,
-                      "media_type": media_type, "size": (source / entry.path).stat().st_size,
-                      "file": entry.link.cid.to_v1()})
-    published = repo.publish(pages).cids if pages else ()
+        page = {"type": "page", "site": site, "snapshot": snapshot_id, "path": entry.path,
+                "media_type": media_type, "size": (source / entry.path).stat().st_size,
+                "file": entry.link.cid.to_v1()}
+        same = known.get(entry.path)
+        if same is not None and all(same[1].get(k) == page[k] for k in ("media_type", "size", "file")):
+            links.append(same[0])  # this version of the page is published already
+        else:
+            links.append(None)
+            new_pages.append(page)
+    published = iter(repo.publish(new_pages).cids if new_pages else ())
     message: dict[str, Any] = {
         "type": "site-snapshot", "site": site, "snapshot": snapshot_id,
-        "root": added[-1].link.cid.to_v1(), "pages": list(published),
+        "root": added[-1].link.cid.to_v1(),
+        "pages": [link if link is not None else next(published) for link in links],
     }
-    previous = latest_snapshot(repo, site)
     if previous is not None:
         message["$prev"] = message_iri(previous)
     cid = repo.publish([message]).cids[0]
-    return Snapshot(cid, len(pages), new_file_blocks)
+    return Snapshot(cid, len(links), new_file_blocks, len(new_pages))
+
+
+def _pages(repo: Repository, snapshot: CID) -> dict[str, tuple[CID, dict[str, Any]]]:
+    """path → (page CID, page message) of the pages a snapshot links."""
+    pages = {}
+    for link in repo.message(snapshot).get("pages", []):
+        if type(link) is CID and repo.has(link):
+            page = repo.message(link)
+            pages[str(page.get("path"))] = (link, page)
+    return pages
 
 
 def _count_blocks(repo: Repository) -> int:
@@ -90,7 +112,8 @@ def snapshot_id(repo: Repository, cid: CID) -> str:
 
 def diff(repo: Repository, old: CID, new: CID) -> Diff:
     def pages(cid: CID) -> dict[str, str]:
-        rows = repo.query(PAGES_QUERY, {"snapshot": snapshot_id(repo, cid)})
+        snapshot_id(repo, cid)  # refuses what is not a snapshot
+        rows = repo.query(PAGES_QUERY, {"snapshot": message_iri(cid)})
         return {r["?path"]: r["?file"]["@id"] for r in rows}
 
     before, after = pages(old), pages(new)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +42,13 @@ class Added:
 
 
 class BlockBuffer:
-    """Collects new blocks and writes them in few transactions."""
+    """Collects new blocks (and what was learnt about files) and writes them in few
+    transactions."""
 
     def __init__(self, repo: Repository, progress: Callable[[int], None] | None = None) -> None:
         self.repo = repo
         self.pending: list[tuple[CID, bytes]] = []
+        self.stats: list[tuple[bytes, bytes]] = []
         self.size = 0
         self.written = 0
         self.progress = progress
@@ -59,23 +63,43 @@ class BlockBuffer:
         with self.repo.store.writer() as txn:
             for cid, block in self.pending:
                 txn.put("blocks", cid.to_v1().raw, block, overwrite=False)
+            for key, value in self.stats:
+                txn.put("file_stats", key, value)
             if pin is not None:
                 txn.put("pins", pin.to_v1().raw, PIN_USER, overwrite=False)
         self.written += self.size
         if self.progress:
             self.progress(self.written)
-        self.pending, self.size = [], 0
+        self.pending, self.stats, self.size = [], [], 0
 
 
 _RELEASE_BYTES = 32 << 20
+_STAT = struct.Struct(">QQQQQ")  # size, mtime_ns, ctime_ns, inode, tsize; then the root CID
+_RACY_NS = 2_000_000_000  # a file changed this recently may change again within its mtime
 
 
 def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
+    """A file's DAG. Like git's index, a file whose size, times and inode match what was
+    recorded when it was last added here is not read again, if its root is still stored."""
+    st = path.stat()
+    key = (b"L" if raw_leaves else b"C") + os.fsencode(path.resolve())
+    with buffer.repo.store.reader() as txn:
+        cached = txn.get("file_stats", key)
+        if cached is not None:
+            size, mtime, ctime, inode, tsize = _STAT.unpack_from(cached)
+            root = CID(bytes(cached[_STAT.size :]))
+            if (size, mtime, ctime, inode) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) \
+                    and txn.get("blocks", root.to_v1().raw) is not None:
+                return Link(root, "", tsize)
     builder = FileBuilder(buffer.put, raw_leaves)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
             builder.add_chunk(chunk)
-    return builder.finish()
+    link = builder.finish()
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        stat = _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, link.tsize)
+        buffer.stats.append((key, stat + link.cid.raw))
+    return link
 
 
 def add_path(

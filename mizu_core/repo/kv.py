@@ -18,7 +18,7 @@ from mizu_core.errors import StoreError
 
 TABLES = (
     "meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp",
-    "subs", "sub_records", "sub_nodes",
+    "subs", "sub_records", "sub_nodes", "file_stats",
 )
 
 

@@ -37,12 +37,15 @@ def test_backup_restore_rerun_and_diff(mizu: Mizu, tmp_path_factory) -> None:  #
     # Unchanged site: no new file blocks, but a new snapshot that follows the first.
     second = mizu("backup", str(site))
     s2 = second.stdout.split()[-1]
-    assert "0 new file blocks" in second.stdout and s2 != s1
+    assert "5 pages (0 new or changed), 0 new file blocks" in second.stdout and s2 != s1
+    assert json.loads(mizu("view", s2).stdout)["pages"] == snapshot["pages"]  # the same page messages
     assert json.loads(mizu("view", s2).stdout)["$prev"] == f"https://mizu.stream/v0/view-raw/{s1}"
     (site / "index.html").write_text("<h1>home, changed</h1>")
     (site / "empty.txt").unlink()
     (site / "new.css").write_text("body {}")
-    s3 = mizu("backup", str(site)).stdout.split()[-1]
+    third = mizu("backup", str(site))
+    assert "5 pages (2 new or changed)" in third.stdout
+    s3 = third.stdout.split()[-1]
     assert mizu("backup", "--diff", s1, s3).stdout.splitlines() == ["+ new.css", "- empty.txt", "M index.html"]
     assert json.loads(mizu("--json", "backup", "--diff", s1, s2).stdout) == {"added": [], "removed": [], "changed": []}
     pages = json.loads(mizu("query", '{"@select": ["?path", "?type"], "@where": {"type": "page", "path": "?path", "media_type": "?type", "site": "example.org"}}').stdout)

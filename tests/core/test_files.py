@@ -207,3 +207,23 @@ def test_reading_a_large_file_does_not_keep_the_store_resident(tmp_path: Path) -
     # pages are let go every 32 MiB: what stays mapped is far below the 96 MiB read
     assert _mapped_kb(data_file) < 48 << 10, _mapped_kb(data_file)
     repo.close()
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mizu_core.files.tree as tree
+
+    monkeypatch.setattr(tree, "_RACY_NS", 0)  # files made by the test are seconds old at most
+    repo, _ = Repository.init(tmp_path / "r")
+    page = tmp_path / "page.html"
+    page.write_bytes(os.urandom(300_000))
+    first = add_path(repo, page)[-1].link
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was read again")
+
+    monkeypatch.setattr(tree, "open", no_reading, raising=False)
+    assert add_path(repo, page)[-1].link == first
+    page.write_bytes(os.urandom(300_000))  # changed: its times and stat differ
+    monkeypatch.undo()
+    assert add_path(repo, page)[-1].link != first
+    repo.close()

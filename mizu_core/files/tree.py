@@ -79,10 +79,11 @@ _RACY_NS = 2_000_000_000  # a file changed this recently may change again within
 
 
 def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
-    """A file's DAG. Like git's index, a file whose size, times and inode match what was
-    recorded when it was last added here is not read again, if its root is still stored."""
+    """A file's DAG (`path` is absolute). Like git's index, a file whose size, times and
+    inode match what was recorded when it was last added here is not read again, if its
+    root is still stored."""
     st = path.stat()
-    key = (b"L" if raw_leaves else b"C") + os.fsencode(path.resolve())
+    key = (b"L" if raw_leaves else b"C") + os.fsencode(path)
     with buffer.repo.store.reader() as txn:
         cached = txn.get("file_stats", key)
         if cached is not None:
@@ -116,6 +117,7 @@ def _add_path(
 ) -> list[Added]:
     if not path.exists():
         raise UsageError(f"{path}: no such file or directory")
+    path = Path(os.path.abspath(path))  # file_stats keys: absolute, symbolic links unresolved
     buffer = BlockBuffer(repo, progress)
     added: list[Added] = []
 

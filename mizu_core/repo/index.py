@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from mizu_core.errors import StoreError
 from mizu_core.repo.kv import Txn, prefix_end
@@ -99,9 +99,11 @@ class IndexWriter:
 
     FLUSH_AT = 200_000
 
-    def __init__(self, txn: Txn, dictionary: TermDictionary) -> None:
+    def __init__(self, txn: Txn, dictionary: TermDictionary,
+                 release: Callable[[], None] | None = None) -> None:
         self.txn = txn
         self.dictionary = dictionary
+        self.release = release  # lets go of mapped store pages between big writes
         self._pending: list[tuple[int, int, int]] = []
 
     def add(self, triples: Iterable[Triple]) -> int:
@@ -138,6 +140,8 @@ class IndexWriter:
                 a, b, c = order
                 keys = sorted(pack(t[a], t[b], t[c]) for t in pending)
                 self.txn.put_many(table, [(k, b"") for k in keys])
+                if self.release is not None:
+                    self.release()
             self._count_predicates(Counter(t[1] for t in pending), 1)
         self.dictionary.flush()
 

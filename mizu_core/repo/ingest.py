@@ -8,6 +8,7 @@ publishes and blocks received from peers or CAR files all pass through here.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,10 +109,10 @@ def _check_size(data: bytes) -> None:
 class Ingest:
     """Stores prepared messages within the write transaction `txn`."""
 
-    def __init__(self, txn: Txn) -> None:
+    def __init__(self, txn: Txn, release: Callable[[], None] | None = None) -> None:
         self.txn = txn
         self.dictionary = TermDictionary(txn)
-        self.index = IndexWriter(txn, self.dictionary)
+        self.index = IndexWriter(txn, self.dictionary, release)
         raw = txn.get("meta", _NEXT_SEQ)
         self._next_seq = _SEQ.unpack(raw)[0] if raw else 1
         self.added = 0

@@ -41,6 +41,7 @@ STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
 _BATCH_SIZE = 10_000  # messages per write transaction: bounds memory, keeps commits few
 _SPOOL_IN_MEMORY = 32 << 20  # prepared messages beyond this wait in a temporary file
+_RELEASE_EVERY = 2_500  # messages stored between releases of the store's mapped pages
 
 
 @dataclass(frozen=True)
@@ -254,11 +255,16 @@ class Repository:
         added = triples = 0
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
-                ingest = Ingest(txn)
-                for _ in range(min(batch_size, count - start)):
+                ingest = Ingest(txn, self.store.release_pages)
+                for n in range(1, min(batch_size, count - start) + 1):
                     raw_cid, text, data, signers = pickle.load(spool)
                     message = codec.decode_trusted(data)
                     ingest.store(Prepared(CID(raw_cid, text), data, message, signers))
+                    if n % _RELEASE_EVERY == 0:
+                        # Index pages read while inserting stay mapped, and count as
+                        # resident memory, until released (safe mid-transaction: writes
+                        # go to private copies, never through the map).
+                        self.store.release_pages()
                 ingest.finish()
             added += ingest.added
             triples += ingest.triples

@@ -72,6 +72,21 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _reason(error: BaseException) -> str:
+    """The root cause of a failed connect, in one line: the swarm's own message is only
+    'no addresses established a successful connection'."""
+    while True:
+        inner = getattr(error, "errors", None)  # libp2p's MultiError: one per address tried
+        if isinstance(inner, list | tuple) and inner and isinstance(inner[0], BaseException):
+            error = inner[0]
+        elif isinstance(error, BaseExceptionGroup):  # trio's, from trying each socket
+            error = error.exceptions[0]
+        elif error.__cause__ is not None:
+            error = error.__cause__
+        else:
+            return _first_line(error)
+
+
 async def dial(host: IHost, address: str, timeout: float) -> ID:
     """Connect to a peer multiaddr (with /p2p/ID) within `timeout` seconds and return its
     peer id; any failure (refused, wrong swarm key, no Noise, timeout) is one PeerError."""
@@ -91,7 +106,7 @@ async def dial(host: IHost, address: str, timeout: float) -> ID:
         try:
             await host.connect(info)
         except Exception as e:
-            raise PeerError(f"cannot connect to {address}: {_first_line(e)}") from None
+            raise PeerError(f"cannot connect to {address}: {_reason(e)}") from None
     if scope.cancelled_caught:
         raise PeerError(f"cannot connect to {address} within {timeout:g} s")
     return info.peer_id

@@ -1,8 +1,6 @@
 """Private swarms compatible with IPFS/kubo (`swarm.key`, libp2p pnet): the key file format,
-XSalsa20, and a TCP transport that runs every connection of a host through the pnet cipher.
-
-The cipher sits on the raw TCP stream below multistream-select and Noise, so a node without
-the key (or with another one) fails before any libp2p or Mizu protocol byte is understood.
+XSalsa20, and a TCP transport that runs every connection through the pnet cipher, below
+multistream-select and Noise, so a node without the same key is never understood.
 """
 
 from __future__ import annotations

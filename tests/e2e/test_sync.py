@@ -318,10 +318,11 @@ def test_pull_finds_more_providers_through_the_dht(tmp_path: Path) -> None:
     mizu("remote", "add", "a", node_a.address, cwd=b)
     node_b = Serving(b)
     try:
-        wait_for(lambda: any("connected to" in line for line in node_b.log), 10, "b to connect to a")
+        wait_for(lambda: any("to 1 new peers" in line for line in node_a.log), 10,
+                 "a to connect to b and tell it what it provides")
         mizu("remote", "add", "b", node_b.address, cwd=c)  # c knows only b
         report = pull(c)
-        assert report["peers"] == 2, report  # b, then a, whom b's DHT named
+        assert report["peers"] == 2, json.dumps(report)  # b, then a, whom b's DHT named
         assert "from a" in [r["?title"] for r in answers(c)]
     finally:
         node_b.stop()

@@ -185,10 +185,6 @@ def record_cids(txn: Txn, cid: CID) -> list[CID]:
     return [CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix))]
 
 
-def has_record(txn: Txn, cid: CID, record: CID) -> bool:
-    return txn.get("sub_records", cid.raw + record.raw) is not None
-
-
 def _rebuild(txn: Txn, cid: CID) -> CID:
     prefix = cid.raw
     tree = prolly.build_raw(bytes(k)[SUB_KEY_LEN:] for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix)))

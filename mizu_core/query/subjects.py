@@ -6,10 +6,12 @@ subject pattern of the query on its own, nested objects included.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mizu_core import terms
+from mizu_core.errors import QueryError
 from mizu_core.message.cid import CID
 from mizu_core.message.triples import message_triples
 from mizu_core.message.uris import VIEW_RAW
@@ -75,9 +77,12 @@ def message_of(term: bytes) -> CID | None:
 def matching_messages(
     patterns: list[tuple[TriplePattern, ...]], index: TripleIndex,
     among: Iterable[CID] | None = None, txn: Txn | None = None,
+    budget: float | None = None,
 ) -> set[CID]:
     """Messages holding a node that some subject pattern matches. With `among`, only
-    nodes of those messages are tried (what a refresh after new arrivals needs)."""
+    nodes of those messages are tried (what a refresh after new arrivals needs). With
+    `budget` (seconds), a QueryError when the work takes longer (a peer's ad-hoc query)."""
+    deadline = time.monotonic() + budget if budget is not None else None
     evaluator = Evaluator(index)
     starts: list[bytes] | None = None
     if among is not None:
@@ -98,7 +103,9 @@ def matching_messages(
             continue
         else:
             seeds = iter([{}])
-        for solution in evaluator.eval(BGP(pattern), seeds):
+        for n, solution in enumerate(evaluator.eval(BGP(pattern), seeds)):
+            if deadline is not None and n % 1024 == 0 and time.monotonic() > deadline:
+                raise QueryError(f"the query needs more than {budget:g} s here")
             for s in subjects:
                 term = solution.get(s.name) if isinstance(s, Var) else s
                 owner = message_of(term) if isinstance(term, bytes) else None

@@ -17,6 +17,7 @@ MAX_FRAME = 4 << 20  # bytes in one frame, after its length prefix
 MAX_BATCH = 512  # CIDs asked for in one request
 MAX_RESPONSE_BYTES = 2 << 20  # block bytes a server puts in one response
 MAX_QUERY_RECORDS = 100_000
+QUERY_BUDGET = 5.0  # seconds a server spends matching a peer's ad-hoc query
 OPS = ("roots", "nodes", "blocks", "have", "put", "query")
 
 

@@ -20,6 +20,7 @@ from mizu_core.sync import records, subscriptions
 from mizu_core.sync.protocol import (
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
+    QUERY_BUDGET,
     Blocks,
     ByteStream,
     FrameReader,
@@ -115,7 +116,8 @@ class Server:
         hidden = filters.private_messages(self.repo)
         with self.repo.store.reader() as txn:
             parsed = Parser().query(engine.prepare(query, None, include_resolver(txn)))
-            matched = subjects.matching_messages(subjects.subject_patterns(parsed), TripleIndex(txn))
+            patterns = subjects.subject_patterns(parsed)
+            matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=QUERY_BUDGET)
             found = records.closure(txn, matched)
         found -= hidden
         return {"records": sorted(found)[:MAX_QUERY_RECORDS]}

@@ -196,3 +196,15 @@ def test_oversized_frame_and_endless_response_are_cut_off() -> None:
     with pytest.raises(PeerError, match="did not answer"):
         exchange(b, endless, lambda s: s.pull(sub.cid))
     assert b.count_triples() == before
+
+
+def test_a_peers_query_that_takes_too_long_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mizu_core.sync.server as server_module
+
+    a = Repository.memory()
+    publish_feed(a, 3)
+    server = Server(a)
+    query = {"@select": "?t", "@where": {"feed": "news", "title": "?t"}}
+    assert len(server.answer({"op": "query", "query": query})["records"]) == 3
+    monkeypatch.setattr(server_module, "QUERY_BUDGET", 0.0)
+    assert "more than 0 s" in server.answer({"op": "query", "query": query})["error"]

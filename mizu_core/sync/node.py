@@ -37,6 +37,7 @@ SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
 RECONNECT_INTERVAL = 2.0
+RECHECK_INTERVAL = 15  # seconds: roots of connected remotes are compared this often regardless
 PROVIDE_INTERVAL = 30.0
 
 
@@ -52,10 +53,15 @@ def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
 
 def run(async_fn: Callable[[], Awaitable[T]]) -> T:
     quiet_libp2p()
+    # The CLI lets SIGPIPE kill it quietly (`mizu log | head`); on the network a peer
+    # that resets a connection must be an error on that socket, not the end of the node.
+    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         return trio.run(async_fn)
     except BaseExceptionGroup as group:
         raise _unwrap(group) from None
+    finally:
+        signal.signal(signal.SIGPIPE, previous)
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -74,11 +80,32 @@ async def _open_session(host: Any, repo: Repository, address: str, timeout: floa
     from mizu_core.sync.host import dial
 
     peer_id = await dial(host, address, timeout)
-    with trio.move_on_after(timeout) as scope:
-        stream = await host.new_stream(peer_id, [PROTOCOL_ID])
-    if scope.cancelled_caught:
-        raise PeerError(f"{address} did not open a sync stream within {timeout:g} s")
+    stream = await open_stream(host, peer_id, timeout, redial=lambda: dial(host, address, timeout))
     return SyncSession(repo, stream, str(peer_id), timeout), stream
+
+
+async def open_stream(host: Any, peer_id: Any, timeout: float,
+                      redial: Callable[[], Awaitable[Any]] | None = None) -> Any:
+    """A /mizu/sync/1.0.0 stream to a connected peer, within `timeout`. A connection that
+    cannot open streams (one that is being closed, say by a finished DHT lookup) is
+    dropped and dialled afresh, once."""
+    for attempt in range(2):
+        with trio.move_on_after(timeout):
+            try:
+                return await host.new_stream(peer_id, [PROTOCOL_ID])
+            except Exception as e:
+                if attempt:
+                    raise PeerError(f"{peer_id}: cannot open a sync stream: {type(e).__name__}") from None
+        if attempt:
+            break
+        with contextlib.suppress(Exception):
+            await host.disconnect(peer_id)
+        if redial is not None:
+            await redial()
+        else:
+            with trio.move_on_after(timeout), contextlib.suppress(Exception):
+                await host.connect(host.get_peerstore().peer_info(peer_id))
+    raise PeerError(f"{peer_id} did not open a sync stream within {timeout:g} s")
 
 
 def with_peers(
@@ -127,6 +154,12 @@ def with_peers(
             outcomes.append(outcome)
 
     return run(main)
+
+
+def _peer_id(text: str) -> Any:
+    from libp2p.peer.id import ID
+
+    return ID.from_base58(text)
 
 
 def peer_address(info: Any) -> str:
@@ -323,11 +356,11 @@ class ServingNode:
                 continue
             self.pulling.add(key)
             try:
-                with trio.fail_after(120):
-                    stream = await self.host.new_stream(peer, [PROTOCOL_ID])
-                    try:
-                        transfer = await SyncSession(self.repo, stream, str(peer)).pull(sub)
-                    finally:
+                stream = await open_stream(self.host, peer, DIAL_TIMEOUT)
+                try:
+                    transfer = await SyncSession(self.repo, stream, str(peer)).pull(sub)
+                finally:
+                    with trio.move_on_after(1):
                         await stream.close()
                 if transfer.records:
                     self.log(f"pulled {transfer.records} records for {sub} from {peer}")
@@ -346,14 +379,23 @@ class ServingNode:
 
     async def _keep_remotes_connected(self, nursery: trio.Nursery) -> None:
         """Dial every remote (and peer found by mDNS) that is not connected; on each new
-        connection, compare roots (an announcement made while we were apart is missed)."""
+        connection, compare roots (an announcement made while we were apart is missed),
+        and again every RECHECK_INTERVAL (gossipsub may drop an announcement)."""
         from mizu_core.sync.host import dial
 
+        interval = self.repo.config.positive_int("serve.recheck-interval", RECHECK_INTERVAL)
+        last_check = trio.current_time()
         while True:
             connected = {str(p) for p in self.host.get_connected_peers()}
+            recheck = trio.current_time() - last_check >= interval
+            if recheck:
+                last_check = trio.current_time()
             for address in [*remote_addresses(self.repo).values(), *self.discovered.values()]:
                 peer_id = address.rsplit("/p2p/", 1)[-1]
                 if peer_id in connected:
+                    if recheck:
+                        nursery.start_soon(self._pull_from, _peer_id(peer_id),
+                                           [s.cid for s in subscriptions.listing(self.repo)])
                     continue
                 try:
                     peer = await dial(self.host, address, DIAL_TIMEOUT)

@@ -283,3 +283,24 @@ def test_a_bad_address_is_a_peer_error() -> None:
                 await dial(dialer, "/ip4/127.0.0.1/tcp/1", DIAL_TIMEOUT)  # no /p2p/ id
 
     run(main)
+
+
+def test_network_work_ignores_sigpipe_and_restores_it() -> None:
+    # The CLI lets SIGPIPE kill it (`mizu log | head`); a node must survive a peer that
+    # resets a connection under a write, so the network runs with SIGPIPE ignored.
+    import signal
+
+    import trio
+
+    from mizu_core.sync.node import run
+
+    async def disposition() -> object:
+        await trio.sleep(0)
+        return signal.getsignal(signal.SIGPIPE)
+
+    before = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        assert run(disposition) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGPIPE) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGPIPE, before)

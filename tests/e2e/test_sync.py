@@ -316,6 +316,7 @@ def test_pull_finds_more_providers_through_the_dht(tmp_path: Path) -> None:
     mizu("subscribe", sub, cwd=c)
     node_a = Serving(a)
     mizu("remote", "add", "a", node_a.address, cwd=b)
+    mizu("config", "set", "serve.recheck-interval", "1", cwd=b)  # b re-checks a every second
     node_b = Serving(b)
     try:
         wait_for(lambda: any("to 1 new peers" in line for line in node_a.log), 10,
@@ -324,6 +325,10 @@ def test_pull_finds_more_providers_through_the_dht(tmp_path: Path) -> None:
         report = pull(c)
         assert report["peers"] == 2, json.dumps(report)  # b, then a, whom b's DHT named
         assert "from a" in [r["?title"] for r in answers(c)]
+        # b keeps following a (by announcement or its re-check every second, which runs here)
+        put_lines(a, [json.dumps({"feed": "news", "title": "seen by re-checking"})])
+        wait_for(lambda: "seen by re-checking" in [r["?title"] for r in answers(b)], 10,
+                 "b to find a's new post")
     finally:
         node_b.stop()
         node_a.stop()
@@ -362,3 +367,4 @@ def test_push_to_a_serving_node_and_a_progress_bar_on_a_terminal(tmp_path: Path)
         assert b"\r[" in screen and b"blocks" in screen and b"pulled 601 records" in screen, screen[-500:]
     finally:
         node_b.stop()
+

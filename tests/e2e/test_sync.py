@@ -113,7 +113,9 @@ def test_a_feed_survives_its_publisher_and_updates_move_only_the_difference(tmp_
         update = pull(c, "--from", "b")
         assert update["records"] == 1 and update["blocks"] == 1
         assert update["nodes"] <= 3  # a two-level tree over 1,011 records: root and one leaf
-        assert update["bytes_received"] < from_b["bytes_received"] / 20  # ~3 nodes of ~2.4 kB and a record
+        # a node averages 64 entries (2.4 kB) but a leaf can hold a few hundred: bound loosely;
+        # the benchmark shows the share at 100,000 records (0.03%)
+        assert update["bytes_received"] < from_b["bytes_received"] / 5
         assert answers(c) == answers(a)
     finally:
         node_b.stop()

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from mizu_core.errors import MizuError, NotServed, PeerError
+from mizu_core.errors import MizuError, NotServed, PeerError, UsageError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
@@ -218,8 +218,14 @@ class ServingNode:
             from libp2p.discovery.events.peerDiscovery import peerDiscovery
 
             peerDiscovery.register_peer_discovered_handler(self._discovered)
-        async with self.host.run([Multiaddr(a) for a in self.listen]), trio.open_nursery() as nursery:
+        try:
+            listen = [Multiaddr(a) for a in self.listen]
+        except Exception as e:
+            raise UsageError(f"not a multiaddr: {e}") from None
+        async with self.host.run(listen), trio.open_nursery() as nursery:
             addresses = [str(a) for a in self.host.get_addrs()]
+            if not addresses:  # libp2p leaves out what it could not bind, without a word
+                raise MizuError(f"could not listen on {', '.join(self.listen)}")
             self._record(addresses)
             try:
                 ready(addresses)

@@ -85,3 +85,8 @@ def test_a_failed_export_leaves_no_file(mizu: Mizu, tmp_path) -> None:  # type: 
     failed = mizu("export", "--car", cid, "-o", str(out))
     assert failed.code == 1 and absent in failed.stderr
     assert list(tmp_path.glob("x.car*")) == []
+
+
+def test_serve_refuses_a_bad_listen_address(mizu: Mizu) -> None:
+    bad = mizu("serve", "--listen", "nonsense", "--no-mdns")
+    assert bad.code == 2 and bad.stderr.startswith("error: not a multiaddr")

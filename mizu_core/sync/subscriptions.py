@@ -32,20 +32,23 @@ SUB_KEY_LEN = 36  # a subscription is a v1 dag-cbor sha2-256 CID; table keys sta
 @dataclass(frozen=True)
 class Subscription:
     cid: CID  # the query message: the subscription's id
-    root: CID | None  # the tree's root; None until the first refresh after a change
+    root: CID | None  # the tree's root; None before the first refresh
     records: int
     seen: int  # arrival seq up to which messages were checked against the query
     active: bool  # False while the query message itself is not here yet
+    stale: bool = False  # records were added since the tree was built
 
     def encode(self) -> bytes:
-        return codec.encode({"root": self.root, "records": self.records, "seen": self.seen})
+        return codec.encode({"root": self.root, "records": self.records, "seen": self.seen,
+                             "stale": self.stale})
 
     @classmethod
     def decode(cls, raw_cid: bytes, data: bytes, txn: Txn) -> Subscription:
         value = codec.decode_trusted(data)
         cid = CID(raw_cid)
         active = txn.get("messages", raw_cid) is not None
-        return cls(cid, value["root"], value["records"], value["seen"], active)
+        return cls(cid, value["root"], value["records"], value["seen"], active,
+                   value.get("stale", False))
 
 
 def _next_seq(txn: Txn) -> int:
@@ -116,7 +119,7 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
         sub = _read(txn, cid)
         if sub is None:
             raise NotFound(f"not subscribed to {cid}")
-        if sub.root is not None and (sub.seen >= _next_seq(txn) - 1 or not sub.active):
+        if sub.root is not None and not sub.stale and (sub.seen >= _next_seq(txn) - 1 or not sub.active):
             return sub
     with repo.store.writer() as txn:
         sub = _read(txn, cid)
@@ -128,8 +131,8 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
             found = _arrivals(txn, cid, sub.seen) - filters.private_messages(repo)
         added = _add(txn, cid, found)
         root, count = sub.root, sub.records + added
-        if root is None or added:
-            root = _rebuild(txn, cid)
+        if root is None or sub.stale or added:
+            root = _rebuild(txn, cid, sub.root)
         seen = upto if sub.active else sub.seen
         fresh = Subscription(cid, root, count, seen, sub.active)
         txn.put("subs", cid.raw, fresh.encode())
@@ -162,7 +165,8 @@ def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
         return 0
     added = _add(txn, cid, cids)
     if added:
-        txn.put("subs", cid.raw, Subscription(cid, None, sub.records + added, sub.seen, sub.active).encode())
+        stale = Subscription(cid, sub.root, sub.records + added, sub.seen, sub.active, stale=True)
+        txn.put("subs", cid.raw, stale.encode())
     return added
 
 
@@ -185,14 +189,34 @@ def record_cids(txn: Txn, cid: CID) -> list[CID]:
     return [CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix))]
 
 
-def _rebuild(txn: Txn, cid: CID) -> CID:
+def _rebuild(txn: Txn, cid: CID, previous_root: CID | None) -> CID:
+    """Build the tree anew, keeping the previous tree's nodes too: a peer walking the
+    previous root while this node moves on can still finish. Older nodes go."""
     prefix = cid.raw
     tree = prolly.build_raw(bytes(k)[SUB_KEY_LEN:] for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix)))
-    for key, _ in list(txn.scan("sub_nodes", cid.raw, prefix_end(cid.raw))):
-        txn.delete("sub_nodes", bytes(key))
+    keep = {n.raw for n in tree.nodes} | _tree_nodes(txn, cid, previous_root)
+    for key, _ in list(txn.scan("sub_nodes", prefix, prefix_end(prefix))):
+        if bytes(key)[SUB_KEY_LEN:] not in keep:
+            txn.delete("sub_nodes", bytes(key))
     for node, data in tree.nodes.items():
-        txn.put("sub_nodes", cid.raw + node.raw, data)
+        txn.put("sub_nodes", prefix + node.raw, data, overwrite=False)
     return tree.root
+
+
+def _tree_nodes(txn: Txn, cid: CID, root: CID | None) -> set[bytes]:
+    """The binary CIDs of the nodes of the stored tree under `root`."""
+    found: set[bytes] = set()
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        data = tree_node(txn, cid, node)
+        if data is None or node.raw in found:
+            continue
+        found.add(node.raw)
+        decoded = prolly.decode(node, data)
+        if decoded.level > 0:
+            stack.extend(decoded.entries)
+    return found
 
 
 def tree_node(txn: Txn, cid: CID, node: CID) -> bytes | None:

@@ -208,3 +208,26 @@ def test_a_peers_query_that_takes_too_long_is_refused(monkeypatch: pytest.Monkey
     assert len(server.answer({"op": "query", "query": query})["records"]) == 3
     monkeypatch.setattr(server_module, "QUERY_BUDGET", 0.0)
     assert "more than 0 s" in server.answer({"op": "query", "query": query})["error"]
+
+
+def test_a_pull_finishes_when_the_peer_moves_on_in_the_middle() -> None:
+    from mizu_core.sync.protocol import FrameReader
+
+    a, b = Repository.memory(), Repository.memory()
+    publish_feed(a, 200)
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    server = Server(a)
+
+    async def run(stream: Any) -> None:
+        reader = FrameReader(stream)
+        while (frame := await reader.read_frame()) is not None:
+            reply = server.answer(frame)
+            if frame["op"] == "roots":  # a publishes and rebuilds its tree right after
+                publish_feed(a, 1, start=200)
+                subscriptions.refresh(a, sub.cid)
+            await stream.write(encode_frame(reply))
+
+    first = exchange(b, run, lambda s: s.pull(sub.cid))
+    assert first.records == 200  # everything under the root it was given
+    assert exchange(b, a, lambda s: s.pull(sub.cid)).records == 1  # and the rest next time

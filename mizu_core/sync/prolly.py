@@ -46,10 +46,19 @@ def build(records: Iterable[CID]) -> Tree:
     return build_raw({cid.to_v1().raw for cid in records})
 
 
+def level_of(data: bytes) -> int:
+    """The level of a node block this module encoded, read without decoding it."""
+    head = data[len(_NODE_START)]
+    return data[len(_NODE_START) + 1] if head == 0x18 else head
+
+
+_NODE_START = b"\xa2elevel"
+
+
 def _encode_node(level: int, links: list[bytes]) -> bytes:
     # Node.encode's canonical DAG-CBOR, written directly: this runs for every node of
     # every rebuild. Keys sort by length: "level" before "entries"; links are tag 42.
-    out = bytearray(b"\xa2elevel")
+    out = bytearray(_NODE_START)
     out += codec.encode(level)
     out += b"gentries" + codec.head(4, len(links))
     for raw in links:

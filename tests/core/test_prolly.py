@@ -80,3 +80,8 @@ def test_the_fast_node_encoder_is_canonical_dag_cbor() -> None:
     for n in (0, 1, 23, 24, 300):
         node = prolly.Node(n % 3, tuple(fake_cids(n)))
         assert node.encode() == codec.encode({"level": node.level, "entries": list(node.entries)})
+
+
+def test_the_level_of_a_node_is_read_without_decoding_it() -> None:
+    for level in (0, 1, 23, 24, 32):
+        assert prolly.level_of(prolly.Node(level, tuple(fake_cids(3))).encode()) == level

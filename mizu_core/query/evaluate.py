@@ -5,6 +5,11 @@ ready before the last is computed. A BGP is matched by index nested loops: at ea
 the pattern with the most bound positions goes next, and each pattern is one range scan.
 Joins feed the left side's solutions into the right (substitution), which makes OPTIONAL,
 NOT EXISTS and UNION cheap when the left side binds what the right side needs.
+
+Inside the evaluator a variable is bound to the store's id for its term (an int), or to the
+term itself (bytes) only when the store does not hold it (a BIND or aggregate result). So
+joins, DISTINCT, GROUP BY and COUNT compare integers, and a term is decoded only when an
+expression reads it or a row is handed out.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 
 from mizu_core import terms
@@ -39,23 +45,50 @@ from mizu_core.query.expressions import (
     ExprError,
     ExpressionEvaluator,
     Solution,
+    Value,
     numeric,
     string_value,
 )
 from mizu_core.repo.index import TripleIndex
 from mizu_core.terms import Term
 
+Filters = tuple[tuple[Expr, frozenset[str]], ...]  # expressions with the variables they read
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One triple pattern of a planned BGP, with what is known before it is scanned."""
+
+    ids: tuple[int | None, ...]  # the constants' ids; None where a variable goes
+    inputs: tuple[tuple[int, str], ...]  # (slot, variable) bound before this step
+    outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
+    repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
+    ready: tuple[Expr, ...]  # filters whose variables are all bound after this step
+
 
 class Evaluator:
     def __init__(self, index: TripleIndex) -> None:
         self.index = index
         self.dictionary = index.dictionary
-        self.expressions = ExpressionEvaluator(self._exists)
-        self._plans: dict[tuple[tuple[TriplePattern, ...], frozenset[str]], tuple[TriplePattern, ...]] = {}
+        self.expressions = ExpressionEvaluator(self._exists, self.decode)
+        self._plans: dict[tuple[tuple[TriplePattern, ...], frozenset[str], Filters], tuple[_Step, ...] | None] = {}
 
-    def select(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
-        """Solutions of a query; `hidden` keeps the variables no query can name (a
-        construct template's anonymous values need them)."""
+    def decode(self, value: Value) -> Term:
+        return value if type(value) is bytes else self.dictionary.term(value)  # type: ignore[arg-type]
+
+    def encode(self, term: Term) -> Value:
+        """The id of a term the store holds, else the term: the one form a value takes."""
+        term_id = self.dictionary.lookup(term)
+        return term if term_id is None else term_id
+
+    def select(self, query: Select, hidden: bool = False) -> Iterator[dict[str, Term]]:
+        """Solutions of a query as terms; `hidden` keeps the variables no query can name
+        (a construct template's anonymous values need them)."""
+        decode = self.decode
+        for s in self._select(query, hidden):
+            yield {name: decode(v) for name, v in s.items()}
+
+    def _select(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
         solutions = self.eval(query.pattern, iter([{}]))
         if query.order_by:
             key = self._order_key(query)
@@ -146,15 +179,16 @@ class Evaluator:
             name = pattern.var.name
             for s in self.eval(pattern.inner, solutions):
                 try:
-                    yield {**s, name: self.expressions.value(pattern.expr, s)}
+                    yield {**s, name: self.encode(self.expressions.value(pattern.expr, s))}
                 except ExprError:
                     yield s
         elif isinstance(pattern, Group):
             yield from self._join_each(solutions, lambda: self._groups(pattern))
         elif isinstance(pattern, SubSelect):
-            yield from self._join_each(solutions, lambda: list(self.select(pattern.select)))
+            yield from self._join_each(solutions, lambda: list(self._select(pattern.select)))
         elif isinstance(pattern, Values):
-            rows = pattern.rows
+            encode = self.encode
+            rows = [tuple(None if t is None else encode(t) for t in row) for row in pattern.rows]
             names = [v.name for v in pattern.variables]
             for s in solutions:
                 for row in rows:
@@ -176,13 +210,17 @@ class Evaluator:
             yield from table.merges(s)
 
     def _groups(self, group: Group) -> list[Solution]:
-        buckets: dict[tuple[Term | None, ...], list[Solution]] = {}
-        value = self.expressions.value
+        buckets: dict[tuple[Value | None, ...], list[Solution]] = {}
+        value, encode = self.expressions.value, self.encode
+        names = [k.name if isinstance(k, Var) else None for k in group.keys]
         for s in self.eval(group.inner, iter([{}])):
-            key: list[Term | None] = []
-            for k in group.keys:
+            key: list[Value | None] = []
+            for k, name in zip(group.keys, names, strict=True):
+                if name is not None:
+                    key.append(s.get(name))  # the id itself: no decoding to group
+                    continue
                 try:
-                    key.append(value(k, s))
+                    key.append(encode(value(k, s)))
                 except ExprError:
                     key.append(None)
             buckets.setdefault(tuple(key), []).append(s)
@@ -191,23 +229,20 @@ class Evaluator:
         out = []
         for group_key, members in buckets.items():
             row: Solution = {}
-            for k, term in zip(group.keys, group_key, strict=True):
-                if isinstance(k, Var) and term is not None:
-                    row[k.name] = term
+            for k, v in zip(group.keys, group_key, strict=True):
+                if isinstance(k, Var) and v is not None:
+                    row[k.name] = v
             for var, aggregate in group.aggregates:
                 result = aggregate_value(aggregate, members, value)
                 if result is not None:
-                    row[var.name] = result
+                    row[var.name] = encode(result)
             out.append(row)
         return out
 
     def _exists(self, expr: Exists, solution: Solution) -> bool:
         return next(self.eval(expr.pattern, iter([solution])), None) is not None
 
-    def _bgp(
-        self, triples: list[TriplePattern], solution: Solution,
-        filters: tuple[tuple[Expr, frozenset[str]], ...],
-    ) -> Iterator[Solution]:
+    def _bgp(self, triples: list[TriplePattern], solution: Solution, filters: Filters) -> Iterator[Solution]:
         """Match a BGP; `filters` (expression, variables) are tested the moment their
         variables are all bound, pruning the search early."""
         if filters and any(names <= solution.keys() for _, names in filters):
@@ -215,30 +250,52 @@ class Evaluator:
             if not all(self.expressions.test(e, solution) for e, names in filters if names <= solution.keys()):
                 return
             filters = tuple(f for f in filters if not f[1] <= solution.keys())
-        order = self._plan(tuple(triples), frozenset(solution))
-        yield from self._match(order, 0, solution, filters)
+        key = (tuple(triples), frozenset(solution), filters)
+        if key not in self._plans:
+            self._plans[key] = self._plan(*key)
+        steps = self._plans[key]
+        if steps is None:
+            return
+        if not steps:
+            yield solution
+            return
+        yield from self._match(steps, 0, solution)
 
-    def _plan(self, triples: tuple[TriplePattern, ...], bound: frozenset[str]) -> tuple[TriplePattern, ...]:
+    def _plan(
+        self, triples: tuple[TriplePattern, ...], bound: frozenset[str], filters: Filters
+    ) -> tuple[_Step, ...] | None:
         """Join order for a BGP given the variables already bound: cheapest scan first,
-        estimated from what is bound and the per-predicate statistics. Cached per shape."""
-        key = (triples, bound)
-        order = self._plans.get(key)
-        if order is None:
-            remaining, known, chosen = list(triples), set(bound), []
-            while remaining:
-                best = min(remaining, key=lambda t: self._estimate(t, known))
-                chosen.append(best)
-                remaining.remove(best)
-                known |= best.variables()
-            order = self._plans[key] = tuple(chosen)
-        return order
+        estimated from what is bound and the per-predicate statistics. None when a
+        constant is a term the store has never held: nothing can match."""
+        ids: dict[Term, int] = {}
+        for t in triples:
+            for slot in (t.s, t.p, t.o):
+                if not isinstance(slot, Var):
+                    term_id = self.dictionary.lookup(slot)
+                    if term_id is None:
+                        return None
+                    ids[slot] = term_id
+        remaining, known, steps = list(triples), set(bound), []
+        waiting = list(filters)
+        while remaining:
+            best = min(remaining, key=lambda t: self._estimate(t, known))
+            remaining.remove(best)
+            slots = (best.s, best.p, best.o)
+            inputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name in known)
+            outputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name not in known)
+            known |= best.variables()
+            ready = tuple(e for e, names in waiting if names <= known)
+            waiting = [f for f in waiting if not f[1] <= known]
+            steps.append(_Step(
+                ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
+                inputs=inputs, outputs=outputs,
+                repeated=len({n for _, n in outputs}) < len(outputs), ready=ready,
+            ))
+        return tuple(steps)
 
     def _estimate(self, t: TriplePattern, known: set[str]) -> int:
         """Rough number of index entries a scan of `t` visits."""
         s, p, o = (not isinstance(x, Var) or x.name in known for x in (t.s, t.p, t.o))
-        for slot in (t.s, t.p, t.o):
-            if not isinstance(slot, Var) and self.dictionary.lookup(slot) is None:
-                return 0  # a term never stored: this pattern ends the search at once
         if s:
             return 1 if o else 10
         if isinstance(t.p, Var):
@@ -246,51 +303,44 @@ class Evaluator:
         count = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
         return max(1, count // 100) if o else count
 
-    def _match(
-        self, order: tuple[TriplePattern, ...], step: int, solution: Solution,
-        filters: tuple[tuple[Expr, frozenset[str]], ...],
-    ) -> Iterator[Solution]:
-        if step == len(order):
-            yield solution
-            return
-        best = order[step]
-        slots = (best.s, best.p, best.o)
-        ids: list[int | None] = []
-        for slot in slots:
-            term = solution.get(slot.name) if isinstance(slot, Var) else slot
-            if term is None:
-                ids.append(None)
-                continue
-            term_id = self.dictionary.lookup(term)
-            if term_id is None:
-                return  # a term the store has never seen matches nothing
-            ids.append(term_id)
-        decode = self.dictionary.term
-        new_vars = {x.name for x, i in zip(slots, ids, strict=True) if i is None and isinstance(x, Var)}
-        ready = tuple(e for e, names in filters if names & new_vars and names <= solution.keys() | new_vars)
-        waiting = tuple(f for f in filters if not (f[1] & new_vars and f[1] <= solution.keys() | new_vars))
-        test = self.expressions.test
-        # Bind first the variables the ready filters read, so a row they reject costs no
-        # decoding of its other terms (a range filter rejects most rows of its scan).
-        needed = frozenset().union(*(expr_vars(e) for e in ready)) if ready else frozenset()
-        positions = sorted(
-            (i for i in range(3) if ids[i] is None and isinstance(slots[i], Var)),
-            key=lambda i: slots[i].name not in needed,  # type: ignore[union-attr]
-        )
-        names = [slots[i].name for i in positions]  # type: ignore[union-attr]
-        first = sum(1 for n in names if n in needed)
-        for found in self.index.match_ids(ids[0], ids[1], ids[2]):
-            extended = dict(solution)
-            for k, i in enumerate(positions):
-                if k == first and ready and not all(test(e, extended) for e in ready):
-                    break
-                term = decode(found[i])
-                if extended.setdefault(names[k], term) != term:
-                    break  # the same variable twice in one pattern, bound differently
-            else:
-                if first == len(positions) and ready and not all(test(e, extended) for e in ready):
+    def _match(self, steps: tuple[_Step, ...], k: int, solution: Solution) -> Iterator[Solution]:
+        step = steps[k]
+        ids = list(step.ids)
+        for i, name in step.inputs:
+            value = solution[name]
+            if type(value) is not int:
+                return  # a term the store does not hold matches nothing
+            ids[i] = value
+        rows = self.index.match_ids(ids[0], ids[1], ids[2])
+        last = k + 1 == len(steps)
+        ready, test = step.ready, self.expressions.test
+        outputs = step.outputs
+        if len(outputs) == 1:  # the common case, kept tight
+            ((i, name),) = outputs
+            for row in rows:
+                extended = solution.copy()
+                extended[name] = row[i]
+                if ready and not all(test(e, extended) for e in ready):
                     continue
-                yield from self._match(order, step + 1, extended, waiting)
+                if last:
+                    yield extended
+                else:
+                    yield from self._match(steps, k + 1, extended)
+            return
+        repeated = step.repeated
+        for row in rows:
+            extended = solution.copy()
+            for i, name in outputs:
+                if repeated and extended.get(name, row[i]) != row[i]:
+                    break
+                extended[name] = row[i]
+            else:
+                if ready and not all(test(e, extended) for e in ready):
+                    continue
+                if last:
+                    yield extended
+                else:
+                    yield from self._match(steps, k + 1, extended)
 
 
 def _pushable_filters(
@@ -390,7 +440,7 @@ class HashTable:
     def __init__(self, rows: list[Solution]) -> None:
         self.rows = rows
         self.common = frozenset.intersection(*(frozenset(r) for r in rows)) if rows else frozenset()
-        self._indexes: dict[tuple[str, ...], dict[tuple[Term, ...], list[Solution]]] = {}
+        self._indexes: dict[tuple[str, ...], dict[tuple[Value, ...], list[Solution]]] = {}
 
     def merges(self, s: Solution) -> Iterator[Solution]:
         """Every row compatible with `s`, merged with it."""
@@ -427,6 +477,14 @@ def aggregate_value(
     aggregate: Aggregate, members: list[Solution], value: Callable[[Expr, Solution], Term]
 ) -> Term | None:
     """One aggregate over a group's solutions; None when it has no value (an error)."""
+    arg, op = aggregate.arg, aggregate.op
+    if op == "count" and (arg is None or isinstance(arg, Var)):
+        # Ids stand for their terms, so counting needs no decoding.
+        if arg is None:
+            found: list[object] = [frozenset(s.items()) for s in members] if aggregate.distinct else members
+        else:
+            found = [s[arg.name] for s in members if arg.name in s]
+        return terms.literal(len(set(found)) if aggregate.distinct else len(found))
     values: list[Term] = []
     for s in members:
         if aggregate.arg is None:
@@ -463,7 +521,7 @@ def aggregate_value(
     return terms.literal(total / len(numbers) if numbers else 0)
 
 
-def _merge_row(s: Solution, names: list[str], row: tuple[Term | None, ...]) -> Solution | None:
+def _merge_row(s: Solution, names: list[str], row: tuple[Value | None, ...]) -> Solution | None:
     merged = dict(s)
     for name, term in zip(names, row, strict=True):
         if term is None:
@@ -503,7 +561,7 @@ class _Reversed:
 
 
 def _distinct(solutions: Iterator[Solution]) -> Iterator[Solution]:
-    seen: set[frozenset[tuple[str, Term]]] = set()
+    seen: set[frozenset[tuple[str, Value]]] = set()
     for s in solutions:
         key = frozenset(s.items())
         if key not in seen:

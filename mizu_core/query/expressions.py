@@ -15,7 +15,8 @@ from mizu_core import terms
 from mizu_core.query.algebra import Call, Const, Exists, Expr, Var
 from mizu_core.terms import Term
 
-Solution = dict[str, Term]
+Value = int | Term  # a store id (see evaluate.py) or a term the store does not hold
+Solution = dict[str, Value]
 _NUMERIC_TYPES = {
     terms.XSD + t for t in (
         "decimal", "float", "int", "long", "short", "byte", "nonNegativeInteger",
@@ -146,8 +147,11 @@ def _cast(datatype: str, term: Term) -> Term:
 
 
 class ExpressionEvaluator:
-    def __init__(self, exists: Callable[[Exists, Solution], bool]) -> None:
+    def __init__(
+        self, exists: Callable[[Exists, Solution], bool], decode: Callable[[Value], Term]
+    ) -> None:
         self.exists = exists
+        self.decode = decode
 
     def test(self, expr: Expr, solution: Solution) -> bool:
         try:
@@ -157,10 +161,10 @@ class ExpressionEvaluator:
 
     def value(self, expr: Expr, solution: Solution) -> Term:
         if isinstance(expr, Var):
-            term = solution.get(expr.name)
-            if term is None:
+            value = solution.get(expr.name)
+            if value is None:
                 raise ExprError(f"?{expr.name} is unbound")
-            return term
+            return value if type(value) is bytes else self.decode(value)
         if isinstance(expr, Const):
             return expr.term
         if isinstance(expr, Exists):

@@ -17,6 +17,7 @@ from mizu_core.message.triples import message_triples
 from mizu_core.message.uris import VIEW_RAW
 from mizu_core.query.algebra import BGP, TriplePattern, Var
 from mizu_core.query.evaluate import Evaluator
+from mizu_core.query.expressions import Solution
 from mizu_core.query.jsonrql import NODE_PREFIX
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import read_message
@@ -98,7 +99,7 @@ def matching_messages(
         objects = {t.o for t in pattern}
         top = next((s for s in subjects if s not in objects), subjects[0])
         if isinstance(top, Var) and starts is not None:
-            seeds: Iterator[dict[str, bytes]] = iter([{top.name: s} for s in starts])
+            seeds: Iterator[Solution] = iter([{top.name: evaluator.encode(s)} for s in starts])
         elif starts is not None and not starts:
             continue
         else:
@@ -107,8 +108,8 @@ def matching_messages(
             if deadline is not None and n % 1024 == 0 and time.monotonic() > deadline:
                 raise QueryError(f"the query needs more than {budget:g} s here")
             for s in subjects:
-                term = solution.get(s.name) if isinstance(s, Var) else s
-                owner = message_of(term) if isinstance(term, bytes) else None
+                value = solution.get(s.name) if isinstance(s, Var) else s
+                owner = message_of(evaluator.decode(value)) if value is not None else None
                 if owner is not None:
                     found.add(owner)
     return found

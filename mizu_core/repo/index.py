@@ -8,6 +8,7 @@ hit LMDB's key limit; `terms`: id → term). Each triple is stored as three 24-b
 from __future__ import annotations
 
 import hashlib
+import itertools
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +22,7 @@ Triple = tuple[Term, Term, Term]
 _ID = struct.Struct(">Q")
 _KEY3 = struct.Struct(">QQQ")
 _NEXT_TERM = b"next_term_id"
+SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
 PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
 
 
@@ -164,33 +166,35 @@ class TripleIndex:
         self.txn = txn
         self.dictionary = TermDictionary(txn)
 
-    def _scan(self, table: str, prefix: bytes) -> Iterator[tuple[int, int, int]]:
+    def _scan(self, table: str, prefix: bytes) -> Iterable[tuple[int, int, int]]:
+        """The keys under `prefix`, unpacked. Most scans of a query are short: read them
+        whole at once (a list), and stream only what lies beyond the first SHORT_SCAN."""
+        stop = prefix_end(prefix) if prefix else None
         unpack = _KEY3.unpack
-        for key, _ in self.txn.scan(table, prefix, prefix_end(prefix) if prefix else None):
-            yield unpack(key)
+        first = self.txn.keys(table, prefix, stop, SHORT_SCAN)
+        if len(first) < SHORT_SCAN:
+            return [unpack(k) for k in first]
+        rest = self.txn.scan(table, first[-1] + b"\0", stop)  # from just after the last read
+        return itertools.chain(map(unpack, first), (unpack(k) for k, _ in rest))
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None
-    ) -> Iterator[tuple[int, int, int]]:
+    ) -> Iterable[tuple[int, int, int]]:
         """Id triples (s, p, o) matching the bound ids."""
+        pack = _ID.pack
         if s is not None:
             if o is not None and p is None:
-                for oi, si, pi in self._scan("osp", _ID.pack(o) + _ID.pack(s)):
-                    yield si, pi, oi
-                return
-            prefix = _ID.pack(s) + (_ID.pack(p) if p is not None else b"")
+                return _reordered(self._scan("osp", pack(o) + pack(s)), _FROM_OSP)
+            prefix = pack(s) + (pack(p) if p is not None else b"")
             if p is not None and o is not None:
-                prefix += _ID.pack(o)
-            yield from self._scan("spo", prefix)
-        elif p is not None:
-            prefix = _ID.pack(p) + (_ID.pack(o) if o is not None else b"")
-            for pi, oi, si in self._scan("pos", prefix):
-                yield si, pi, oi
-        elif o is not None:
-            for oi, si, pi in self._scan("osp", _ID.pack(o)):
-                yield si, pi, oi
-        else:
-            yield from self._scan("spo", b"")
+                prefix += pack(o)
+            return self._scan("spo", prefix)
+        if p is not None:
+            prefix = pack(p) + (pack(o) if o is not None else b"")
+            return _reordered(self._scan("pos", prefix), _FROM_POS)
+        if o is not None:
+            return _reordered(self._scan("osp", pack(o)), _FROM_OSP)
+        return self._scan("spo", b"")
 
     def match(
         self, s: Term | None = None, p: Term | None = None, o: Term | None = None
@@ -227,11 +231,24 @@ class HidingIndex(TripleIndex):
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None
-    ) -> Iterator[tuple[int, int, int]]:
+    ) -> Iterable[tuple[int, int, int]]:
         hidden = self.hidden
         if s is not None and s in hidden:
-            return
-        for triple in super().match_ids(s, p, o):
-            if triple[0] not in hidden:
-                yield triple
+            return []
+        return (t for t in super().match_ids(s, p, o) if t[0] not in hidden)
 
+
+def _FROM_POS(p: int, o: int, s: int) -> tuple[int, int, int]:
+    return s, p, o
+
+
+def _FROM_OSP(o: int, s: int, p: int) -> tuple[int, int, int]:
+    return s, p, o
+
+
+def _reordered(
+    rows: Iterable[tuple[int, int, int]], to_spo: Callable[[int, int, int], tuple[int, int, int]]
+) -> Iterable[tuple[int, int, int]]:
+    if type(rows) is list:
+        return [to_spo(*r) for r in rows]
+    return itertools.starmap(to_spo, rows)

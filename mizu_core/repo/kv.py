@@ -7,6 +7,7 @@ one writer at a time across processes and readers that never wait (MVCC).
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,10 @@ class Txn(Protocol):
     def scan(
         self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
+        """At most `limit` keys from `start` (inclusive) to `stop` (exclusive), in order."""
+        ...
 
     def count(self, table: str) -> int: ...
 
@@ -59,11 +64,12 @@ def prefix_end(prefix: bytes) -> bytes | None:
 
 
 class LmdbTxn:
-    __slots__ = ("_dbs", "_txn")
+    __slots__ = ("_cursors", "_dbs", "_txn")
 
     def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
         self._txn = txn
         self._dbs = dbs
+        self._cursors: dict[str, Any] = {}
 
     def get(self, table: str, key: bytes) -> bytes | None:
         value: bytes | None = self._txn.get(key, db=self._dbs[table])
@@ -90,6 +96,22 @@ class LmdbTxn:
                 return
             yield key, cursor.value()
             positioned = cursor.prev()
+
+    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
+        # The query engine's many short scans share one cursor per table: setting one up
+        # costs more than the scan. Safe because nothing runs between positioning and reading.
+        cursor = self._cursors.get(table)
+        if cursor is None:
+            cursor = self._cursors[table] = self._txn.cursor(db=self._dbs[table])
+        found: list[bytes] = []
+        if cursor.set_range(start):
+            for key in cursor.iternext(values=False):
+                if stop is not None and key >= stop:
+                    break
+                found.append(key)
+                if len(found) == limit:
+                    break
+        return found
 
     def count(self, table: str) -> int:
         entries: int = self._txn.stat(self._dbs[table])["entries"]
@@ -221,6 +243,9 @@ class MemoryTxn:
         for key in keys:
             if key in data:
                 yield key, data[key]
+
+    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
+        return list(itertools.islice(self._tables[table].irange(start, stop, inclusive=(True, False)), limit))
 
     def count(self, table: str) -> int:
         return len(self._tables[table])

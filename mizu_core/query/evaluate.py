@@ -14,6 +14,7 @@ expression reads it or a row is handed out.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -64,6 +65,10 @@ class _Step:
     outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
     repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
     ready: tuple[Expr, ...]  # filters whose variables are all bound after this step
+    # This step and the span - 1 after it read only variables bound before it, so they can
+    # be scanned at once and their rows combined (a star's properties of one subject).
+    span: int = 1
+    span_ready: tuple[Expr, ...] = ()
 
 
 class Evaluator:
@@ -291,7 +296,7 @@ class Evaluator:
                 inputs=inputs, outputs=outputs,
                 repeated=len({n for _, n in outputs}) < len(outputs), ready=ready,
             ))
-        return tuple(steps)
+        return tuple(_with_spans(steps))
 
     def _estimate(self, t: TriplePattern, known: set[str]) -> int:
         """Rough number of index entries a scan of `t` visits."""
@@ -303,15 +308,30 @@ class Evaluator:
         count = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
         return max(1, count // 100) if o else count
 
-    def _match(self, steps: tuple[_Step, ...], k: int, solution: Solution) -> Iterator[Solution]:
-        step = steps[k]
+    def _rows(self, step: _Step, solution: Solution) -> Iterable[tuple[int, int, int]]:
         ids = list(step.ids)
         for i, name in step.inputs:
             value = solution[name]
             if type(value) is not int:
-                return  # a term the store does not hold matches nothing
+                return ()  # a term the store does not hold matches nothing
             ids[i] = value
-        rows = self.index.match_ids(ids[0], ids[1], ids[2])
+        return self.index.match_ids(ids[0], ids[1], ids[2])
+
+    def _match(self, steps: tuple[_Step, ...], k: int, solution: Solution) -> Iterator[Solution]:
+        step = steps[k]
+        if step.span > 1:
+            found = []
+            for j in range(k, k + step.span):
+                rows = self._rows(steps[j], solution)
+                if type(rows) is not list:
+                    break  # a long scan: take the steps one at a time, streaming
+                if not rows:
+                    return
+                found.append(rows)
+            else:
+                yield from self._combine(steps, k, solution, found)
+                return
+        rows = self._rows(step, solution)
         last = k + 1 == len(steps)
         ready, test = step.ready, self.expressions.test
         outputs = step.outputs
@@ -341,6 +361,48 @@ class Evaluator:
                     yield extended
                 else:
                     yield from self._match(steps, k + 1, extended)
+
+    def _combine(
+        self, steps: tuple[_Step, ...], k: int, solution: Solution,
+        found: list[list[tuple[int, int, int]]],
+    ) -> Iterator[Solution]:
+        """Every combination of the rows of a span of independent steps (usually one each)."""
+        span = steps[k : k + len(found)]
+        end = k + len(found)
+        ready, test = steps[k].span_ready, self.expressions.test
+        for rows in itertools.product(*found):
+            extended = solution.copy()
+            for step, row in zip(span, rows, strict=True):
+                for i, name in step.outputs:
+                    extended[name] = row[i]
+            if ready and not all(test(e, extended) for e in ready):
+                continue
+            if end == len(steps):
+                yield extended
+            else:
+                yield from self._match(steps, end, extended)
+
+
+def _with_spans(steps: list[_Step]) -> list[_Step]:
+    """Mark runs of steps that read only variables bound before the run, bind distinct
+    variables and scan with something bound (never a product of whole-table scans)."""
+    out = list(steps)
+    for k, first in enumerate(steps):
+        if not first.inputs or first.repeated:
+            continue
+        before = {n for step in steps[:k] for _, n in step.outputs}
+        bound, span = set(), 0
+        for step in steps[k:]:
+            names = {n for _, n in step.outputs}
+            if (step.repeated or not step.inputs or bound & names
+                    or not {n for _, n in step.inputs} <= before):
+                break
+            bound |= names
+            span += 1
+        if span > 1:
+            ready = tuple(e for step in steps[k : k + span] for e in step.ready)
+            out[k] = dataclasses.replace(first, span=span, span_ready=ready)
+    return out
 
 
 def _pushable_filters(

@@ -30,6 +30,19 @@ def term_hash(term: Term) -> bytes:
     return hashlib.blake2b(term, digest_size=16).digest()
 
 
+class TermCache:
+    """Term ↔ id pairs read from committed snapshots, shared by a repository's readers.
+
+    Safe across transactions because a committed id is permanent: ids are never reused and
+    gc never drops terms. Writers keep caches of their own, since an aborted write's ids
+    are given out again.
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[Term, int] = {}
+        self.terms: dict[int, Term] = {}
+
+
 class TermDictionary:
     """Term ↔ id within one transaction (ids are never reused, so caching is safe).
 
@@ -38,11 +51,13 @@ class TermDictionary:
     """
 
     CACHE_LIMIT = 1 << 16
+    CACHED_TERM_SIZE = 4096  # longer terms are read again rather than kept
 
-    def __init__(self, txn: Txn) -> None:
+    def __init__(self, txn: Txn, cache: TermCache | None = None) -> None:
         self.txn = txn
-        self._ids: dict[Term, int] = {}
-        self._terms: dict[int, Term] = {}
+        cache = cache or TermCache()
+        self._ids = cache.ids
+        self._terms = cache.terms
         self._next: int | None = None
 
     def lookup(self, term: Term) -> int | None:
@@ -86,9 +101,11 @@ class TermDictionary:
             raw = self.txn.get("terms", _ID.pack(term_id))
             if raw is None:
                 raise StoreError(f"term id {term_id} is missing from the dictionary")
-            if len(self._terms) >= self.CACHE_LIMIT:
-                self._terms.clear()
-            cached = self._terms[term_id] = bytes(raw)
+            cached = bytes(raw)
+            if len(cached) <= self.CACHED_TERM_SIZE:
+                if len(self._terms) >= self.CACHE_LIMIT:
+                    self._terms.clear()
+                self._terms[term_id] = cached
         return cached
 
     def flush(self) -> None:
@@ -162,19 +179,18 @@ class IndexWriter:
 class TripleIndex:
     """Read side: `match(s, p, o)` with None as a wildcard, one range scan per call."""
 
-    def __init__(self, txn: Txn) -> None:
+    def __init__(self, txn: Txn, cache: TermCache | None = None) -> None:
         self.txn = txn
-        self.dictionary = TermDictionary(txn)
+        self.dictionary = TermDictionary(txn, cache)
 
     def _scan(self, table: str, prefix: bytes) -> Iterable[tuple[int, int, int]]:
         """The keys under `prefix`, unpacked. Most scans of a query are short: read them
         whole at once (a list), and stream only what lies beyond the first SHORT_SCAN."""
-        stop = prefix_end(prefix) if prefix else None
         unpack = _KEY3.unpack
-        first = self.txn.keys(table, prefix, stop, SHORT_SCAN)
+        first = self.txn.keys(table, prefix, SHORT_SCAN)
         if len(first) < SHORT_SCAN:
             return [unpack(k) for k in first]
-        rest = self.txn.scan(table, first[-1] + b"\0", stop)  # from just after the last read
+        rest = self.txn.scan(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)  # from just after the last read
         return itertools.chain(map(unpack, first), (unpack(k) for k, _ in rest))
 
     def match_ids(

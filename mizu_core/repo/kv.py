@@ -30,8 +30,8 @@ class Txn(Protocol):
         self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
-        """At most `limit` keys from `start` (inclusive) to `stop` (exclusive), in order."""
+    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
+        """The first `limit` keys that start with `prefix`, in order."""
         ...
 
     def count(self, table: str) -> int: ...
@@ -97,16 +97,16 @@ class LmdbTxn:
             yield key, cursor.value()
             positioned = cursor.prev()
 
-    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
+    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
         cursor = self._cursors.get(table)
         if cursor is None:
             cursor = self._cursors[table] = self._txn.cursor(db=self._dbs[table])
         found: list[bytes] = []
-        if cursor.set_range(start):
+        if cursor.set_range(prefix):
             for key in cursor.iternext(values=False):
-                if stop is not None and key >= stop:
+                if not key.startswith(prefix):
                     break
                 found.append(key)
                 if len(found) == limit:
@@ -244,8 +244,9 @@ class MemoryTxn:
             if key in data:
                 yield key, data[key]
 
-    def keys(self, table: str, start: bytes, stop: bytes | None, limit: int) -> list[bytes]:
-        return list(itertools.islice(self._tables[table].irange(start, stop, inclusive=(True, False)), limit))
+    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
+        stop = prefix_end(prefix)
+        return list(itertools.islice(self._tables[table].irange(prefix, stop, inclusive=(True, False)), limit))
 
     def count(self, table: str) -> int:
         return len(self._tables[table])

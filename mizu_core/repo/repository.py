@@ -23,7 +23,7 @@ from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import StaticRef, message_iri, parse_static
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
-from mizu_core.repo.index import TripleIndex
+from mizu_core.repo.index import TermCache, TripleIndex
 from mizu_core.repo.ingest import (
     PIN_USER,
     Ingest,
@@ -123,6 +123,7 @@ class Repository:
         self.identity = identity
         self.config = config
         self.path = path  # the .mizu folder; None for a memory repository
+        self._term_cache = TermCache()  # shared by read transactions
 
     # -- opening -------------------------------------------------------------------------
 
@@ -340,7 +341,7 @@ class Repository:
     def index(self) -> Iterator[TripleIndex]:
         """The triple index over one read transaction (a consistent snapshot)."""
         with self.store.reader() as txn:
-            yield TripleIndex(txn)
+            yield TripleIndex(txn, self._term_cache)
 
     def count_triples(self) -> int:
         with self.store.reader() as txn:
@@ -364,7 +365,7 @@ class Repository:
         from mizu_core.repo.filters import hidden_subjects
 
         with self.store.reader() as txn:
-            index = TripleIndex(txn).hiding(hidden_subjects(self, txn))
+            index = TripleIndex(txn, self._term_cache).hiding(hidden_subjects(self, txn))
             if sparql:
                 yield from engine.run_sparql(query, index, nquads)
                 return

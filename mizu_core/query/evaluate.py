@@ -64,11 +64,11 @@ class _Step:
     inputs: tuple[tuple[int, str], ...]  # (slot, variable) bound before this step
     outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
     repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
-    ready: tuple[Expr, ...]  # filters whose variables are all bound after this step
+    ready: tuple[Callable[[Solution], bool], ...]  # filters all bound after this step
     # This step and the span - 1 after it read only variables bound before it, so they can
     # be scanned at once and their rows combined (a star's properties of one subject).
     span: int = 1
-    span_ready: tuple[Expr, ...] = ()
+    span_ready: tuple[Callable[[Solution], bool], ...] = ()
 
 
 class Evaluator:
@@ -169,16 +169,18 @@ class Evaluator:
                     yield s
         elif isinstance(pattern, Filter):
             bgp, pushed, rest = _pushable_filters(pattern)
-            test = self.expressions.test
+            compile_test = self.expressions.compile_test
             if bgp is not None:
                 # Filters over a BGP are checked as soon as their variables are bound.
+                tests = [compile_test(e) for e in rest]
                 for s in solutions:
                     for found in self._bgp(list(bgp.triples), s, pushed):
-                        if all(test(e, found) for e in rest):
+                        if all(test(found) for test in tests):
                             yield found
                 return
+            test = compile_test(pattern.expr)
             for s in self.eval(pattern.inner, solutions):
-                if test(pattern.expr, s):
+                if test(s):
                     yield s
         elif isinstance(pattern, Extend):
             name = pattern.var.name
@@ -218,17 +220,23 @@ class Evaluator:
         buckets: dict[tuple[Value | None, ...], list[Solution]] = {}
         value, encode = self.expressions.value, self.encode
         names = [k.name if isinstance(k, Var) else None for k in group.keys]
-        for s in self.eval(group.inner, iter([{}])):
-            key: list[Value | None] = []
-            for k, name in zip(group.keys, names, strict=True):
-                if name is not None:
-                    key.append(s.get(name))  # the id itself: no decoding to group
-                    continue
-                try:
-                    key.append(encode(value(k, s)))
-                except ExprError:
-                    key.append(None)
-            buckets.setdefault(tuple(key), []).append(s)
+        if None not in names:  # grouping by variables: their ids are the key, no decoding
+            for s in self.eval(group.inner, iter([{}])):
+                key = tuple([s.get(name) for name in names])  # type: ignore[arg-type]
+                members = buckets.get(key)
+                if members is None:
+                    buckets[key] = [s]
+                else:
+                    members.append(s)
+        else:
+            for s in self.eval(group.inner, iter([{}])):
+                values: list[Value | None] = []
+                for k in group.keys:
+                    try:
+                        values.append(encode(value(k, s)))
+                    except ExprError:
+                        values.append(None)
+                buckets.setdefault(tuple(values), []).append(s)
         if not buckets and not group.keys:
             buckets[()] = []  # aggregates over nothing still give one row (COUNT = 0)
         out = []
@@ -289,7 +297,7 @@ class Evaluator:
             inputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name in known)
             outputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name not in known)
             known |= best.variables()
-            ready = tuple(e for e, names in waiting if names <= known)
+            ready = tuple(self.expressions.compile_test(e) for e, names in waiting if names <= known)
             waiting = [f for f in waiting if not f[1] <= known]
             steps.append(_Step(
                 ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
@@ -333,14 +341,13 @@ class Evaluator:
                 return
         rows = self._rows(step, solution)
         last = k + 1 == len(steps)
-        ready, test = step.ready, self.expressions.test
-        outputs = step.outputs
+        ready, outputs = step.ready, step.outputs
         if len(outputs) == 1:  # the common case, kept tight
             ((i, name),) = outputs
             for row in rows:
                 extended = solution.copy()
                 extended[name] = row[i]
-                if ready and not all(test(e, extended) for e in ready):
+                if ready and not all(test(extended) for test in ready):
                     continue
                 if last:
                     yield extended
@@ -355,7 +362,7 @@ class Evaluator:
                     break
                 extended[name] = row[i]
             else:
-                if ready and not all(test(e, extended) for e in ready):
+                if ready and not all(test(extended) for test in ready):
                     continue
                 if last:
                     yield extended
@@ -369,13 +376,13 @@ class Evaluator:
         """Every combination of the rows of a span of independent steps (usually one each)."""
         span = steps[k : k + len(found)]
         end = k + len(found)
-        ready, test = steps[k].span_ready, self.expressions.test
+        ready = steps[k].span_ready
         for rows in itertools.product(*found):
             extended = solution.copy()
             for step, row in zip(span, rows, strict=True):
                 for i, name in step.outputs:
                     extended[name] = row[i]
-            if ready and not all(test(e, extended) for e in ready):
+            if ready and not all(test(extended) for test in ready):
                 continue
             if end == len(steps):
                 yield extended
@@ -400,7 +407,7 @@ def _with_spans(steps: list[_Step]) -> list[_Step]:
             bound |= names
             span += 1
         if span > 1:
-            ready = tuple(e for step in steps[k : k + span] for e in step.ready)
+            ready = tuple(test for step in steps[k : k + span] for test in step.ready)
             out[k] = dataclasses.replace(first, span=span, span_ready=ready)
     return out
 

@@ -6,7 +6,9 @@ a filter treats that as false, a BIND leaves its variable unbound.
 
 from __future__ import annotations
 
+import operator
 import re
+import struct
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -15,6 +17,7 @@ from mizu_core import terms
 from mizu_core.query.algebra import Call, Const, Exists, Expr, Var
 from mizu_core.terms import Term
 
+_DOUBLE = struct.Struct(">d")
 Value = int | Term  # a store id (see evaluate.py) or a term the store does not hold
 Solution = dict[str, Value]
 _NUMERIC_TYPES = {
@@ -29,10 +32,19 @@ class ExprError(Exception):
     pass
 
 
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "lt": operator.lt, "gt": operator.gt, "lte": operator.le, "gte": operator.ge,
+    "eq": operator.eq, "neq": operator.ne,
+}
+_FLIPPED = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq", "neq": "neq"}
+
+
 def numeric(term: Term) -> int | float | None:
     kind = term[:1]
-    if kind in (b"i", b"d"):
-        value: int | float = terms.python_value(term)
+    if kind == b"i":
+        return int(term[1:])
+    if kind == b"d":
+        value: float = _DOUBLE.unpack_from(term, 1)[0]
         return value
     if kind == b"T" and terms.datatype(term) in _NUMERIC_TYPES:
         lexical = terms.python_value(term)
@@ -152,6 +164,63 @@ class ExpressionEvaluator:
     ) -> None:
         self.exists = exists
         self.decode = decode
+
+    def compile_test(self, expr: Expr) -> Callable[[Solution], bool]:
+        """`test` for one expression, as a closure: the common filters (a variable against
+        a number, a regex over a variable, conjunctions) skip the general interpreter."""
+        if isinstance(expr, Call):
+            args = expr.args
+            if expr.op == "and":
+                parts = [self.compile_test(a) for a in args]
+                return lambda s: all(part(s) for part in parts)
+            if expr.op in _COMPARE and len(args) == 2:
+                fast = self._compiled_comparison(expr)
+                if fast is not None:
+                    return fast
+            if (expr.op == "regex" and isinstance(args[0], Var)
+                    and all(isinstance(a, Const) and a.term[:1] == b"S" for a in args[1:])):
+                flags = terms.python_value(args[2].term) if len(args) > 2 else ""  # type: ignore[union-attr]
+                search = _regex(terms.python_value(args[1].term), flags).search  # type: ignore[union-attr]
+                return self._on_string(args[0].name, search)
+        return lambda s: self.test(expr, s)
+
+    def _compiled_comparison(self, expr: Call) -> Callable[[Solution], bool] | None:
+        a, b = expr.args
+        op = expr.op
+        if isinstance(a, Const) and isinstance(b, Var):
+            a, b, op = b, a, _FLIPPED[op]
+        if not (isinstance(a, Var) and isinstance(b, Const)):
+            return None
+        bound = numeric(b.term)
+        if bound is None or bound != bound:
+            return None
+        name, decode, compare, slow = a.name, self.decode, _COMPARE[op], self.test
+
+        def test(s: Solution) -> bool:
+            value = s.get(name)
+            if value is None:
+                return False
+            n = numeric(value if type(value) is bytes else decode(value))
+            return compare(n, bound) if n is not None else slow(expr, s)
+
+        return test
+
+    def _on_string(self, name: str, search: Callable[[str], Any]) -> Callable[[Solution], bool]:
+        decode = self.decode
+
+        def test(s: Solution) -> bool:
+            value = s.get(name)
+            if value is None:
+                return False
+            term = value if type(value) is bytes else decode(value)
+            kind = term[:1]
+            if kind == b"S":
+                return search(term[1:].decode("utf-8")) is not None
+            if kind == b"L":
+                return search(term[1:].split(b"\0", 1)[1].decode("utf-8")) is not None
+            return False  # regex over a non-string is an error: the filter fails
+
+        return test
 
     def test(self, expr: Expr, solution: Solution) -> bool:
         try:

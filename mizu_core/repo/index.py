@@ -190,8 +190,8 @@ class TripleIndex:
         first = self.txn.keys(table, prefix, SHORT_SCAN)
         if len(first) < SHORT_SCAN:
             return [unpack(k) for k in first]
-        rest = self.txn.scan(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)  # from just after the last read
-        return itertools.chain(map(unpack, first), (unpack(k) for k, _ in rest))
+        rest = self.txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
+        return map(unpack, itertools.chain(first, rest))  # the rest: from just after the last read
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None

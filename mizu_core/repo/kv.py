@@ -34,6 +34,10 @@ class Txn(Protocol):
         """The first `limit` keys that start with `prefix`, in order."""
         ...
 
+    def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
+        """Keys from `start` (inclusive) to `stop` (exclusive): `scan` without the values."""
+        ...
+
     def count(self, table: str) -> int: ...
 
     def put(self, table: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
@@ -112,6 +116,18 @@ class LmdbTxn:
                 if len(found) == limit:
                     break
         return found
+
+    def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        if not cursor.set_range(start):
+            return
+        if stop is None:
+            yield from cursor.iternext(values=False)
+            return
+        for key in cursor.iternext(values=False):
+            if key >= stop:
+                return
+            yield key
 
     def count(self, table: str) -> int:
         entries: int = self._txn.stat(self._dbs[table])["entries"]
@@ -247,6 +263,9 @@ class MemoryTxn:
     def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
         stop = prefix_end(prefix)
         return list(itertools.islice(self._tables[table].irange(prefix, stop, inclusive=(True, False)), limit))
+
+    def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
+        return (key for key, _ in self.scan(table, start, stop))
 
     def count(self, table: str) -> int:
         return len(self._tables[table])

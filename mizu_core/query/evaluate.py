@@ -64,11 +64,11 @@ class _Step:
     inputs: tuple[tuple[int, str], ...]  # (slot, variable) bound before this step
     outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
     repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
-    ready: tuple[Callable[[Solution], bool], ...]  # filters all bound after this step
+    ready: Callable[[Solution], bool] | None  # the filters all bound after this step
     # This step and the span - 1 after it read only variables bound before it, so they can
     # be scanned at once and their rows combined (a star's properties of one subject).
     span: int = 1
-    span_ready: tuple[Callable[[Solution], bool], ...] = ()
+    span_ready: tuple[Callable[[Solution], bool], ...] = ()  # the span's steps' filters
 
 
 class Evaluator:
@@ -169,18 +169,18 @@ class Evaluator:
                     yield s
         elif isinstance(pattern, Filter):
             bgp, pushed, rest = _pushable_filters(pattern)
-            compile_test = self.expressions.compile_test
+            compile_tests = self.expressions.compile_tests
             if bgp is not None:
                 # Filters over a BGP are checked as soon as their variables are bound.
-                tests = [compile_test(e) for e in rest]
+                tests = compile_tests(rest)
                 for s in solutions:
                     for found in self._bgp(list(bgp.triples), s, pushed):
                         if all(test(found) for test in tests):
                             yield found
                 return
-            test = compile_test(pattern.expr)
+            tests = compile_tests([pattern.expr])
             for s in self.eval(pattern.inner, solutions):
-                if test(s):
+                if all(test(s) for test in tests):
                     yield s
         elif isinstance(pattern, Extend):
             name = pattern.var.name
@@ -297,7 +297,7 @@ class Evaluator:
             inputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name in known)
             outputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name not in known)
             known |= best.variables()
-            ready = tuple(self.expressions.compile_test(e) for e, names in waiting if names <= known)
+            ready = self.expressions.compile_filter(e for e, names in waiting if names <= known)
             waiting = [f for f in waiting if not f[1] <= known]
             steps.append(_Step(
                 ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
@@ -347,7 +347,7 @@ class Evaluator:
             for row in rows:
                 extended = solution.copy()
                 extended[name] = row[i]
-                if ready and not all(test(extended) for test in ready):
+                if ready is not None and not ready(extended):
                     continue
                 if last:
                     yield extended
@@ -362,7 +362,7 @@ class Evaluator:
                     break
                 extended[name] = row[i]
             else:
-                if ready and not all(test(extended) for test in ready):
+                if ready is not None and not ready(extended):
                     continue
                 if last:
                     yield extended
@@ -407,7 +407,7 @@ def _with_spans(steps: list[_Step]) -> list[_Step]:
             bound |= names
             span += 1
         if span > 1:
-            ready = tuple(test for step in steps[k : k + span] for test in step.ready)
+            ready = tuple(step.ready for step in steps[k : k + span] if step.ready is not None)
             out[k] = dataclasses.replace(first, span=span, span_ready=ready)
     return out
 

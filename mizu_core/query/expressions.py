@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 import re
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -36,6 +36,10 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt, "gt": operator.gt, "lte": operator.le, "gte": operator.ge,
     "eq": operator.eq, "neq": operator.ne,
 }
+def _always(a: Any, b: Any) -> bool:
+    return True
+
+
 _FLIPPED = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq", "neq": "neq"}
 
 
@@ -57,6 +61,22 @@ def numeric(term: Term) -> int | float | None:
 
 def _number_term(value: int | float) -> Term:
     return terms.literal(value)
+
+
+def _numeric_comparison(expr: Expr) -> tuple[str, Callable[[Any, Any], bool], int | float] | None:
+    """(variable, comparison, number) for `?x op number` or `number op ?x`, else None."""
+    if not (isinstance(expr, Call) and expr.op in _COMPARE and len(expr.args) == 2):
+        return None
+    a, b = expr.args
+    op = expr.op
+    if isinstance(a, Const) and isinstance(b, Var):
+        a, b, op = b, a, _FLIPPED[op]
+    if not (isinstance(a, Var) and isinstance(b, Const)):
+        return None
+    number = numeric(b.term)
+    if number is None or number != number:  # NaN compares false whatever: leave it general
+        return None
+    return a.name, _COMPARE[op], number
 
 
 def ebv(term: Term) -> bool:
@@ -165,18 +185,33 @@ class ExpressionEvaluator:
         self.exists = exists
         self.decode = decode
 
-    def compile_test(self, expr: Expr) -> Callable[[Solution], bool]:
-        """`test` for one expression, as a closure: the common filters (a variable against
-        a number, a regex over a variable, conjunctions) skip the general interpreter."""
+    def compile_filter(self, exprs: Iterable[Expr]) -> Callable[[Solution], bool] | None:
+        """One closure testing a conjunction of expressions (None for none)."""
+        tests = self.compile_tests(exprs)
+        if len(tests) <= 1:
+            return tests[0] if tests else None
+        return lambda s: all(test(s) for test in tests)
+
+    def compile_tests(self, exprs: Iterable[Expr]) -> tuple[Callable[[Solution], bool], ...]:
+        """Closures testing a conjunction of expressions. The common filters skip the
+        general interpreter: comparisons of one variable with numbers become one range
+        test that decodes the variable once; a regex over a variable is a direct search."""
+        ranges: dict[str, list[tuple[Callable[[Any, Any], bool], int | float, Expr]]] = {}
+        tests = []
+        for expr in exprs:
+            bound = _numeric_comparison(expr)
+            if bound is not None:
+                name, compare, number = bound
+                ranges.setdefault(name, []).append((compare, number, expr))
+            else:
+                tests.append(self._compiled(expr))
+        return tuple(self._range_test(name, checks) for name, checks in ranges.items()) + tuple(tests)
+
+    def _compiled(self, expr: Expr) -> Callable[[Solution], bool]:
         if isinstance(expr, Call):
             args = expr.args
             if expr.op == "and":
-                parts = [self.compile_test(a) for a in args]
-                return lambda s: all(part(s) for part in parts)
-            if expr.op in _COMPARE and len(args) == 2:
-                fast = self._compiled_comparison(expr)
-                if fast is not None:
-                    return fast
+                return self.compile_filter(args) or (lambda s: True)
             if (expr.op == "regex" and isinstance(args[0], Var)
                     and all(isinstance(a, Const) and a.term[:1] == b"S" for a in args[1:])):
                 flags = terms.python_value(args[2].term) if len(args) > 2 else ""  # type: ignore[union-attr]
@@ -184,24 +219,23 @@ class ExpressionEvaluator:
                 return self._on_string(args[0].name, search)
         return lambda s: self.test(expr, s)
 
-    def _compiled_comparison(self, expr: Call) -> Callable[[Solution], bool] | None:
-        a, b = expr.args
-        op = expr.op
-        if isinstance(a, Const) and isinstance(b, Var):
-            a, b, op = b, a, _FLIPPED[op]
-        if not (isinstance(a, Var) and isinstance(b, Const)):
-            return None
-        bound = numeric(b.term)
-        if bound is None or bound != bound:
-            return None
-        name, decode, compare, slow = a.name, self.decode, _COMPARE[op], self.test
+    def _range_test(
+        self, name: str, checks: list[tuple[Callable[[Any, Any], bool], int | float, Expr]]
+    ) -> Callable[[Solution], bool]:
+        decode, slow = self.decode, self.test
+        compare1, bound1, _ = checks[0]
+        compare2, bound2, _ = checks[1] if len(checks) > 1 else (_always, 0, None)
+        more = checks[2:]
 
         def test(s: Solution) -> bool:
             value = s.get(name)
             if value is None:
                 return False
             n = numeric(value if type(value) is bytes else decode(value))
-            return compare(n, bound) if n is not None else slow(expr, s)
+            if n is None:  # not a number: the general rules (strings, dates, errors)
+                return all(slow(expr, s) for _, _, expr in checks)
+            return (compare1(n, bound1) and compare2(n, bound2)
+                    and (not more or all(compare(n, bound) for compare, bound, _ in more)))
 
         return test
 

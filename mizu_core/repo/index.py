@@ -58,6 +58,7 @@ class TermDictionary:
         cache = cache or TermCache()
         self._ids = cache.ids
         self._terms = cache.terms
+        self._read_term = txn.getter("terms")
         self._next: int | None = None
 
     def lookup(self, term: Term) -> int | None:
@@ -98,7 +99,7 @@ class TermDictionary:
     def term(self, term_id: int) -> Term:
         cached = self._terms.get(term_id)
         if cached is None:
-            raw = self.txn.get("terms", _ID.pack(term_id))
+            raw = self._read_term(_ID.pack(term_id))
             if raw is None:
                 raise StoreError(f"term id {term_id} is missing from the dictionary")
             cached = bytes(raw)

@@ -7,9 +7,10 @@ one writer at a time across processes and readers that never wait (MVCC).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -32,6 +33,10 @@ class Txn(Protocol):
 
     def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
         """The first `limit` keys that start with `prefix`, in order."""
+        ...
+
+    def getter(self, table: str) -> Callable[[bytes], bytes | None]:
+        """`get` on one table, bound once (for lookups in hot loops)."""
         ...
 
     def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
@@ -116,6 +121,9 @@ class LmdbTxn:
                 if len(found) == limit:
                     break
         return found
+
+    def getter(self, table: str) -> Callable[[bytes], bytes | None]:
+        return functools.partial(self._txn.get, db=self._dbs[table])
 
     def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
         cursor = self._txn.cursor(db=self._dbs[table])
@@ -263,6 +271,9 @@ class MemoryTxn:
     def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
         stop = prefix_end(prefix)
         return list(itertools.islice(self._tables[table].irange(prefix, stop, inclusive=(True, False)), limit))
+
+    def getter(self, table: str) -> Callable[[bytes], bytes | None]:
+        return self._tables[table].get  # type: ignore[no-any-return]
 
     def scan_keys(self, table: str, start: bytes, stop: bytes | None) -> Iterator[bytes]:
         return (key for key, _ in self.scan(table, start, stop))

@@ -76,7 +76,11 @@ class Evaluator:
         self.index = index
         self.dictionary = index.dictionary
         self.expressions = ExpressionEvaluator(self._exists, self.decode)
-        self._plans: dict[tuple[tuple[TriplePattern, ...], frozenset[str], Filters], tuple[_Step, ...] | None] = {}
+        # Plans by (id(BGP), id(filters), bound variables); each entry keeps its BGP and
+        # filters alive, so their ids cannot be reused while cached. Ids, because hashing
+        # the patterns themselves for every incoming solution costs more than the lookup.
+        self._plans: dict[tuple[int, int, frozenset[str]], tuple[
+            BGP, Filters, Callable[[Solution], bool] | None, tuple[_Step, ...] | None]] = {}
 
     def decode(self, value: Value) -> Term:
         return value if type(value) is bytes else self.dictionary.term(value)  # type: ignore[arg-type]
@@ -131,7 +135,7 @@ class Evaluator:
     def eval(self, pattern: Pattern, solutions: Iterator[Solution]) -> Iterator[Solution]:
         if isinstance(pattern, BGP):
             for s in solutions:
-                yield from self._bgp(list(pattern.triples), s, ())
+                yield from self._bgp(pattern, s, ())
         elif isinstance(pattern, Join):
             left = self.eval(pattern.left, solutions)
             if substitution_safe(pattern.right):
@@ -174,7 +178,7 @@ class Evaluator:
                 # Filters over a BGP are checked as soon as their variables are bound.
                 tests = compile_tests(rest)
                 for s in solutions:
-                    for found in self._bgp(list(bgp.triples), s, pushed):
+                    for found in self._bgp(bgp, s, pushed):
                         if all(test(found) for test in tests):
                             yield found
                 return
@@ -255,18 +259,21 @@ class Evaluator:
     def _exists(self, expr: Exists, solution: Solution) -> bool:
         return next(self.eval(expr.pattern, iter([solution])), None) is not None
 
-    def _bgp(self, triples: list[TriplePattern], solution: Solution, filters: Filters) -> Iterator[Solution]:
+    def _bgp(self, bgp: BGP, solution: Solution, filters: Filters) -> Iterator[Solution]:
         """Match a BGP; `filters` (expression, variables) are tested the moment their
         variables are all bound, pruning the search early."""
-        if filters and any(names <= solution.keys() for _, names in filters):
-            # Bound before this point (by the caller's solution): test them now.
-            if not all(self.expressions.test(e, solution) for e, names in filters if names <= solution.keys()):
-                return
-            filters = tuple(f for f in filters if not f[1] <= solution.keys())
-        key = (tuple(triples), frozenset(solution), filters)
-        if key not in self._plans:
-            self._plans[key] = self._plan(*key)
-        steps = self._plans[key]
+        bound = frozenset(solution)
+        key = (id(bgp), id(filters), bound)
+        plan = self._plans.get(key)
+        if plan is None:
+            # Filters the caller's solution already binds are tested at once; the others
+            # as soon as a step binds their last variable.
+            now = self.expressions.compile_filter(e for e, names in filters if names <= bound)
+            later = tuple(f for f in filters if not f[1] <= bound)
+            plan = self._plans[key] = (bgp, filters, now, self._plan(bgp.triples, bound, later))
+        _, _, now, steps = plan
+        if now is not None and not now(solution):
+            return
         if steps is None:
             return
         if not steps:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
@@ -11,13 +12,22 @@ from mizu_core import terms
 from mizu_core.query.context import Context
 from mizu_core.terms import Term
 
+_DOUBLE = struct.Struct(">d")
+
 
 def term_json(term: Term) -> Any:
+    kind = term[0]  # the common kinds first, compared as ints (no slicing)
+    if kind == 83:  # S
+        return term[1:].decode("utf-8")
+    if kind == 73:  # I
+        return {"@id": term[1:].decode("utf-8")}
+    if kind == 105:  # i
+        return int(term[1:])
+    if kind == 100:  # d
+        return _DOUBLE.unpack_from(term, 1)[0]
+    if kind == 98:  # b
+        return term == terms.TRUE
     kind = term[:1]
-    if kind in (b"S", b"i", b"d", b"b"):
-        return terms.python_value(term)
-    if kind == b"I":
-        return {"@id": terms.iri_value(term)}
     if kind == b"B":
         return {"@id": "_:" + term[1:].decode("utf-8")}
     if kind == b"L":
@@ -27,7 +37,7 @@ def term_json(term: Term) -> Any:
 
 
 def row_json(solution: dict[str, Term]) -> dict[str, Any]:
-    return {"?" + name: term_json(term) for name, term in solution.items()}
+    return {f"?{name}": term_json(term) for name, term in solution.items()}
 
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"

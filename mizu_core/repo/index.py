@@ -46,12 +46,13 @@ class TermCache:
 class TermDictionary:
     """Term ↔ id within one transaction (ids are never reused, so caching is safe).
 
-    The caches are emptied when they reach CACHE_LIMIT entries, so a long scan or a large
-    batch runs in bounded memory; everything cached is also in the store.
+    The caches are emptied when they reach CACHE_LIMIT entries, and keep no term longer
+    than CACHED_TERM_SIZE bytes (those are mostly one-off texts), so a long scan or a large
+    batch runs in bounded memory (a few tens of MB); everything cached is also in the store.
     """
 
     CACHE_LIMIT = 1 << 16
-    CACHED_TERM_SIZE = 4096  # longer terms are read again rather than kept
+    CACHED_TERM_SIZE = 256
 
     def __init__(self, txn: Txn, cache: TermCache | None = None) -> None:
         self.txn = txn
@@ -73,6 +74,8 @@ class TermDictionary:
         return term_id
 
     def _remember_id(self, term: Term, term_id: int) -> None:
+        if len(term) > self.CACHED_TERM_SIZE:
+            return
         if len(self._ids) >= self.CACHE_LIMIT:
             self._ids.clear()
         self._ids[term] = term_id

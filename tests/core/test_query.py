@@ -240,3 +240,50 @@ def test_a_large_result_streams_in_bounded_memory(tmp_path: Any) -> None:
     assert rows_seen == 100_000
     # Held at once, 100,000 rows would take tens of MB; streaming keeps a handful.
     assert peak < 8 << 20, f"peak {peak / 1e6:.1f} MB"
+
+
+# -- the evaluator's fast paths (ids for terms, short scans, compiled filters) -------------
+
+
+def test_many_values_per_property_combine_and_stream(repo: Repository) -> None:
+    # 150 tags (beyond one short scan, so the rest streams) times 3 colours, one subject.
+    tags, colours = [f"t{i}" for i in range(150)], ["red", "green", "blue"]
+    repo.publish([{"name": "box", "tag": tags, "colour": colours}], sign=False)
+    star = {"@select": ["?t", "?c"], "@where": {"name": "box", "tag": "?t", "colour": "?c"}}
+    found = rows(repo, star)
+    assert sorted((r["?t"], r["?c"]) for r in found) == sorted((t, c) for t in tags for c in colours)
+    assert len(rows(repo, {"@select": "?t", "@where": {"name": "box", "tag": "?t"}})) == 150
+
+
+def test_numeric_filters_over_mixed_values(repo: Repository) -> None:
+    repo.publish([{"v": v} for v in (1, 7, 7.5, 12, "10", "a", True)], sign=False)
+    def values(filter_: dict[str, Any]) -> list[Any]:
+        q = {"@select": "?v", "@where": {"@graph": {"v": "?v"}, "@filter": filter_}}
+        return sorted(rows(repo, q), key=repr)
+    # Strings and booleans do not compare with numbers: the filter is false for them.
+    assert values({"@and": [{"@gt": ["?v", 5]}, {"@lte": [10, "?v"]}]}) == [{"?v": 12}]
+    assert values({"@gt": [8, "?v"]}) == sorted([{"?v": 1}, {"?v": 7}, {"?v": 7.5}], key=repr)
+    assert values({"@eq": ["?v", 7.0]}) == [{"?v": 7}]
+    assert values({"@gt": ["?v", "9"]}) == [{"?v": "a"}]  # strings compare as strings
+
+
+def test_bound_values_join_whatever_their_origin(repo: Repository) -> None:
+    repo.publish([{"author": "ann", "n": 1}, {"author": "bob", "n": 2}], sign=False)
+    bind_then_match = (
+        'SELECT ?n WHERE { BIND("ann" AS ?a) ?m <https://mizu.stream/author> ?a ; '
+        "<https://mizu.stream/n> ?n }"
+    )
+    assert list(repo.query(bind_then_match, sparql=True)) == [{"?n": 1}]
+    unknown = 'SELECT ?m WHERE { BIND("nobody" AS ?a) ?m <https://mizu.stream/author> ?a }'
+    assert list(repo.query(unknown, sparql=True)) == []
+    grouped = ("SELECT ?a (COUNT(?m) AS ?c) WHERE { ?m <https://mizu.stream/author> ?a } "
+               "GROUP BY ?a ORDER BY ?a")
+    assert list(repo.query(grouped, sparql=True)) == [{"?a": "ann", "?c": 1}, {"?a": "bob", "?c": 1}]
+
+
+def test_terms_published_after_a_query_are_found(repo: Repository) -> None:
+    query = {"@select": "?v", "@where": {"fresh": "?v"}}
+    assert rows(repo, query) == []
+    repo.publish([{"fresh": "new text"}], sign=False)
+    assert rows(repo, query) == [{"?v": "new text"}]
+    assert rows(repo, {"@select": "?k", "@where": {"@id": "?k", "fresh": "new text"}}) != []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote
 
 from mizu_core.message.cid import CID, DAG_CBOR
@@ -74,6 +75,7 @@ def segment(key: str) -> str:
     return quote(key, safe=_SEGMENT_SAFE)
 
 
+@lru_cache(maxsize=4096)  # queries name the same few IRIs again and again
 def normalise_iri(iri: str) -> str:
     """Canonical spelling of a Mizu or ipfs URI; any other IRI is returned unchanged."""
     ref = parse_static(iri)

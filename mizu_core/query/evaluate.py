@@ -50,7 +50,7 @@ from mizu_core.query.expressions import (
     numeric,
     string_value,
 )
-from mizu_core.repo.index import TripleIndex
+from mizu_core.repo.index import Scanner, TripleIndex
 from mizu_core.terms import Term
 
 Filters = tuple[tuple[Expr, frozenset[str]], ...]  # expressions with the variables they read
@@ -61,6 +61,7 @@ class _Step:
     """One triple pattern of a planned BGP, with what is known before it is scanned."""
 
     ids: tuple[int | None, ...]  # the constants' ids; None where a variable goes
+    scan: Scanner  # the index scan for this step's shape of bound slots
     inputs: tuple[tuple[int, str], ...]  # (slot, variable) bound before this step
     outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
     repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
@@ -79,6 +80,7 @@ class Evaluator:
         # Plans by (id(BGP), id(filters), bound variables); each entry keeps its BGP and
         # filters alive, so their ids cannot be reused while cached. Ids, because hashing
         # the patterns themselves for every incoming solution costs more than the lookup.
+        self._predicate_counts: dict[Term, int] = {}
         self._plans: dict[tuple[int, int, frozenset[str]], tuple[
             BGP, Filters, Callable[[Solution], bool] | None, tuple[_Step, ...] | None]] = {}
 
@@ -303,11 +305,13 @@ class Evaluator:
             slots = (best.s, best.p, best.o)
             inputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name in known)
             outputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name not in known)
+            shape = tuple(not isinstance(x, Var) or x.name in known for x in slots)
             known |= best.variables()
             ready = self.expressions.compile_filter(e for e, names in waiting if names <= known)
             waiting = [f for f in waiting if not f[1] <= known]
             steps.append(_Step(
                 ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
+                scan=self.index.scanner(shape),  # type: ignore[arg-type]
                 inputs=inputs, outputs=outputs,
                 repeated=len({n for _, n in outputs}) < len(outputs), ready=ready,
             ))
@@ -320,7 +324,9 @@ class Evaluator:
             return 1 if o else 10
         if isinstance(t.p, Var):
             return (100 if o else self.index.count()) * (1 if p else 10)
-        count = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
+        count = self._predicate_counts.get(t.p)
+        if count is None:
+            count = self._predicate_counts[t.p] = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
         return max(1, count // 100) if o else count
 
     def _rows(self, step: _Step, solution: Solution) -> Iterable[tuple[int, int, int]]:
@@ -330,7 +336,7 @@ class Evaluator:
             if type(value) is not int:
                 return ()  # a term the store does not hold matches nothing
             ids[i] = value
-        return self.index.match_ids(ids[0], ids[1], ids[2])
+        return step.scan(ids)
 
     def _match(self, steps: tuple[_Step, ...], k: int, solution: Solution) -> Iterator[Solution]:
         step = steps[k]

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import operator
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from mizu_core.errors import StoreError
 from mizu_core.repo.kv import Txn, prefix_end
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
+
+Scanner = Callable[[Sequence[int | None]], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
 _KEY3 = struct.Struct(">QQQ")
@@ -186,35 +189,42 @@ class TripleIndex:
     def __init__(self, txn: Txn, cache: TermCache | None = None) -> None:
         self.txn = txn
         self.dictionary = TermDictionary(txn, cache)
+        self._scanners: dict[tuple[bool, bool, bool], Scanner] = {}
 
-    def _scan(self, table: str, prefix: bytes) -> Iterable[tuple[int, int, int]]:
-        """The keys under `prefix`, unpacked. Most scans of a query are short: read them
-        whole at once (a list), and stream only what lies beyond the first SHORT_SCAN."""
+    def scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
+        """A scan for one shape of pattern (which of s, p, o are bound), chosen once:
+        scan(ids) with the bound ids at their places gives the (s, p, o) id triples."""
+        table, order = _LAYOUT[bound]
+        n = sum(bound)
+        place = operator.itemgetter(*order[:n]) if n else None
+        pack = struct.Struct(">" + "Q" * n).pack
+        read = self.txn.key_reader(table)
         unpack = _KEY3.unpack
-        first = self.txn.keys(table, prefix, SHORT_SCAN)
-        if len(first) < SHORT_SCAN:
-            return [unpack(k) for k in first]
-        rest = self.txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
-        return map(unpack, itertools.chain(first, rest))  # the rest: from just after the last read
+        to_spo = _TO_SPO[table]
+        txn = self.txn
+
+        def scan(ids: Sequence[int | None]) -> Iterable[tuple[int, int, int]]:
+            prefix = b"" if place is None else pack(place(ids)) if n == 1 else pack(*place(ids))
+            first = read(prefix, SHORT_SCAN)
+            if len(first) == SHORT_SCAN:  # a long scan: stream the rest, from after the last read
+                rest = txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
+                rows = map(unpack, itertools.chain(first, rest))
+                return rows if to_spo is None else itertools.starmap(to_spo, rows)
+            if to_spo is None:
+                return [unpack(k) for k in first]
+            return [to_spo(*unpack(k)) for k in first]
+
+        return scan
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None
     ) -> Iterable[tuple[int, int, int]]:
         """Id triples (s, p, o) matching the bound ids."""
-        pack = _ID.pack
-        if s is not None:
-            if o is not None and p is None:
-                return _reordered(self._scan("osp", pack(o) + pack(s)), _FROM_OSP)
-            prefix = pack(s) + (pack(p) if p is not None else b"")
-            if p is not None and o is not None:
-                prefix += pack(o)
-            return self._scan("spo", prefix)
-        if p is not None:
-            prefix = pack(p) + (pack(o) if o is not None else b"")
-            return _reordered(self._scan("pos", prefix), _FROM_POS)
-        if o is not None:
-            return _reordered(self._scan("osp", pack(o)), _FROM_OSP)
-        return self._scan("spo", b"")
+        shape = (s is not None, p is not None, o is not None)
+        scan = self._scanners.get(shape)
+        if scan is None:
+            scan = self._scanners[shape] = self.scanner(shape)
+        return scan((s, p, o))
 
     def match(
         self, s: Term | None = None, p: Term | None = None, o: Term | None = None
@@ -249,26 +259,37 @@ class TripleIndex:
 class HidingIndex(TripleIndex):
     hidden: set[int]
 
-    def match_ids(
-        self, s: int | None, p: int | None, o: int | None
-    ) -> Iterable[tuple[int, int, int]]:
-        hidden = self.hidden
-        if s is not None and s in hidden:
-            return []
-        return (t for t in super().match_ids(s, p, o) if t[0] not in hidden)
+    def scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
+        scan, hidden = super().scanner(bound), self.hidden
+
+        def visible(ids: Sequence[int | None]) -> Iterable[tuple[int, int, int]]:
+            rows = scan(ids)
+            if type(rows) is list:
+                return [t for t in rows if t[0] not in hidden]
+            return (t for t in rows if t[0] not in hidden)
+
+        return visible
 
 
-def _FROM_POS(p: int, o: int, s: int) -> tuple[int, int, int]:
+def _from_pos(p: int, o: int, s: int) -> tuple[int, int, int]:
     return s, p, o
 
 
-def _FROM_OSP(o: int, s: int, p: int) -> tuple[int, int, int]:
+def _from_osp(o: int, s: int, p: int) -> tuple[int, int, int]:
     return s, p, o
 
 
-def _reordered(
-    rows: Iterable[tuple[int, int, int]], to_spo: Callable[[int, int, int], tuple[int, int, int]]
-) -> Iterable[tuple[int, int, int]]:
-    if type(rows) is list:
-        return [to_spo(*r) for r in rows]
-    return itertools.starmap(to_spo, rows)
+# Which table answers a pattern shape (s, p, o bound?) and the slots its key starts with.
+_LAYOUT: dict[tuple[bool, bool, bool], tuple[str, tuple[int, ...]]] = {
+    (True, True, True): ("spo", (0, 1, 2)),
+    (True, True, False): ("spo", (0, 1, 2)),
+    (True, False, True): ("osp", (2, 0, 1)),
+    (True, False, False): ("spo", (0, 1, 2)),
+    (False, True, True): ("pos", (1, 2, 0)),
+    (False, True, False): ("pos", (1, 2, 0)),
+    (False, False, True): ("osp", (2, 0, 1)),
+    (False, False, False): ("spo", (0, 1, 2)),
+}
+_TO_SPO: dict[str, Callable[[int, int, int], tuple[int, int, int]] | None] = {
+    "spo": None, "pos": _from_pos, "osp": _from_osp,
+}

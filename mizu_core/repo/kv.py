@@ -31,8 +31,8 @@ class Txn(Protocol):
         self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
-        """The first `limit` keys that start with `prefix`, in order."""
+    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
+        """read(prefix, limit): the first `limit` keys that start with `prefix`, in order."""
         ...
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
@@ -73,12 +73,11 @@ def prefix_end(prefix: bytes) -> bytes | None:
 
 
 class LmdbTxn:
-    __slots__ = ("_cursors", "_dbs", "_txn")
+    __slots__ = ("_dbs", "_txn")
 
     def __init__(self, txn: Any, dbs: dict[str, Any]) -> None:
         self._txn = txn
         self._dbs = dbs
-        self._cursors: dict[str, Any] = {}
 
     def get(self, table: str, key: bytes) -> bytes | None:
         value: bytes | None = self._txn.get(key, db=self._dbs[table])
@@ -106,21 +105,24 @@ class LmdbTxn:
             yield key, cursor.value()
             positioned = cursor.prev()
 
-    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
+    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
-        cursor = self._cursors.get(table)
-        if cursor is None:
-            cursor = self._cursors[table] = self._txn.cursor(db=self._dbs[table])
-        found: list[bytes] = []
-        if cursor.set_range(prefix):
-            for key in cursor.iternext(values=False):
-                if not key.startswith(prefix):
-                    break
-                found.append(key)
-                if len(found) == limit:
-                    break
-        return found
+        cursor = self._txn.cursor(db=self._dbs[table])
+        set_range, iternext = cursor.set_range, cursor.iternext
+
+        def read(prefix: bytes, limit: int) -> list[bytes]:
+            found: list[bytes] = []
+            if set_range(prefix):
+                for key in iternext(values=False):
+                    if not key.startswith(prefix):
+                        break
+                    found.append(key)
+                    if len(found) == limit:
+                        break
+            return found
+
+        return read
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
         return functools.partial(self._txn.get, db=self._dbs[table])
@@ -268,9 +270,10 @@ class MemoryTxn:
             if key in data:
                 yield key, data[key]
 
-    def keys(self, table: str, prefix: bytes, limit: int) -> list[bytes]:
-        stop = prefix_end(prefix)
-        return list(itertools.islice(self._tables[table].irange(prefix, stop, inclusive=(True, False)), limit))
+    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
+        data = self._tables[table]
+        return lambda prefix, limit: list(itertools.islice(
+            data.irange(prefix, prefix_end(prefix), inclusive=(True, False)), limit))
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
         return self._tables[table].get  # type: ignore[no-any-return]

@@ -146,22 +146,22 @@ class Evaluator:
                 yield from self._join_each(left, lambda: list(self.eval(pattern.right, iter([{}]))))
         elif isinstance(pattern, Union):
             for s in solutions:
-                yield from self.eval(pattern.left, iter([s]))
-                yield from self.eval(pattern.right, iter([s]))
+                yield from self._each(pattern.left, s)
+                yield from self._each(pattern.right, s)
         elif isinstance(pattern, LeftJoin):
-            test, condition = self.expressions.test, pattern.expr
+            condition = None if pattern.expr is None else self.expressions.compile_filter([pattern.expr])
             safe = substitution_safe(pattern.right)
             right: HashTable | None = None
             for s in self.eval(pattern.left, solutions):
                 if safe:
-                    candidates: Iterable[Solution] = self.eval(pattern.right, iter([s]))
+                    candidates: Iterable[Solution] = self._each(pattern.right, s)
                 else:
                     if right is None:
                         right = HashTable(list(self.eval(pattern.right, iter([{}]))))
                     candidates = right.merges(s)
                 matched = False
                 for m in candidates:
-                    if condition is None or test(condition, m):
+                    if condition is None or condition(m):
                         matched = True
                         yield m
                 if not matched:
@@ -210,6 +210,12 @@ class Evaluator:
                         yield merged
         else:  # pragma: no cover - the parser builds only the patterns above
             raise TypeError(f"cannot evaluate {type(pattern).__name__}")
+
+    def _each(self, pattern: Pattern, solution: Solution) -> Iterator[Solution]:
+        """`pattern` with one solution's bindings substituted (a BGP directly)."""
+        if isinstance(pattern, BGP):
+            return self._bgp(pattern, solution, ())
+        return self.eval(pattern, iter([solution]))
 
     def _join_each(
         self, solutions: Iterator[Solution], compute: Callable[[], list[Solution]]

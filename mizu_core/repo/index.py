@@ -194,6 +194,12 @@ class TripleIndex:
     def scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
         """A scan for one shape of pattern (which of s, p, o are bound), chosen once:
         scan(ids) with the bound ids at their places gives the (s, p, o) id triples."""
+        scan = self._scanners.get(bound)
+        if scan is None:
+            scan = self._scanners[bound] = self._build_scanner(bound)
+        return scan
+
+    def _build_scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
         table, order = _LAYOUT[bound]
         n = sum(bound)
         place = operator.itemgetter(*order[:n]) if n else None
@@ -220,11 +226,7 @@ class TripleIndex:
         self, s: int | None, p: int | None, o: int | None
     ) -> Iterable[tuple[int, int, int]]:
         """Id triples (s, p, o) matching the bound ids."""
-        shape = (s is not None, p is not None, o is not None)
-        scan = self._scanners.get(shape)
-        if scan is None:
-            scan = self._scanners[shape] = self.scanner(shape)
-        return scan((s, p, o))
+        return self.scanner((s is not None, p is not None, o is not None))((s, p, o))
 
     def match(
         self, s: Term | None = None, p: Term | None = None, o: Term | None = None
@@ -259,8 +261,8 @@ class TripleIndex:
 class HidingIndex(TripleIndex):
     hidden: set[int]
 
-    def scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
-        scan, hidden = super().scanner(bound), self.hidden
+    def _build_scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
+        scan, hidden = super()._build_scanner(bound), self.hidden
 
         def visible(ids: Sequence[int | None]) -> Iterable[tuple[int, int, int]]:
             rows = scan(ids)

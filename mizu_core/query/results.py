@@ -83,9 +83,12 @@ def subjects_json(
     rdf:type as `@type`). Subjects in `nested` are written inside the subjects that point
     to them rather than on their own (json-rql's template-shaped results)."""
     subjects: dict[Term, dict[str, dict[Term, None]]] = {}
+    keys: dict[Term, str] = {}  # predicate → its key (a few predicates, many triples)
     for s, p, o in triples:
-        iri = terms.iri_value(p)
-        key = "@type" if iri == RDF_TYPE else compact_iri(iri, ctx)
+        key = keys.get(p)
+        if key is None:
+            iri = terms.iri_value(p)
+            key = keys[p] = "@type" if iri == RDF_TYPE else compact_iri(iri, ctx)
         subjects.setdefault(s, {}).setdefault(key, {})[o] = None
     embedded = {o for o in nested or () if o in subjects}
 

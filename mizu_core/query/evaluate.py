@@ -229,36 +229,38 @@ class Evaluator:
             yield from table.merges(s)
 
     def _groups(self, group: Group) -> list[Solution]:
-        buckets: dict[tuple[Value | None, ...], list[Solution]] = {}
+        """Group solutions and fold each into its group's aggregates as it arrives, so
+        memory grows with the number of groups, not of rows."""
         value, encode = self.expressions.value, self.encode
         names = [k.name if isinstance(k, Var) else None for k in group.keys]
-        if None not in names:  # grouping by variables: their ids are the key, no decoding
-            for s in self.eval(group.inner, iter([{}])):
+        by_variables = None not in names  # then the ids are the key: no decoding
+        buckets: dict[tuple[Value | None, ...], list[Aggregator]] = {}
+        for s in self.eval(group.inner, iter([{}])):
+            if by_variables:
                 key = tuple([s.get(name) for name in names])  # type: ignore[arg-type]
-                members = buckets.get(key)
-                if members is None:
-                    buckets[key] = [s]
-                else:
-                    members.append(s)
-        else:
-            for s in self.eval(group.inner, iter([{}])):
+            else:
                 values: list[Value | None] = []
                 for k in group.keys:
                     try:
                         values.append(encode(value(k, s)))
                     except ExprError:
                         values.append(None)
-                buckets.setdefault(tuple(values), []).append(s)
-        if not buckets and not group.keys:
-            buckets[()] = []  # aggregates over nothing still give one row (COUNT = 0)
+                key = tuple(values)
+            aggregators = buckets.get(key)
+            if aggregators is None:
+                aggregators = buckets[key] = [Aggregator(a, value) for _, a in group.aggregates]
+            for aggregator in aggregators:
+                aggregator.add(s)
+        if not buckets and not group.keys:  # aggregates over nothing still give one row
+            buckets[()] = [Aggregator(a, value) for _, a in group.aggregates]
         out = []
-        for group_key, members in buckets.items():
+        for group_key, aggregators in buckets.items():
             row: Solution = {}
             for k, v in zip(group.keys, group_key, strict=True):
                 if isinstance(k, Var) and v is not None:
                     row[k.name] = v
-            for var, aggregate in group.aggregates:
-                result = aggregate_value(aggregate, members, value)
+            for (var, _), aggregator in zip(group.aggregates, aggregators, strict=True):
+                result = aggregator.result()
                 if result is not None:
                     row[var.name] = encode(result)
             out.append(row)
@@ -417,7 +419,8 @@ def _with_spans(steps: list[_Step]) -> list[_Step]:
         if not first.inputs or first.repeated:
             continue
         before = {n for step in steps[:k] for _, n in step.outputs}
-        bound, span = set(), 0
+        bound: set[str] = set()
+        span = 0
         for step in steps[k:]:
             names = {n for _, n in step.outputs}
             if (step.repeated or not step.inputs or bound & names
@@ -561,52 +564,77 @@ def _compatible_merge(a: Solution, b: Solution) -> Solution | None:
     return merged
 
 
-def aggregate_value(
-    aggregate: Aggregate, members: list[Solution], value: Callable[[Expr, Solution], Term]
-) -> Term | None:
-    """One aggregate over a group's solutions; None when it has no value (an error)."""
-    arg, op = aggregate.arg, aggregate.op
-    if op == "count" and (arg is None or isinstance(arg, Var)):
-        # Ids stand for their terms, so counting needs no decoding.
-        if arg is None:
-            found: list[object] = [frozenset(s.items()) for s in members] if aggregate.distinct else members
+class Aggregator:
+    """One aggregate of one group, fed one solution at a time. An error in any value
+    (except for COUNT, which skips it) leaves the aggregate without a value."""
+
+    def __init__(self, aggregate: Aggregate, value: Callable[[Expr, Solution], Term]) -> None:
+        self.op, self.arg, self.separator = aggregate.op, aggregate.arg, aggregate.separator
+        self.value = value
+        self.seen: set[object] | None = set() if aggregate.distinct else None
+        self.count = 0
+        self.total: int | float = 0
+        self.best: tuple[tuple[int, object, str], Term] | None = None  # min/max, sample
+        self.parts: list[str] = []
+        self.failed = False
+
+    def add(self, s: Solution) -> None:
+        op, arg = self.op, self.arg
+        if self.failed:
+            return
+        item: object
+        if arg is None:  # COUNT(*): DISTINCT counts distinct solutions
+            item = frozenset(s.items()) if self.seen is not None else None
+        elif op == "count" and isinstance(arg, Var):
+            item = s.get(arg.name)  # the id stands for its term: no decoding to count
+            if item is None:
+                return
         else:
-            found = [s[arg.name] for s in members if arg.name in s]
-        return terms.literal(len(set(found)) if aggregate.distinct else len(found))
-    values: list[Term] = []
-    for s in members:
-        if aggregate.arg is None:
-            values.append(terms.TRUE)
-            continue
-        try:
-            values.append(value(aggregate.arg, s))
-        except ExprError:
-            if aggregate.op != "count":
-                return None
-    if aggregate.distinct:
-        values = list(dict.fromkeys(values))
-    op = aggregate.op
-    if op == "count":
-        return terms.literal(len(values))
-    if op == "sample":
-        return values[0] if values else None
-    if op == "groupConcat":
-        try:
-            return terms.literal(aggregate.separator.join(string_value(v) for v in values))
-        except ExprError:
+            try:
+                item = self.value(arg, s)
+            except ExprError:
+                self.failed = op != "count"
+                return
+        if self.seen is not None:
+            if item in self.seen:
+                return
+            self.seen.add(item)
+        self.count += 1
+        if op == "count":
+            return
+        term: Term = item  # type: ignore[assignment]
+        if op == "sample":
+            if self.best is None:
+                self.best = ((0, 0, ""), term)
+        elif op == "groupConcat":
+            try:
+                self.parts.append(string_value(term))
+            except ExprError:
+                self.failed = True
+        elif op in ("min", "max"):
+            key = _sort_value(term)
+            if self.best is None or (key < self.best[0] if op == "min" else self.best[0] < key):
+                self.best = (key, term)
+        else:  # sum, avg
+            n = numeric(term)
+            if n is None:
+                self.failed = True
+            else:
+                self.total += n
+
+    def result(self) -> Term | None:
+        if self.failed:
             return None
-    if op in ("min", "max"):
-        if not values:
-            return None
-        pick = min if op == "min" else max
-        return pick(values, key=_sort_value)
-    numbers = [numeric(v) for v in values]
-    if any(n is None for n in numbers):
-        return None
-    total = sum(numbers)  # type: ignore[arg-type]
-    if op == "sum":
-        return terms.literal(total)
-    return terms.literal(total / len(numbers) if numbers else 0)
+        op = self.op
+        if op == "count":
+            return terms.literal(self.count)
+        if op in ("sample", "min", "max"):
+            return None if self.best is None else self.best[1]
+        if op == "groupConcat":
+            return terms.literal(self.separator.join(self.parts))
+        if op == "sum":
+            return terms.literal(self.total)
+        return terms.literal(self.total / self.count if self.count else 0)
 
 
 def _merge_row(s: Solution, names: list[str], row: tuple[Value | None, ...]) -> Solution | None:

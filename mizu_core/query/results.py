@@ -27,10 +27,10 @@ def term_json(term: Term) -> Any:
         return _DOUBLE.unpack_from(term, 1)[0]
     if kind == 98:  # b
         return term == terms.TRUE
-    kind = term[:1]
-    if kind == b"B":
+    tag = term[:1]
+    if tag == b"B":
         return {"@id": "_:" + term[1:].decode("utf-8")}
-    if kind == b"L":
+    if tag == b"L":
         lang, text = term[1:].split(b"\0", 1)
         return {"@value": text.decode("utf-8"), "@language": lang.decode("utf-8")}
     return {"@value": terms.lexical(term), "@type": terms.datatype(term)}

@@ -287,3 +287,28 @@ def test_terms_published_after_a_query_are_found(repo: Repository) -> None:
     repo.publish([{"fresh": "new text"}], sign=False)
     assert rows(repo, query) == [{"?v": "new text"}]
     assert rows(repo, {"@select": "?k", "@where": {"@id": "?k", "fresh": "new text"}}) != []
+
+
+def test_aggregates_fold_rows_in_bounded_memory(tmp_path: Any) -> None:
+    import tracemalloc
+
+    from mizu_core import terms
+    from mizu_core.repo.index import IndexWriter, TermDictionary
+
+    repo, _ = Repository.init(tmp_path)
+    kind, value = terms.iri("https://mizu.stream/kind"), terms.iri("https://mizu.stream/v")
+    with repo.store.writer() as txn:
+        writer = IndexWriter(txn, TermDictionary(txn))
+        for i in range(100_000):
+            s = terms.iri(f"https://example.org/s{i}")
+            writer.add([(s, kind, terms.literal(i % 2)), (s, value, terms.literal(i))])
+        writer.flush()
+    query = {"@select": ["?k", {"?n": {"@count": "?s"}}, {"?top": {"@max": "?v"}}],
+             "@where": {"@id": "?s", "kind": "?k", "v": "?v"}, "@groupBy": "?k"}
+    tracemalloc.start()
+    result = sorted(repo.query(query), key=lambda r: r["?k"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    repo.close()
+    assert result == [{"?k": 0, "?n": 50_000, "?top": 99_998}, {"?k": 1, "?n": 50_000, "?top": 99_999}]
+    assert peak < 8 << 20, f"peak {peak / 1e6:.1f} MB"  # 100,000 solutions held would be ~30 MB

@@ -14,11 +14,9 @@ expression reads it or a row is handed out.
 
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
 from mizu_core import terms
@@ -50,26 +48,11 @@ from mizu_core.query.expressions import (
     numeric,
     string_value,
 )
-from mizu_core.repo.index import Scanner, TripleIndex
+from mizu_core.query.plans import Match, Step, compile_plan
+from mizu_core.repo.index import TripleIndex
 from mizu_core.terms import Term
 
 Filters = tuple[tuple[Expr, frozenset[str]], ...]  # expressions with the variables they read
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    """One triple pattern of a planned BGP, with what is known before it is scanned."""
-
-    ids: tuple[int | None, ...]  # the constants' ids; None where a variable goes
-    scan: Scanner  # the index scan for this step's shape of bound slots
-    inputs: tuple[tuple[int, str], ...]  # (slot, variable) bound before this step
-    outputs: tuple[tuple[int, str], ...]  # (slot, variable) this step binds
-    repeated: bool  # a variable twice among the outputs (?x :p ?x): check they agree
-    ready: Callable[[Solution], bool] | None  # the filters all bound after this step
-    # This step and the span - 1 after it read only variables bound before it, so they can
-    # be scanned at once and their rows combined (a star's properties of one subject).
-    span: int = 1
-    span_ready: tuple[Callable[[Solution], bool], ...] = ()  # the span's steps' filters
 
 
 class Evaluator:
@@ -82,7 +65,7 @@ class Evaluator:
         # the patterns themselves for every incoming solution costs more than the lookup.
         self._predicate_counts: dict[Term, int] = {}
         self._plans: dict[tuple[int, int, frozenset[str]], tuple[
-            BGP, Filters, Callable[[Solution], bool] | None, tuple[_Step, ...] | None]] = {}
+            BGP, Filters, Callable[[Solution], bool] | None, Match | None]] = {}
 
     def decode(self, value: Value) -> Term:
         return value if type(value) is bytes else self.dictionary.term(value)  # type: ignore[arg-type]
@@ -281,22 +264,16 @@ class Evaluator:
             now = self.expressions.compile_filter(e for e, names in filters if names <= bound)
             later = tuple(f for f in filters if not f[1] <= bound)
             plan = self._plans[key] = (bgp, filters, now, self._plan(bgp.triples, bound, later))
-        _, _, now, steps = plan
-        if now is not None and not now(solution):
-            return
-        if steps is None:
-            return
-        if not steps:
-            yield solution
-            return
-        yield from self._match(steps, 0, solution)
+        _, _, now, match = plan
+        if match is not None and (now is None or now(solution)):
+            yield from match(solution)
 
     def _plan(
         self, triples: tuple[TriplePattern, ...], bound: frozenset[str], filters: Filters
-    ) -> tuple[_Step, ...] | None:
+    ) -> Match | None:
         """Join order for a BGP given the variables already bound: cheapest scan first,
-        estimated from what is bound and the per-predicate statistics. None when a
-        constant is a term the store has never held: nothing can match."""
+        estimated from what is bound and the per-predicate statistics; compiled to nested
+        loops. None when a constant is a term the store has never held: nothing matches."""
         ids: dict[Term, int] = {}
         for t in triples:
             for slot in (t.s, t.p, t.o):
@@ -311,19 +288,17 @@ class Evaluator:
             best = min(remaining, key=lambda t: self._estimate(t, known))
             remaining.remove(best)
             slots = (best.s, best.p, best.o)
-            inputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name in known)
-            outputs = tuple((i, x.name) for i, x in enumerate(slots) if isinstance(x, Var) and x.name not in known)
             shape = tuple(not isinstance(x, Var) or x.name in known for x in slots)
             known |= best.variables()
             ready = self.expressions.compile_filter(e for e, names in waiting if names <= known)
             waiting = [f for f in waiting if not f[1] <= known]
-            steps.append(_Step(
+            steps.append(Step(
                 ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
+                names=tuple(x.name if isinstance(x, Var) else None for x in slots),
                 scan=self.index.scanner(shape),  # type: ignore[arg-type]
-                inputs=inputs, outputs=outputs,
-                repeated=len({n for _, n in outputs}) < len(outputs), ready=ready,
+                ready=ready,
             ))
-        return tuple(_with_spans(steps))
+        return compile_plan(tuple(steps), bound)
 
     def _estimate(self, t: TriplePattern, known: set[str]) -> int:
         """Rough number of index entries a scan of `t` visits."""
@@ -336,103 +311,6 @@ class Evaluator:
         if count is None:
             count = self._predicate_counts[t.p] = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
         return max(1, count // 100) if o else count
-
-    def _rows(self, step: _Step, solution: Solution) -> Iterable[tuple[int, int, int]]:
-        ids = list(step.ids)
-        for i, name in step.inputs:
-            value = solution[name]
-            if type(value) is not int:
-                return ()  # a term the store does not hold matches nothing
-            ids[i] = value
-        return step.scan(ids)
-
-    def _match(self, steps: tuple[_Step, ...], k: int, solution: Solution) -> Iterator[Solution]:
-        step = steps[k]
-        if step.span > 1:
-            found = []
-            for j in range(k, k + step.span):
-                rows = self._rows(steps[j], solution)
-                if type(rows) is not list:
-                    break  # a long scan: take the steps one at a time, streaming
-                if not rows:
-                    return
-                found.append(rows)
-            else:
-                yield from self._combine(steps, k, solution, found)
-                return
-        rows = self._rows(step, solution)
-        last = k + 1 == len(steps)
-        ready, outputs = step.ready, step.outputs
-        if len(outputs) == 1:  # the common case, kept tight
-            ((i, name),) = outputs
-            for row in rows:
-                extended = solution.copy()
-                extended[name] = row[i]
-                if ready is not None and not ready(extended):
-                    continue
-                if last:
-                    yield extended
-                else:
-                    yield from self._match(steps, k + 1, extended)
-            return
-        repeated = step.repeated
-        for row in rows:
-            extended = solution.copy()
-            for i, name in outputs:
-                if repeated and extended.get(name, row[i]) != row[i]:
-                    break
-                extended[name] = row[i]
-            else:
-                if ready is not None and not ready(extended):
-                    continue
-                if last:
-                    yield extended
-                else:
-                    yield from self._match(steps, k + 1, extended)
-
-    def _combine(
-        self, steps: tuple[_Step, ...], k: int, solution: Solution,
-        found: list[list[tuple[int, int, int]]],
-    ) -> Iterator[Solution]:
-        """Every combination of the rows of a span of independent steps (usually one each)."""
-        span = steps[k : k + len(found)]
-        end = k + len(found)
-        ready = steps[k].span_ready
-        for rows in itertools.product(*found):
-            extended = solution.copy()
-            for step, row in zip(span, rows, strict=True):
-                for i, name in step.outputs:
-                    extended[name] = row[i]
-            if ready and not all(test(extended) for test in ready):
-                continue
-            if end == len(steps):
-                yield extended
-            else:
-                yield from self._match(steps, end, extended)
-
-
-def _with_spans(steps: list[_Step]) -> list[_Step]:
-    """Mark runs of steps that read only variables bound before the run, bind distinct
-    variables and scan with something bound (never a product of whole-table scans)."""
-    out = list(steps)
-    for k, first in enumerate(steps):
-        if not first.inputs or first.repeated:
-            continue
-        before = {n for step in steps[:k] for _, n in step.outputs}
-        bound: set[str] = set()
-        span = 0
-        for step in steps[k:]:
-            names = {n for _, n in step.outputs}
-            if (step.repeated or not step.inputs or bound & names
-                    or not {n for _, n in step.inputs} <= before):
-                break
-            bound |= names
-            span += 1
-        if span > 1:
-            ready = tuple(step.ready for step in steps[k : k + span] if step.ready is not None)
-            out[k] = dataclasses.replace(first, span=span, span_ready=ready)
-    return out
-
 
 def _pushable_filters(
     pattern: Filter,

@@ -288,17 +288,15 @@ class Evaluator:
             best = min(remaining, key=lambda t: self._estimate(t, known))
             remaining.remove(best)
             slots = (best.s, best.p, best.o)
-            shape = tuple(not isinstance(x, Var) or x.name in known for x in slots)
             known |= best.variables()
             ready = self.expressions.compile_filter(e for e, names in waiting if names <= known)
             waiting = [f for f in waiting if not f[1] <= known]
             steps.append(Step(
                 ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
                 names=tuple(x.name if isinstance(x, Var) else None for x in slots),
-                scan=self.index.scanner(shape),  # type: ignore[arg-type]
                 ready=ready,
             ))
-        return compile_plan(tuple(steps), bound)
+        return compile_plan(tuple(steps), bound, self.index)
 
     def _estimate(self, t: TriplePattern, known: set[str]) -> int:
         """Rough number of index entries a scan of `t` visits."""

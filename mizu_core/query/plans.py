@@ -9,11 +9,11 @@ subject's missing property prunes the search before its other properties are lis
 For `?p :type "T" . ?p :label ?l . ?p :price ?x` the code is, in essence:
 
     def match(solution):
-        for r0 in scan_0((None, c0_1, c0_2)):
-            v0 = r0[0]
-            h2 = scan_2((v0, c2_1, None))   # hoisted: reads only ?p
-            ...                              # (nothing found: next r0)
-            for r1 in scan_1((v0, c1_1, None)):
+        for r0 in rows_0(pack2(c0_1, c0_2)):      # pos: (p, o, s)
+            v0 = r0[2]
+            h2 = rows_2(pack2(v0, c2_1))          # hoisted: reads only ?p
+            ...                                    # (nothing found: next r0)
+            for r1 in rows_1(pack2(v0, c1_1)):    # spo
                 v1 = r1[2]
                 for r2 in h2:
                     v2 = r2[2]
@@ -22,13 +22,14 @@ For `?p :type "T" . ?p :label ?l . ?p :price ?x` the code is, in essence:
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
 
 from mizu_core.query.expressions import Solution
-from mizu_core.repo.index import Scanner
+from mizu_core.repo.index import LAYOUT, TripleIndex
 
 Match = Callable[[Solution], Iterator[Solution]]
 MAX_LOOPS = 16  # Python allows 20 nested blocks; longer plans are chained
@@ -40,37 +41,41 @@ class Step:
 
     ids: tuple[int | None, ...]  # the constants' ids at (s, p, o); None where a variable is
     names: tuple[str | None, ...]  # the variables at (s, p, o); None where a constant is
-    scan: Scanner  # the index scan for this step's shape of bound slots
     ready: Callable[[Solution], bool] | None  # the filters whose last variable it binds
 
 
-def compile_plan(steps: tuple[Step, ...], bound: frozenset[str]) -> Match:
+def compile_plan(steps: tuple[Step, ...], bound: frozenset[str], index: TripleIndex) -> Match:
     """A generator function: match(solution) yields each extension of `solution` (which
     binds the variables in `bound`) by the steps."""
     head = steps[:MAX_LOOPS]
-    rest = compile_plan(steps[MAX_LOOPS:], bound | _bound_by(head)) if len(steps) > MAX_LOOPS else None
+    rest = compile_plan(steps[MAX_LOOPS:], bound | _bound_by(head), index) if len(steps) > MAX_LOOPS else None
     shape = tuple(step.names for step in head)
-    code = _code(shape, tuple(step.ready is not None for step in head), bound, rest is not None)
+    code, tables = _code(shape, tuple(step.ready is not None for step in head), bound, rest is not None)
     env: dict[str, object] = {"rest": rest}
     for k, step in enumerate(head):
-        env[f"scan_{k}"], env[f"ready_{k}"] = step.scan, step.ready
+        env[f"rows_{k}"], env[f"ready_{k}"] = index.rows(tables[k]), step.ready
         for slot, term_id in enumerate(step.ids):
             env[f"c{k}_{slot}"] = term_id
+    env.update(_PACK)
     exec(code, env)
     match: Match = env["match"]  # type: ignore[assignment]
     return match
+
+
+# pack1..pack3: the prefix of a scan, from its 1 to 3 bound ids in the table's key order.
+_PACK = {f"pack{n}": struct.Struct(">" + "Q" * n).pack for n in (1, 2, 3)}
 
 
 @lru_cache(maxsize=512)
 def _code(
     shape: tuple[tuple[str | None, ...], ...], filtered: tuple[bool, ...],
     bound: frozenset[str], chained: bool,
-) -> CodeType:
-    """The code of a plan's shape: which variables each step has where, which steps
-    test filters. Constants, scans and filters are names the caller's globals bind, so
-    plans of one shape (the same query, again) share their code."""
-    source = _Writer(shape, filtered, bound, chained).source()
-    return compile(source, "<bgp plan>", "exec")
+) -> tuple[CodeType, tuple[str, ...]]:
+    """The code of a plan's shape (which variables each step has where, which steps test
+    filters) and the table each step scans. Constants, tables and filters are names the
+    caller's globals bind, so plans of one shape (the same query, again) share code."""
+    writer = _Writer(shape, filtered, bound, chained)
+    return compile(writer.source(), "<bgp plan>", "exec"), tuple(writer.tables)
 
 
 def _bound_by(steps: tuple[Step, ...]) -> frozenset[str]:
@@ -83,6 +88,8 @@ class _Writer:
         bound: frozenset[str], chained: bool,
     ) -> None:
         self.shape, self.filtered, self.entry, self.chained = shape, filtered, bound, chained
+        self.tables: list[str] = []
+        self.orders: list[tuple[int, ...]] = []  # the slots each step's keys hold, in order
         self.lines: list[str] = []
         self.local: dict[str, str] = {}  # variable → local holding its value
         self.binder: dict[str, int] = {}  # variable → the step that binds it
@@ -93,6 +100,10 @@ class _Writer:
         # A step is scanned right after the last step that binds what it reads (-1: at entry).
         self.level = [max((self.binder.get(n, -1) for n in names if n is not None
                            and self.binder.get(n, k) < k), default=-1) for k, names in enumerate(shape)]
+        for k, names in enumerate(shape):
+            table, order = LAYOUT[tuple(n is None or self._bound_before(n, k) for n in names)]  # type: ignore[index]
+            self.tables.append(table)
+            self.orders.append(order)
 
     def source(self) -> str:
         self._line(0, "def match(solution):")
@@ -114,10 +125,11 @@ class _Writer:
         for slot, name in enumerate(self.shape[k]):
             if name is None or self._bound_before(name, k):
                 continue
+            at = self.orders[k].index(slot)  # rows come in the table's key order
             if name in self.local:  # the same variable twice in this pattern
-                self._line(depth + 1, f"if r{k}[{slot}] != {self.local[name]}: continue")
+                self._line(depth + 1, f"if r{k}[{at}] != {self.local[name]}: continue")
             else:
-                self._line(depth + 1, f"{self._local(name)} = r{k}[{slot}]")
+                self._line(depth + 1, f"{self._local(name)} = r{k}[{at}]")
         if self.filtered[k]:
             bindings = "".join(f", {n!r}: {self.local[n]}" for n in self.binder if self.binder[n] <= k)
             self._line(depth + 1, f"if not ready_{k}({{**solution{bindings}}}): continue")
@@ -137,11 +149,18 @@ class _Writer:
         return self.level[k] < k - 1
 
     def _scan_call(self, k: int) -> str:
-        """scan_k((s, p, o)): constants and the variables bound before step k; None for
-        what step k binds."""
-        args = [f"c{k}_{slot}" if n is None else self.local[n] if self._bound_before(n, k) else "None"
-                for slot, n in enumerate(self.shape[k])]
-        return f"scan_{k}(({', '.join(args)}))"
+        """rows_k(prefix): the prefix packs the constants (names c<step>_<slot>) and the
+        variables bound before step k, in the order of the table's keys."""
+        names = self.shape[k]
+        args = []
+        for slot in self.orders[k]:
+            name = names[slot]
+            if name is None:
+                args.append(f"c{k}_{slot}")
+            elif self._bound_before(name, k):
+                args.append(self.local[name])
+        prefix = f"pack{len(args)}({', '.join(args)})" if args else 'b""'
+        return f"rows_{k}({prefix})"
 
     def _bound_before(self, name: str, k: int) -> bool:
         return name in self.entry or self.binder.get(name, k) < k

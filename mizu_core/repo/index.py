@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import operator
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 
 from mizu_core.errors import StoreError
 from mizu_core.repo.kv import Txn, prefix_end
@@ -20,7 +19,7 @@ from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
 
-Scanner = Callable[[Sequence[int | None]], Iterable[tuple[int, int, int]]]
+Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
 _KEY3 = struct.Struct(">QQQ")
@@ -189,44 +188,43 @@ class TripleIndex:
     def __init__(self, txn: Txn, cache: TermCache | None = None) -> None:
         self.txn = txn
         self.dictionary = TermDictionary(txn, cache)
-        self._scanners: dict[tuple[bool, bool, bool], Scanner] = {}
+        self._rows: dict[str, Rows] = {}
 
-    def scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
-        """A scan for one shape of pattern (which of s, p, o are bound), chosen once:
-        scan(ids) with the bound ids at their places gives the (s, p, o) id triples."""
-        scan = self._scanners.get(bound)
-        if scan is None:
-            scan = self._scanners[bound] = self._build_scanner(bound)
-        return scan
+    def rows(self, table: str) -> Rows:
+        """rows(prefix): the keys of `table` under `prefix` as id triples in the table's
+        order. Most scans of a query are short: the first SHORT_SCAN keys are read at once
+        (a list); a longer scan streams the rest."""
+        found = self._rows.get(table)
+        if found is None:
+            found = self._rows[table] = self._build_rows(table)
+        return found
 
-    def _build_scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
-        table, order = _LAYOUT[bound]
-        n = sum(bound)
-        place = operator.itemgetter(*order[:n]) if n else None
-        pack = struct.Struct(">" + "Q" * n).pack
-        read = self.txn.key_reader(table)
-        unpack = _KEY3.unpack
-        to_spo = _TO_SPO[table]
-        txn = self.txn
+    def _build_rows(self, table: str) -> Rows:
+        read, unpack, txn = self.txn.key_reader(table), _KEY3.unpack, self.txn
 
-        def scan(ids: Sequence[int | None]) -> Iterable[tuple[int, int, int]]:
-            prefix = b"" if place is None else pack(place(ids)) if n == 1 else pack(*place(ids))
+        def rows(prefix: bytes) -> Iterable[tuple[int, int, int]]:
             first = read(prefix, SHORT_SCAN)
-            if len(first) == SHORT_SCAN:  # a long scan: stream the rest, from after the last read
-                rest = txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
-                rows = map(unpack, itertools.chain(first, rest))
-                return rows if to_spo is None else itertools.starmap(to_spo, rows)
-            if to_spo is None:
+            if len(first) < SHORT_SCAN:
                 return [unpack(k) for k in first]
-            return [to_spo(*unpack(k)) for k in first]
+            rest = txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
+            return map(unpack, itertools.chain(first, rest))  # the rest: after the last read
 
-        return scan
+        return rows
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None
     ) -> Iterable[tuple[int, int, int]]:
         """Id triples (s, p, o) matching the bound ids."""
-        return self.scanner((s is not None, p is not None, o is not None))((s, p, o))
+        table, order = LAYOUT[(s is not None, p is not None, o is not None)]
+        spo = (s, p, o)
+        prefix = b"".join(_ID.pack(spo[i]) for i in order if spo[i] is not None)
+        found = self.rows(table)(prefix)
+        to_spo = _TO_SPO[table]
+        if to_spo is None:
+            return found
+        if type(found) is list:
+            return [to_spo(*r) for r in found]
+        return itertools.starmap(to_spo, found)
 
     def match(
         self, s: Term | None = None, p: Term | None = None, o: Term | None = None
@@ -261,14 +259,14 @@ class TripleIndex:
 class HidingIndex(TripleIndex):
     hidden: set[int]
 
-    def _build_scanner(self, bound: tuple[bool, bool, bool]) -> Scanner:
-        scan, hidden = super()._build_scanner(bound), self.hidden
+    def _build_rows(self, table: str) -> Rows:
+        rows, hidden, subject = super()._build_rows(table), self.hidden, LAYOUT_SUBJECT[table]
 
-        def visible(ids: Sequence[int | None]) -> Iterable[tuple[int, int, int]]:
-            rows = scan(ids)
-            if type(rows) is list:
-                return [t for t in rows if t[0] not in hidden]
-            return (t for t in rows if t[0] not in hidden)
+        def visible(prefix: bytes) -> Iterable[tuple[int, int, int]]:
+            found = rows(prefix)
+            if type(found) is list:
+                return [t for t in found if t[subject] not in hidden]
+            return (t for t in found if t[subject] not in hidden)
 
         return visible
 
@@ -281,8 +279,9 @@ def _from_osp(o: int, s: int, p: int) -> tuple[int, int, int]:
     return s, p, o
 
 
-# Which table answers a pattern shape (s, p, o bound?) and the slots its key starts with.
-_LAYOUT: dict[tuple[bool, bool, bool], tuple[str, tuple[int, ...]]] = {
+# Which table answers a pattern shape (s, p, o bound?), and the slots (0 s, 1 p, 2 o) its
+# keys hold, in order: the bound ones first, so they form the prefix scanned.
+LAYOUT: dict[tuple[bool, bool, bool], tuple[str, tuple[int, ...]]] = {
     (True, True, True): ("spo", (0, 1, 2)),
     (True, True, False): ("spo", (0, 1, 2)),
     (True, False, True): ("osp", (2, 0, 1)),
@@ -292,6 +291,7 @@ _LAYOUT: dict[tuple[bool, bool, bool], tuple[str, tuple[int, ...]]] = {
     (False, False, True): ("osp", (2, 0, 1)),
     (False, False, False): ("spo", (0, 1, 2)),
 }
+LAYOUT_SUBJECT = {"spo": 0, "pos": 2, "osp": 1}  # where a table's keys hold the subject
 _TO_SPO: dict[str, Callable[[int, int, int], tuple[int, int, int]] | None] = {
     "spo": None, "pos": _from_pos, "osp": _from_osp,
 }

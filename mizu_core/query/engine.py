@@ -74,8 +74,9 @@ def evaluate(
     if isinstance(parsed, Select):
         if nquads:
             raise QueryError("N-Quads output needs @construct or @describe (a graph, not rows)")
-        for solution in evaluator.select(parsed):
-            yield row_json_in(solution, context)
+        decode = evaluator.decode
+        for solution in evaluator.solutions(parsed):
+            yield row_json_in(solution, context, decode)
         return
     nested: set[bytes] = set()
     if isinstance(parsed, Construct):

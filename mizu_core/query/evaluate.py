@@ -79,10 +79,11 @@ class Evaluator:
         """Solutions of a query as terms; `hidden` keeps the variables no query can name
         (a construct template's anonymous values need them)."""
         decode = self.decode
-        for s in self._select(query, hidden):
+        for s in self.solutions(query, hidden):
             yield {name: decode(v) for name, v in s.items()}
 
-    def _select(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
+    def solutions(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
+        """`select` without decoding: values are ids (see `decode`)."""
         solutions = self.eval(query.pattern, iter([{}]))
         if query.order_by:
             key = self._order_key(query)
@@ -181,7 +182,7 @@ class Evaluator:
         elif isinstance(pattern, Group):
             yield from self._join_each(solutions, lambda: self._groups(pattern))
         elif isinstance(pattern, SubSelect):
-            yield from self._join_each(solutions, lambda: list(self._select(pattern.select)))
+            yield from self._join_each(solutions, lambda: list(self.solutions(pattern.select)))
         elif isinstance(pattern, Values):
             encode = self.encode
             rows = [tuple(None if t is None else encode(t) for t in row) for row in pattern.rows]

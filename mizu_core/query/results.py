@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import unquote
 
@@ -36,8 +36,11 @@ def term_json(term: Term) -> Any:
     return {"@value": terms.lexical(term), "@type": terms.datatype(term)}
 
 
-def row_json(solution: dict[str, Term]) -> dict[str, Any]:
-    return {f"?{name}": term_json(term) for name, term in solution.items()}
+def row_json(solution: dict[str, Any], decode: Callable[[Any], Term] | None = None) -> dict[str, Any]:
+    """A select row as JSON; with `decode`, the solution's values are decoded first."""
+    if decode is None:
+        return {f"?{name}": term_json(term) for name, term in solution.items()}
+    return {f"?{name}": term_json(decode(value)) for name, value in solution.items()}
 
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -70,9 +73,11 @@ def compacted(value: Any, ctx: Context) -> Any:
     return value
 
 
-def row_json_in(solution: dict[str, Term], ctx: Context) -> dict[str, Any]:
+def row_json_in(
+    solution: dict[str, Any], ctx: Context, decode: Callable[[Any], Term] | None = None
+) -> dict[str, Any]:
     """A select row with IRIs relative to the query's @base (if it sets one)."""
-    row = row_json(solution)
+    row = row_json(solution, decode)
     return {k: compacted(v, ctx) for k, v in row.items()} if ctx.base else row
 
 

@@ -312,3 +312,21 @@ def test_aggregates_fold_rows_in_bounded_memory(tmp_path: Any) -> None:
     repo.close()
     assert result == [{"?k": 0, "?n": 50_000, "?top": 99_998}, {"?k": 1, "?n": 50_000, "?top": 99_999}]
     assert peak < 8 << 20, f"peak {peak / 1e6:.1f} MB"  # 100,000 solutions held would be ~30 MB
+
+
+def test_plans_longer_than_the_loop_limit_are_chained(repo: Repository) -> None:
+    fields = {f"f{i}": i for i in range(20)}  # 21 patterns: more than one generated function
+    repo.publish([{"kind": "wide", **fields}, {"kind": "wide", **fields, "f7": "other"}], sign=False)
+    where = {"kind": "wide", **{k: f"?{k}" for k in fields}}
+    found = rows(repo, {"@select": [f"?{k}" for k in fields], "@where": where})
+    assert len(found) == 2
+    assert {r["?f7"] for r in found} == {7, "other"}
+    assert all(r["?f19"] == 19 for r in found)
+
+
+def test_two_long_scans_of_one_subject_give_their_product(repo: Repository) -> None:
+    repo.publish([{"name": "grid", "x": list(range(100)), "y": list(range(100, 200))}], sign=False)
+    q = {"@select": ["?x", "?y"], "@where": {"name": "grid", "x": "?x", "y": "?y"}}
+    found = rows(repo, q)
+    assert len(found) == 10_000
+    assert {(r["?x"], r["?y"]) for r in found} == {(x, y) for x in range(100) for y in range(100, 200)}

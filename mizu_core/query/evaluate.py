@@ -1,8 +1,9 @@
 """Streaming evaluation of the algebra over the triple index.
 
 Solutions flow through generators, so `@limit` stops the scans early and the first row is
-ready before the last is computed. A BGP is matched by index nested loops: at each step
-the pattern with the most bound positions goes next, and each pattern is one range scan.
+ready before the last is computed. A BGP is matched by index nested loops: the cheapest
+scan goes first (from what is bound and per-predicate counts), each pattern is one range
+scan, and the plan runs as generated Python (plans.py).
 Joins feed the left side's solutions into the right (substitution), which makes OPTIONAL,
 NOT EXISTS and UNION cheap when the left side binds what the right side needs.
 
@@ -60,10 +61,10 @@ class Evaluator:
         self.index = index
         self.dictionary = index.dictionary
         self.expressions = ExpressionEvaluator(self._exists, self.decode)
+        self._predicate_counts: dict[Term, int] = {}
         # Plans by (id(BGP), id(filters), bound variables); each entry keeps its BGP and
         # filters alive, so their ids cannot be reused while cached. Ids, because hashing
         # the patterns themselves for every incoming solution costs more than the lookup.
-        self._predicate_counts: dict[Term, int] = {}
         self._plans: dict[tuple[int, int, frozenset[str]], tuple[
             BGP, Filters, Callable[[Solution], bool] | None, Match | None]] = {}
 

@@ -36,11 +36,11 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "lt": operator.lt, "gt": operator.gt, "lte": operator.le, "gte": operator.ge,
     "eq": operator.eq, "neq": operator.ne,
 }
+_FLIPPED = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq", "neq": "neq"}
+
+
 def _always(a: Any, b: Any) -> bool:
     return True
-
-
-_FLIPPED = {"lt": "gt", "gt": "lt", "lte": "gte", "gte": "lte", "eq": "eq", "neq": "neq"}
 
 
 def numeric(term: Term) -> int | float | None:

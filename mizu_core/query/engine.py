@@ -93,15 +93,20 @@ def evaluate(
     yield from subjects_json(list(triples), context, nested)
 
 
-def _fill(slot: Slot, solution: dict[str, bytes], n: int | None) -> bytes | None:
-    """A template slot's term in one solution. Anonymous nodes become blank nodes: fresh in
-    each solution `n` (SPARQL), or with n None one node for the whole query, whatever the
-    pattern bound them to (json-rql: "a template subject without @id is one subject")."""
+def _filler(slot: Slot, shaped: bool) -> Callable[[dict[str, bytes], int], bytes | None]:
+    """A template slot's term in solution number n. Anonymous nodes become blank nodes:
+    fresh in each solution (SPARQL), or, for a shaped template, one node for the whole query
+    whatever the pattern bound them to (json-rql: "a template subject without @id is one
+    subject"). None: an unbound value leaves its triple out."""
     if not isinstance(slot, Var):
-        return slot
-    if slot.name.startswith(NODE_PREFIX) and (n is None or slot.name not in solution):
-        return terms.blank(f"b{slot.name[2:]}" if n is None else f"b{n}_{slot.name[2:]}")
-    return solution.get(slot.name)  # None: an unbound value leaves its triple out
+        return lambda solution, n: slot
+    name = slot.name
+    if not name.startswith(NODE_PREFIX):
+        return lambda solution, n: solution.get(name)
+    if shaped:
+        node = terms.blank(f"b{name[2:]}")
+        return lambda solution, n: node
+    return lambda solution, n: solution.get(name) or terms.blank(f"b{n}_{name[2:]}")
 
 
 def construct_triples(
@@ -110,12 +115,14 @@ def construct_triples(
     """The template's triples in every solution. For a shaped (json-rql) template, the
     nodes filling a nested template subject are added to `nested`, to be embedded."""
     template_subjects = {t.s for t in query.template} if query.shaped else set()
+    fills = [(_filler(t.s, query.shaped), _filler(t.p, query.shaped), _filler(t.o, query.shaped),
+              nested is not None and t.o in template_subjects) for t in query.template]
     for n, solution in enumerate(evaluator.select(query.select, hidden=True)):
-        for t in query.template:
-            s, p, o = (_fill(x, solution, None if query.shaped else n) for x in (t.s, t.p, t.o))
-            if s is not None and p is not None and o is not None and terms.is_iri(p):
-                if nested is not None and t.o in template_subjects:
-                    nested.add(o)
+        for fill_s, fill_p, fill_o, nests in fills:
+            s, p, o = fill_s(solution, n), fill_p(solution, n), fill_o(solution, n)
+            if s is not None and p is not None and o is not None and p[:1] == b"I":
+                if nests:
+                    nested.add(o)  # type: ignore[union-attr]
                 yield s, p, o
 
 

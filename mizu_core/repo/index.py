@@ -123,6 +123,7 @@ class IndexWriter:
     """Buffers index keys and writes them sorted (LMDB inserts sorted keys much faster)."""
 
     FLUSH_AT = 200_000
+    RELEASE_SLICE = 5_000
 
     def __init__(self, txn: Txn, dictionary: TermDictionary,
                  release: Callable[[], None] | None = None) -> None:
@@ -164,9 +165,12 @@ class IndexWriter:
             for table, order in (("spo", (0, 1, 2)), ("pos", (1, 2, 0)), ("osp", (2, 0, 1))):
                 a, b, c = order
                 keys = sorted(pack(t[a], t[b], t[c]) for t in pending)
-                self.txn.put_many(table, [(k, b"") for k in keys])
-                if self.release is not None:
-                    self.release()
+                # In slices, letting go of the pages each one read: sorted inserts walk the
+                # whole tree, and its pages would otherwise all stay mapped.
+                for start in range(0, len(keys), self.RELEASE_SLICE):
+                    self.txn.put_many(table, [(k, b"") for k in keys[start : start + self.RELEASE_SLICE]])
+                    if self.release is not None:
+                        self.release()
             self._count_predicates(Counter(t[1] for t in pending), 1)
         self.dictionary.flush()
 

@@ -165,8 +165,8 @@ class CID:
         self.hash_code = hash_code
         self.digest = mh[pos:]
 
-    def __reduce__(self) -> tuple[type[CID], tuple[bytes]]:
-        return (CID, (self.raw,))
+    def __reduce__(self) -> tuple[type[CID], tuple[bytes, str | None]]:
+        return (CID, (self.raw, self._text))  # the text too, if made: it is the costly part
 
     @classmethod
     def for_block(cls, data: bytes, codec: int = DAG_CBOR, version: int = 1) -> CID:

@@ -8,7 +8,7 @@ publishes and blocks received from peers or CAR files all pass through here.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import SchemaLookup, validate_message
-from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.index import IndexWriter, TermDictionary, Triple
 from mizu_core.repo.kv import Txn
 
 _SEQ = struct.Struct(">Q")
@@ -120,16 +120,23 @@ class Ingest:
 
     def store(self, prepared: Prepared, pin: bytes | None = PIN_OWN) -> None:
         """Store the block, its metadata and log entry, index its triples; pin it if asked."""
+        self.store_block(prepared.cid, prepared.data, prepared.signers,
+                         message_triples(prepared.cid, prepared.message), pin)
+
+    def store_block(
+        self, cid: CID, data: bytes, signers: tuple[bytes, ...], triples: Iterable[Triple],
+        pin: bytes | None = PIN_OWN,
+    ) -> None:
+        """`store`, given the message's triples (mapped already, maybe on another core)."""
         txn = self.txn
-        cid = prepared.cid
         key = cid.raw
         seq = self._next_seq
-        info = MessageInfo(cid, seq, len(prepared.data), prepared.signers)
+        info = MessageInfo(cid, seq, len(data), signers)
         if txn.put("messages", key, info.encode(), overwrite=False):  # False: already stored
             self._next_seq += 1
-            txn.put("blocks", key, prepared.data)
+            txn.put("blocks", key, data)
             txn.put("log", _SEQ.pack(seq), key)
-            self.triples += self.index.add(message_triples(cid, prepared.message))
+            self.triples += self.index.add(triples)
             self.added += 1
         if pin is not None:
             txn.put("pins", key, pin, overwrite=False)

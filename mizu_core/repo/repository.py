@@ -33,6 +33,7 @@ from mizu_core.repo.ingest import (
     read_message,
 )
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
+from mizu_core.repo.preparing import Ready, prepare_all
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -231,24 +232,30 @@ class Repository:
             with self.store.reader() as txn:
                 return read_message(txn, cid)
 
+        def parsed(item: Any) -> Any:
+            if type(item) is MessageText:
+                return codec.parse_json(item.text, item.line, links=True)
+            return item
+
+        def here(item: Any) -> Prepared:
+            return prepare(parsed(item), key, schema_lookup)
+
+        def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
+            return prepare(parsed(item), key)
+
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
-            for n, item in enumerate(messages, 1):
-                where = item.where if type(item) is MessageText else f"message {n}"
-                try:
-                    if type(item) is MessageText:
-                        item = codec.parse_json(item.text, item.line, links=True)
-                    prepared = prepare(item, key, schema_lookup)
-                except MizuError as e:
+            outcomes = prepare_all(messages, here, anywhere)
+            for n, (item, ready) in enumerate(outcomes, 1):
+                if isinstance(ready, MizuError):
+                    where = item.where if type(item) is MessageText else f"message {n}"
                     if not skip_invalid:
-                        raise type(e)(f"{where}: {e}", e.hint) from None
-                    rejected.append(Rejected(where, str(e)))
+                        raise type(ready)(f"{where}: {ready}", ready.hint) from None
+                    rejected.append(Rejected(where, str(ready)))
                     continue
-                if prepared.message.get("kind") == "json-schema":
-                    schemas[prepared.cid] = prepared.message
-                # Only bytes are spooled: decoding our own block again is cheaper than pickle.
-                cid = prepared.cid
-                pickle.dump((cid.raw, str(cid), prepared.data, prepared.signers), spool)
-                cids.append(prepared.cid)
+                if ready.schema is not None:
+                    schemas[ready.cid] = ready.schema
+                spool.write(ready.record)
+                cids.append(ready.cid)
             spool.seek(0)
             added, triples = self._store_spooled(spool, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
@@ -260,9 +267,7 @@ class Repository:
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages)
                 for n in range(1, min(batch_size, count - start) + 1):
-                    raw_cid, text, data, signers = pickle.load(spool)
-                    message = codec.decode_trusted(data)
-                    ingest.store(Prepared(CID(raw_cid, text), data, message, signers))
+                    ingest.store_block(*Ready.stored(pickle.load(spool)))
                     if n % _RELEASE_EVERY == 0:
                         # Index pages read while inserting stay mapped, and count as
                         # resident memory, until released (safe mid-transaction: writes

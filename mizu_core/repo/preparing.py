@@ -15,19 +15,20 @@ earlier in the same input included), and that result is the one reported.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
 import pickle
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.pool import AsyncResult
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import MizuError
 from mizu_core.message.cid import CID
 from mizu_core.message.triples import message_triples
 from mizu_core.repo.ingest import Prepared
+
+if TYPE_CHECKING:
+    from multiprocessing.pool import AsyncResult
 
 SERIAL = 2_000  # an input this short is prepared here: forking costs more than it saves
 CHUNK = 256  # messages per task sent to a worker
@@ -76,6 +77,8 @@ def prepare_all(
         for item in itertools.chain(chunk, remaining):
             yield item, _attempt(here, item)
         return
+    import multiprocessing  # here: most commands never publish this much
+
     global _work
     _work = anywhere
     pool = multiprocessing.get_context("fork").Pool(workers)

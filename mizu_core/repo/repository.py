@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from mizu_core.errors import MizuError, NotARepository, NotFound
 from mizu_core.message import codec
@@ -47,8 +47,7 @@ _SPOOL_IN_MEMORY = 8 << 20  # prepared messages beyond this wait in a temporary 
 _RELEASE_EVERY = 20
 
 
-@dataclass(frozen=True)
-class MessageText:
+class MessageText(NamedTuple):  # a tuple: it crosses to worker processes cheaply
     """JSON text to publish, named for error messages (`stdin`, `line 7`)."""
 
     text: bytes | str

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ def prepare_all(
 
     global _work
     _work = anywhere
-    pool = multiprocessing.get_context("fork").Pool(workers)
+    pool = multiprocessing.get_context("fork").Pool(workers, _start_worker, (os.getpid(),))
     try:
         pending: deque[tuple[list[Any], AsyncResult[list[_Wire | None]]]] = deque()
         while chunk:
@@ -94,6 +95,19 @@ def prepare_all(
     finally:
         pool.terminate()
         _work = None
+
+
+def _start_worker(parent: int) -> None:
+    """Die with the parent: a `mizu put` killed mid-way must not leave workers waiting
+    forever on a queue nobody writes to (Linux; elsewhere they stay until their input ends)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
 
 
 def _attempt(prepare: Callable[[Any], Prepared], item: Any) -> Outcome:

@@ -79,3 +79,48 @@ def test_two_writers_at_once(repo: Path) -> None:
         assert proc.returncode == 0, err
     assert len(json.loads(mizu("log", "--format", "json", cwd=repo).stdout)) == 4_000
     assert mizu("fsck", cwd=repo).returncode == 0
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found |= {int(c) for c in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return found
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_a_put_killed_while_preparing_leaves_no_workers(repo: Path, tmp_path: Path) -> None:
+    big = tmp_path / "big.ndjson"
+    big.write_bytes(ndjson(40_000, "prepared on every core"))
+    proc = subprocess.Popen([MIZU, "put", "--lines", str(big)], cwd=repo,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    workers: set[int] = set()
+
+    def working() -> bool:  # workers forked and busy with chunks
+        workers.update(children(proc.pid))
+        return any(cpu_ticks(w) > 20 for w in workers) or proc.poll() is not None
+
+    wait_for(working, 60, "the put's workers to get to work")
+    assert proc.poll() is None and workers, "put finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    wait_for(lambda: not any(alive(w) for w in workers), 10, "the workers to end with their parent")
+    assert stored(repo) == 0  # killed before storing anything

@@ -64,12 +64,11 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
     links: list[CID | None] = []
     new_pages = []
     for entry in added[:-1]:
-        if (source / entry.path).is_dir():
-            continue
+        if entry.size is None:
+            continue  # a folder
         media_type = mimetypes.guess_type(entry.path)[0] or "application/octet-stream"
         page = {"type": "page", "site": site, "snapshot": snapshot_id, "path": entry.path,
-                "media_type": media_type, "size": (source / entry.path).stat().st_size,
-                "file": entry.link.cid.to_v1()}
+                "media_type": media_type, "size": entry.size, "file": entry.link.cid.to_v1()}
         same = known.get(entry.path)
         if same is not None and all(same[1].get(k) == page[k] for k in ("media_type", "size", "file")):
             links.append(same[0])  # this version of the page is published already

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import struct
 import time
 from collections.abc import Callable, Iterator
@@ -39,6 +40,7 @@ _FLUSH_BYTES = 8 << 20  # blocks are written in transactions of about this much
 class Added:
     path: str  # relative to what was added ("" for the root)
     link: Link
+    size: int | None = None  # a file's size in bytes; None for a folder
 
 
 class BlockBuffer:
@@ -78,11 +80,10 @@ _STAT = struct.Struct(">QQQQQ")  # size, mtime_ns, ctime_ns, inode, tsize; then 
 _RACY_NS = 2_000_000_000  # a file changed this recently may change again within its mtime
 
 
-def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
-    """A file's DAG (`path` is absolute). Like git's index, a file whose size, times and
-    inode match what was recorded when it was last added here is not read again, if its
-    root is still stored."""
-    st = path.stat()
+def _add_file(path: Path | str, st: os.stat_result, buffer: BlockBuffer, raw_leaves: bool) -> Link:
+    """A file's DAG (`path` is absolute, `st` its stat). Like git's index, a file whose size,
+    times and inode match what was recorded when it was last added here is not read again,
+    if its root is still stored."""
     key = (b"L" if raw_leaves else b"C") + os.fsencode(path)
     with buffer.repo.store.reader() as txn:
         cached = txn.get("file_stats", key)
@@ -98,8 +99,8 @@ def _add_file(path: Path, buffer: BlockBuffer, raw_leaves: bool) -> Link:
             builder.add_chunk(chunk)
     link = builder.finish()
     if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
-        stat = _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, link.tsize)
-        buffer.stats.append((key, stat + link.cid.raw))
+        record = _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, link.tsize)
+        buffer.stats.append((key, record + link.cid.raw))
     return link
 
 
@@ -121,31 +122,36 @@ def _add_path(
     buffer = BlockBuffer(repo, progress)
     added: list[Added] = []
 
-    def walk(current: Path, relative: str) -> Link:
-        if current.is_symlink():
+    def walk(current: str, st: os.stat_result, relative: str) -> Link:
+        """One lstat per entry (os.scandir's): a backup's re-run is mostly this walk."""
+        if stat.S_ISLNK(st.st_mode):
             raise UsageError(f"{current}: symbolic links are not supported")
-        if current.is_dir():
+        if stat.S_ISDIR(st.st_mode):
+            with os.scandir(current) as found:
+                children = sorted(found, key=lambda e: e.name.encode("utf-8", "surrogateescape"))
             entries = []
-            for child in sorted(os.listdir(current), key=lambda n: n.encode("utf-8", "surrogateescape")):
+            for child in children:
                 try:
-                    child.encode("utf-8")
+                    child.name.encode("utf-8")
                 except UnicodeEncodeError:
-                    raise UsageError(f"{current / child!r}: the name is not valid UTF-8") from None
-                link = walk(current / child, f"{relative}/{child}" if relative else child)
-                entries.append(Link(link.cid, child, link.tsize))
+                    raise UsageError(f"{child.path!r}: the name is not valid UTF-8") from None
+                name = f"{relative}/{child.name}" if relative else child.name
+                link = walk(child.path, child.stat(follow_symlinks=False), name)
+                entries.append(Link(link.cid, child.name, link.tsize))
             block = directory_node(entries)
             cid = CID.for_block(block, DAG_PB, version=1 if raw_leaves else 0)
             buffer.put(cid, block)
             link = Link(cid, "", len(block) + sum(e.tsize for e in entries))
-        elif current.is_file():
-            link = _add_file(current, buffer, raw_leaves)
+            added.append(Added(relative, link))
+        elif stat.S_ISREG(st.st_mode):
+            link = _add_file(current, st, buffer, raw_leaves)
+            added.append(Added(relative, link, st.st_size))
         else:
             raise UsageError(f"{current}: not a regular file or folder")
-        added.append(Added(relative, link))
         return link
 
     try:
-        root = walk(path, "")
+        root = walk(str(path), os.lstat(path), "")
     except OSError as e:
         raise MizuError(f"cannot read {e.filename}: {e.strerror}") from None
     buffer.flush(pin=root.cid)

@@ -143,6 +143,11 @@ class CID:
 
     def __init__(self, raw: bytes, text: str | None = None) -> None:
         """`raw` is the binary CID; `text`, if given, must be its canonical string."""
+        if len(raw) == 36 and raw[0] == 1 and raw[1] < 0x80 and raw[2] == SHA2_256 and raw[3] == 32:
+            # The common case (CIDv1, one-byte codec, sha2-256), without parsing varints.
+            self.raw, self._text, self.version, self.codec = bytes(raw), text, 1, raw[1]
+            self.hash_code, self.digest = SHA2_256, self.raw[4:]
+            return
         try:
             if len(raw) == 34 and raw[0] == SHA2_256 and raw[1] == 32:
                 version, codec, mh = 0, DAG_PB, raw

@@ -243,6 +243,7 @@ class Repository:
             return prepare(parsed(item), key)
 
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+            records: list[bytes] = []  # written to the spool a few hundred at a time
             outcomes = prepare_all(messages, here, anywhere)
             for n, (item, ready) in enumerate(outcomes, 1):
                 if isinstance(ready, MizuError):
@@ -253,8 +254,12 @@ class Repository:
                     continue
                 if ready.schema is not None:
                     schemas[ready.cid] = ready.schema
-                spool.write(ready.record)
+                records.append(ready.record)
+                if len(records) == 256:
+                    spool.write(b"".join(records))
+                    records.clear()
                 cids.append(ready.cid)
+            spool.write(b"".join(records))
             spool.seek(0)
             added, triples = self._store_spooled(spool, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)

@@ -122,8 +122,8 @@ class TermDictionary:
 class IndexWriter:
     """Buffers index keys and writes them sorted (LMDB inserts sorted keys much faster)."""
 
-    FLUSH_AT = 200_000
-    RELEASE_SLICE = 5_000
+    FLUSH_AT = 50_000
+    RELEASE_SLICE = 1_000
 
     def __init__(self, txn: Txn, dictionary: TermDictionary,
                  release: Callable[[], None] | None = None) -> None:

@@ -40,7 +40,7 @@ CONFIG = "config.toml"
 IDENTITY = "identity.pem"
 STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
-_BATCH_SIZE = 10_000  # messages per write transaction: bounds memory, keeps commits few
+_BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps commits few
 _SPOOL_IN_MEMORY = 8 << 20  # prepared messages beyond this wait in a temporary file
 # Messages stored between releases of the store's mapped pages: each write maps ~100 kB
 # (the pages it reads and their fault-around neighbours), so release often (it is cheap).

@@ -36,7 +36,6 @@ CHUNK = 256  # messages per task sent to a worker
 IN_FLIGHT = 3  # chunks queued per worker: keeps them busy, bounds memory
 
 
-
 @dataclass(frozen=True, slots=True)
 class Ready:
     """A prepared message as the store takes it."""
@@ -72,14 +71,16 @@ def prepare_all(
     remaining = iter(items)
     for item in itertools.islice(remaining, SERIAL):
         yield item, _attempt(here, item)
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     chunk = list(itertools.islice(remaining, CHUNK))
-    if workers < 2 or not chunk:
+    if not chunk:
+        return
+    import multiprocessing  # only now: most publishes are short
+
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         for item in itertools.chain(chunk, remaining):
             yield item, _attempt(here, item)
         return
-    import multiprocessing  # here: most commands never publish this much
-
     global _work
     _work = anywhere
     pool = multiprocessing.get_context("fork").Pool(workers, _start_worker, (os.getpid(),))

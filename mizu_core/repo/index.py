@@ -204,14 +204,16 @@ class TripleIndex:
         return found
 
     def _build_rows(self, table: str) -> Rows:
-        read, unpack, txn = self.txn.key_reader(table), _KEY3.unpack, self.txn
+        unpack, txn = _KEY3.unpack, self.txn
+        read = txn.key_reader(table, unpack)
 
         def rows(prefix: bytes) -> Iterable[tuple[int, int, int]]:
             first = read(prefix, SHORT_SCAN)
             if len(first) < SHORT_SCAN:
-                return [unpack(k) for k in first]
-            rest = txn.scan_keys(table, first[-1] + b"\0", prefix_end(prefix) if prefix else None)
-            return map(unpack, itertools.chain(first, rest))  # the rest: after the last read
+                return first
+            after = _KEY3.pack(*first[-1]) + b"\0"  # stream the rest, from after the last read
+            rest = map(unpack, txn.scan_keys(table, after, prefix_end(prefix) if prefix else None))
+            return itertools.chain(first, rest)
 
         return rows
 

@@ -31,8 +31,11 @@ class Txn(Protocol):
         self, table: str, start: bytes = b"", stop: bytes | None = None, reverse: bool = False
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
-    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
-        """read(prefix, limit): the first `limit` keys that start with `prefix`, in order."""
+    def key_reader(
+        self, table: str, transform: Callable[[bytes], Any] = bytes
+    ) -> Callable[[bytes, int], list[Any]]:
+        """read(prefix, limit): the first `limit` keys that start with `prefix`, in order,
+        each passed through `transform` (a key unpacker, say) as it is read."""
         ...
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
@@ -105,19 +108,21 @@ class LmdbTxn:
             yield key, cursor.value()
             positioned = cursor.prev()
 
-    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
+    def key_reader(
+        self, table: str, transform: Callable[[bytes], Any] = bytes
+    ) -> Callable[[bytes, int], list[Any]]:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
         cursor = self._txn.cursor(db=self._dbs[table])
         set_range, iternext = cursor.set_range, cursor.iternext
 
-        def read(prefix: bytes, limit: int) -> list[bytes]:
-            found: list[bytes] = []
+        def read(prefix: bytes, limit: int) -> list[Any]:
+            found: list[Any] = []
             if set_range(prefix):
                 for key in iternext(values=False):
                     if not key.startswith(prefix):
                         break
-                    found.append(key)
+                    found.append(transform(key))
                     if len(found) == limit:
                         break
             return found
@@ -284,10 +289,12 @@ class MemoryTxn:
             if key in data:
                 yield key, data[key]
 
-    def key_reader(self, table: str) -> Callable[[bytes, int], list[bytes]]:
+    def key_reader(
+        self, table: str, transform: Callable[[bytes], Any] = bytes
+    ) -> Callable[[bytes, int], list[Any]]:
         data = self._tables[table]
-        return lambda prefix, limit: list(itertools.islice(
-            data.irange(prefix, prefix_end(prefix), inclusive=(True, False)), limit))
+        return lambda prefix, limit: [transform(k) for k in itertools.islice(
+            data.irange(prefix, prefix_end(prefix), inclusive=(True, False)), limit)]
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
         return self._tables[table].get  # type: ignore[no-any-return]

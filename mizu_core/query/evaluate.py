@@ -160,18 +160,18 @@ class Evaluator:
                     yield s
         elif isinstance(pattern, Filter):
             bgp, pushed, rest = _pushable_filters(pattern)
-            compile_tests = self.expressions.compile_tests
+            compile_filter = self.expressions.compile_filter
             if bgp is not None:
                 # Filters over a BGP are checked as soon as their variables are bound.
-                tests = compile_tests(rest)
+                check = compile_filter(rest)
                 for s in solutions:
                     for found in self._bgp(bgp, s, pushed):
-                        if all(test(found) for test in tests):
+                        if check is None or check(found):
                             yield found
                 return
-            tests = compile_tests([pattern.expr])
+            test = compile_filter([pattern.expr])
             for s in self.eval(pattern.inner, solutions):
-                if all(test(s) for test in tests):
+                if test is None or test(s):
                     yield s
         elif isinstance(pattern, Extend):
             name = pattern.var.name

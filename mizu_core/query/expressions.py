@@ -187,12 +187,12 @@ class ExpressionEvaluator:
 
     def compile_filter(self, exprs: Iterable[Expr]) -> Callable[[Solution], bool] | None:
         """One closure testing a conjunction of expressions (None for none)."""
-        tests = self.compile_tests(exprs)
+        tests = self._compiled_tests(exprs)
         if len(tests) <= 1:
             return tests[0] if tests else None
         return lambda s: all(test(s) for test in tests)
 
-    def compile_tests(self, exprs: Iterable[Expr]) -> tuple[Callable[[Solution], bool], ...]:
+    def _compiled_tests(self, exprs: Iterable[Expr]) -> tuple[Callable[[Solution], bool], ...]:
         """Closures testing a conjunction of expressions. The common filters skip the
         general interpreter: comparisons of one variable with numbers become one range
         test that decodes the variable once; a regex over a variable is a direct search."""

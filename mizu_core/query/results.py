@@ -36,10 +36,8 @@ def term_json(term: Term) -> Any:
     return {"@value": terms.lexical(term), "@type": terms.datatype(term)}
 
 
-def row_json(solution: dict[str, Any], decode: Callable[[Any], Term] | None = None) -> dict[str, Any]:
-    """A select row as JSON; with `decode`, the solution's values are decoded first."""
-    if decode is None:
-        return {f"?{name}": term_json(term) for name, term in solution.items()}
+def row_json(solution: dict[str, Any], decode: Callable[[Any], Term]) -> dict[str, Any]:
+    """A select row as JSON, each value decoded (an evaluator's ids) on the way."""
     return {f"?{name}": term_json(decode(value)) for name, value in solution.items()}
 
 
@@ -73,9 +71,7 @@ def compacted(value: Any, ctx: Context) -> Any:
     return value
 
 
-def row_json_in(
-    solution: dict[str, Any], ctx: Context, decode: Callable[[Any], Term] | None = None
-) -> dict[str, Any]:
+def row_json_in(solution: dict[str, Any], ctx: Context, decode: Callable[[Any], Term]) -> dict[str, Any]:
     """A select row with IRIs relative to the query's @base (if it sets one)."""
     row = row_json(solution, decode)
     return {k: compacted(v, ctx) for k, v in row.items()} if ctx.base else row

@@ -18,7 +18,7 @@ from mizu_core.query.algebra import Construct, Describe, Query, Select, Slot, Va
 from mizu_core.query.context import Context
 from mizu_core.query.evaluate import Evaluator
 from mizu_core.query.jsonrql import NODE_PREFIX, READ_KEYS, Parser
-from mizu_core.query.results import row_json_in, subjects_json
+from mizu_core.query.results import row_maker, subjects_json
 from mizu_core.repo.index import Triple, TripleIndex
 
 
@@ -74,9 +74,9 @@ def evaluate(
     if isinstance(parsed, Select):
         if nquads:
             raise QueryError("N-Quads output needs @construct or @describe (a graph, not rows)")
-        decode = evaluator.decode
-        for solution in evaluator.solutions(parsed):
-            yield row_json_in(solution, context, decode)
+        names = None if parsed.projection is None else [v.name for v in parsed.projection]
+        row = row_maker(names, evaluator.decode, index.dictionary.derived, context)
+        yield from map(row, evaluator.solutions(parsed, project=False))
         return
     nested: set[bytes] = set()
     if isinstance(parsed, Construct):

@@ -83,8 +83,10 @@ class Evaluator:
         for s in self.solutions(query, hidden):
             yield {name: decode(v) for name, v in s.items()}
 
-    def solutions(self, query: Select, hidden: bool = False) -> Iterator[Solution]:
-        """`select` without decoding: values are ids (see `decode`)."""
+    def solutions(self, query: Select, hidden: bool = False, project: bool = True) -> Iterator[Solution]:
+        """`select` without decoding: values are ids (see `decode`). With project=False
+        rows keep every variable (the caller projects; not with DISTINCT, which needs
+        rows projected)."""
         solutions = self.eval(query.pattern, iter([{}]))
         if query.order_by:
             key = self._order_key(query)
@@ -94,8 +96,9 @@ class Evaluator:
             else:
                 solutions = iter(sorted(solutions, key=key))
         if query.projection is not None:
-            names = [v.name for v in query.projection]
-            solutions = ({n: s[n] for n in names if n in s} for s in solutions)
+            if project or query.distinct:
+                names = [v.name for v in query.projection]
+                solutions = ({n: s[n] for n in names if n in s} for s in solutions)
         elif not hidden:
             solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
         if query.distinct:

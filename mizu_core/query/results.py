@@ -36,9 +36,35 @@ def term_json(term: Term) -> Any:
     return {"@value": terms.lexical(term), "@type": terms.datatype(term)}
 
 
-def row_json(solution: dict[str, Any], decode: Callable[[Any], Term]) -> dict[str, Any]:
-    """A select row as JSON, each value decoded (an evaluator's ids) on the way."""
-    return {f"?{name}": term_json(decode(value)) for name, value in solution.items()}
+def row_maker(
+    names: list[str] | None, decode: Callable[[Any], Term], cache: dict[int, Any], ctx: Context
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """row(solution): a select row as JSON (SPEC §4), projected on `names` (all variables
+    when None) and with IRIs relative to the query's @base (if it sets one). Values are an
+    evaluator's (term ids, or terms the store lacks). `cache` keeps the JSON of ids; safe
+    to share as long as the ids it is keyed by are."""
+    get = cache.get
+
+    def value_json(value: Any) -> Any:
+        found = get(value)
+        if found is None:
+            found = term_json(decode(value))
+            if type(value) is int:
+                if len(cache) >= CACHE_LIMIT:
+                    cache.clear()
+                cache[value] = found
+        if type(found) is dict:  # the caller may change it: a copy of their own
+            found = dict(found)
+            return compacted(found, ctx) if ctx.base else found
+        return found
+
+    if names is None:
+        return lambda solution: {f"?{n}": value_json(v) for n, v in solution.items()}
+    keys = [(n, f"?{n}") for n in names]
+    return lambda solution: {k: value_json(solution[n]) for n, k in keys if n in solution}
+
+
+CACHE_LIMIT = 1 << 14  # bounded: a long result must stream in little memory
 
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -69,12 +95,6 @@ def compacted(value: Any, ctx: Context) -> Any:
     if isinstance(value, dict) and set(value) == {"@id"}:
         return {"@id": compact_id(value["@id"], ctx)}
     return value
-
-
-def row_json_in(solution: dict[str, Any], ctx: Context, decode: Callable[[Any], Term]) -> dict[str, Any]:
-    """A select row with IRIs relative to the query's @base (if it sets one)."""
-    row = row_json(solution, decode)
-    return {k: compacted(v, ctx) for k, v in row.items()} if ctx.base else row
 
 
 def subjects_json(

@@ -43,6 +43,7 @@ class TermCache:
     def __init__(self) -> None:
         self.ids: dict[Term, int] = {}
         self.terms: dict[int, Term] = {}
+        self.derived: dict[int, object] = {}  # id → a value made from its term (query output)
 
 
 class TermDictionary:
@@ -61,6 +62,7 @@ class TermDictionary:
         cache = cache or TermCache()
         self._ids = cache.ids
         self._terms = cache.terms
+        self.derived = cache.derived
         self._read_term = txn.getter("terms")
         self._next: int | None = None
 
@@ -196,26 +198,14 @@ class TripleIndex:
 
     def rows(self, table: str) -> Rows:
         """rows(prefix): the keys of `table` under `prefix` as id triples in the table's
-        order. Most scans of a query are short: the first SHORT_SCAN keys are read at once
-        (a list); a longer scan streams the rest."""
+        order; a list for a short scan (most scans of a query), else a stream."""
         found = self._rows.get(table)
         if found is None:
             found = self._rows[table] = self._build_rows(table)
         return found
 
     def _build_rows(self, table: str) -> Rows:
-        unpack, txn = _KEY3.unpack, self.txn
-        read = txn.key_reader(table, unpack)
-
-        def rows(prefix: bytes) -> Iterable[tuple[int, int, int]]:
-            first = read(prefix, SHORT_SCAN)
-            if len(first) < SHORT_SCAN:
-                return first
-            after = _KEY3.pack(*first[-1]) + b"\0"  # stream the rest, from after the last read
-            rest = map(unpack, txn.scan_keys(table, after, prefix_end(prefix) if prefix else None))
-            return itertools.chain(first, rest)
-
-        return rows
+        return self.txn.key_reader(table, _KEY3.unpack, SHORT_SCAN)
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None

@@ -32,10 +32,11 @@ class Txn(Protocol):
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes
-    ) -> Callable[[bytes, int], list[Any]]:
-        """read(prefix, limit): the first `limit` keys that start with `prefix`, in order,
-        each passed through `transform` (a key unpacker, say) as it is read."""
+        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+    ) -> Callable[[bytes], Iterable[Any]]:
+        """read(prefix): the keys that start with `prefix`, in order, each passed through
+        `transform` (a key unpacker, say) as it is read. A list when there are fewer than
+        `short` of them (most scans of a query); else they stream (an iterator)."""
         ...
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
@@ -109,22 +110,23 @@ class LmdbTxn:
             positioned = cursor.prev()
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes
-    ) -> Callable[[bytes, int], list[Any]]:
+        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+    ) -> Callable[[bytes], Iterable[Any]]:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
         cursor = self._txn.cursor(db=self._dbs[table])
-        set_range, iternext = cursor.set_range, cursor.iternext
+        set_range, iternext, scan_keys = cursor.set_range, cursor.iternext, self.scan_keys
 
-        def read(prefix: bytes, limit: int) -> list[Any]:
+        def read(prefix: bytes) -> Iterable[Any]:
             found: list[Any] = []
             if set_range(prefix):
                 for key in iternext(values=False):
                     if not key.startswith(prefix):
                         break
                     found.append(transform(key))
-                    if len(found) == limit:
-                        break
+                    if len(found) == short:  # a long scan: stream the rest
+                        rest = scan_keys(table, key + b"\0", prefix_end(prefix))
+                        return itertools.chain(found, map(transform, rest))
             return found
 
         return read
@@ -290,11 +292,16 @@ class MemoryTxn:
                 yield key, data[key]
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes
-    ) -> Callable[[bytes, int], list[Any]]:
+        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+    ) -> Callable[[bytes], Iterable[Any]]:
         data = self._tables[table]
-        return lambda prefix, limit: [transform(k) for k in itertools.islice(
-            data.irange(prefix, prefix_end(prefix), inclusive=(True, False)), limit)]
+
+        def read(prefix: bytes) -> Iterable[Any]:
+            keys = data.irange(prefix, prefix_end(prefix), inclusive=(True, False))
+            found = [transform(k) for k in itertools.islice(keys, short)]
+            return found if len(found) < short else itertools.chain(found, map(transform, keys))
+
+        return read
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
         return self._tables[table].get  # type: ignore[no-any-return]

@@ -17,12 +17,12 @@ CONSTRUCT the number of triples), Mizu's count is checked against pyoxigraph's, 
 median of `runs` warm runs is taken, in process: Mizu `list(repo.query(q))` on one open
 `Repository`, pyoxigraph `list(store.query(sparql))`, rdflib `list(graph.query(sparql))`
 (rdflib in a child process, so its million Python objects do not slow the others' garbage
-collector). The point lookup is also timed as a cold `mizu query` process. Queries where
+collector). The runs interleave, one of each system per round, so a machine whose speed
+drifts during the run (a shared VM) slows all three alike. The point lookup is also timed as a cold `mizu query` process. Queries where
 Mizu is more than 3x slower than pyoxigraph, or less than 10x faster than rdflib while taking
 at least 1 ms, are profiled once with cProfile (`--profile all|none` to change that).
 
-Run as a script (`python bench/query.py rdflib FOLDER QUERIES.json RUNS`) it is the rdflib
-child; the benchmark itself runs from `python bench/run.py --only query`.
+Run as a script (`python bench/query.py rdflib FOLDER`) it is the rdflib child; the benchmark itself runs from `python bench/run.py --only query`.
 """
 
 from __future__ import annotations
@@ -248,25 +248,41 @@ def _count_mizu(q: Query, rows: list[dict[str, Any]]) -> int:
                for subject in rows for k, v in subject.items() if k != "@id")
 
 
-def _measure(fn: Callable[[], int], runs: int, budget: float | None = None) -> dict[str, Any]:
-    """One counting run, then `runs` timed warm runs (fewer if one run exceeds `budget`)."""
-    try:
+Run = Callable[[], tuple[int, float]]  # one run of a query: (result count, seconds)
+
+
+def _timed(fn: Callable[[], int]) -> Run:
+    def once() -> tuple[int, float]:
         t0 = time.perf_counter()
         count = fn()
-        first = time.perf_counter() - t0
-    except Exception as e:  # a failing query is reported, not fatal
-        return {"error": f"{type(e).__name__}: {e}",
-                "traceback": traceback.format_exc(limit=-8)}
-    if budget is not None and first > budget:
-        times = [first]
-    else:
-        times = []
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return {"count": count, "median_ms": statistics.median(times) * 1000,
-            "min_ms": min(times) * 1000, "runs": len(times)}
+        return count, time.perf_counter() - t0
+
+    return once
+
+
+def _measure(systems: dict[str, Run], runs: int, budget: float) -> dict[str, dict[str, Any]]:
+    """Each system's counting run, then `runs` rounds of one timed warm run per system, in
+    turn: on a machine whose speed drifts (a shared VM) all systems see the same drift. A
+    system whose first run took over `budget` seconds is not repeated."""
+    results: dict[str, dict[str, Any]] = {}
+    times: dict[str, list[float]] = {}
+    for name, once in systems.items():
+        try:
+            count, first = once()
+        except Exception as e:  # a failing query is reported, not fatal
+            results[name] = {"error": f"{type(e).__name__}: {e}",
+                             "traceback": traceback.format_exc(limit=-8)}
+            continue
+        results[name] = {"count": count}
+        times[name] = [first] if first > budget else []
+    for _ in range(runs):
+        for name, once in systems.items():
+            if name in times and (not times[name] or times[name][0] <= budget):
+                times[name].append(once()[1])
+    for name, taken in times.items():
+        results[name].update(median_ms=statistics.median(taken) * 1000,
+                             min_ms=min(taken) * 1000, runs=len(taken))
+    return results
 
 
 def _profile(fn: Callable[[], Any], top: int = 10) -> dict[str, list[list[Any]]]:
@@ -315,18 +331,43 @@ def _cli_point(folder: Path, q: Query, runs: int) -> dict[str, Any]:
             "command": "mizu query '<json-rql>' (cwd: the repository, stdout: a pipe)"}
 
 
-def _rdflib(folder: Path, qs: list[Query], runs: int) -> dict[str, Any]:
-    spec = folder / "rdflib-queries.json"
-    spec.write_text(json.dumps([{"name": q.name, "sparql": PREFIX + q.sparql} for q in qs]))
-    done = subprocess.run([sys.executable, __file__, "rdflib", str(folder), str(spec),
-                           str(runs)], capture_output=True, env=_env())
-    if done.returncode:
-        raise RuntimeError(f"rdflib child failed: {done.stderr.decode()[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+class _RdflibChild:
+    """rdflib in a process of its own (so its million objects stay out of this process's
+    garbage collector), loaded once, then asked for one timed run at a time: its runs
+    interleave with Mizu's and pyoxigraph's."""
+
+    def __init__(self, folder: Path) -> None:
+        self._proc = subprocess.Popen([sys.executable, __file__, "rdflib", str(folder)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      env=_env(), text=True)
+        self.load: dict[str, Any] = self._answer()
+
+    def run(self, sparql: str) -> tuple[int, float]:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(json.dumps(sparql) + "\n")
+        self._proc.stdin.flush()
+        answer = self._answer()
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["count"], answer["seconds"]
+
+    def _answer(self) -> dict[str, Any]:
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the rdflib child died (exit {self._proc.wait()})")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait()
 
 
-def _rdflib_child(folder: Path, spec: Path, runs: int) -> dict[str, Any]:
+def _rdflib_child(folder: Path) -> None:
+    """The child: load, print the load as a JSON line, then answer each query (a JSON
+    string per line on stdin) with {"count", "seconds"} or {"error"}."""
     import gc
 
     from rdflib import Graph
@@ -352,15 +393,17 @@ def _rdflib_child(folder: Path, spec: Path, runs: int) -> dict[str, Any]:
         seconds, sliced = head_s, True
     gc.collect()
     gc.freeze()  # the graph is permanent: keep the collector from walking it on every pass
-    load = {"seconds": seconds, "triples": len(graph), "sliced": sliced,
-            "projected_full_s": projected, "what": "Graph().parse (N-Triples, in memory)"}
-    def count(sparql: str) -> Callable[[], int]:
-        return lambda: len(list(graph.query(sparql)))
-
-    results = {}
-    for q in json.loads(spec.read_text()):
-        results[q["name"]] = _measure(count(q["sparql"]), runs, RDFLIB_QUERY_BUDGET_S)
-    return {"load": load, "queries": results}
+    print(json.dumps({"seconds": seconds, "triples": len(graph), "sliced": sliced,
+                      "projected_full_s": projected,
+                      "what": "Graph().parse (N-Triples, in memory)"}), flush=True)
+    for line in sys.stdin:
+        t0 = time.perf_counter()
+        try:
+            count = len(list(graph.query(json.loads(line))))
+            answer: dict[str, Any] = {"count": count, "seconds": time.perf_counter() - t0}
+        except Exception as e:
+            answer = {"error": f"{type(e).__name__}: {e}"}
+        print(json.dumps(answer), flush=True)
 
 
 # --- the benchmark ---------------------------------------------------------------------------
@@ -393,13 +436,20 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
     def on_oxigraph(sparql: str) -> Callable[[], int]:
         return lambda: len(list(store.query(sparql)))  # type: ignore[arg-type]
 
+    log("rdflib: loading (child process)")
+    rdflib = _RdflibChild(folder)
+
+    def on_rdflib(sparql: str) -> Run:
+        return lambda: rdflib.run(sparql)
+
     per_query: list[dict[str, Any]] = []
     for q in qs:
-        log(f"{q.name}: mizu, pyoxigraph")
+        log(f"{q.name}: mizu, pyoxigraph, rdflib")
         sparql = PREFIX + q.sparql
-        mizu = _measure(on_mizu(q), runs)
-        ox = _measure(on_oxigraph(sparql), runs)
-        entry = {**asdict(q), "sparql": sparql, "mizu": mizu, "pyoxigraph": ox}
+        measured = _measure({"mizu": _timed(on_mizu(q)), "pyoxigraph": _timed(on_oxigraph(sparql)),
+                             "rdflib": on_rdflib(sparql)}, runs, RDFLIB_QUERY_BUDGET_S)
+        mizu, ox = measured["mizu"], measured["pyoxigraph"]
+        entry = {**asdict(q), "sparql": sparql, **measured}
         if "error" in mizu:
             log(f"!!! {q.name}: mizu RAISED {mizu['error']}")
         elif "error" in ox:
@@ -409,12 +459,8 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
                 f"vs pyoxigraph {ox['count']:,}")
         per_query.append(entry)
 
+    rdflib.close()
     cli = _cli_point(folder, next(q for q in qs if q.point), runs)
-
-    log("rdflib (child process)")
-    rdflib = _rdflib(folder, qs, runs)
-    for entry in per_query:
-        entry["rdflib"] = rdflib["queries"][entry["name"]]
 
     def slow(e: dict[str, Any]) -> bool:
         m, o, r = e["mizu"], e["pyoxigraph"], e["rdflib"]
@@ -458,7 +504,7 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
     return {"folder": str(folder), "dataset": {k: v for k, v in facts.items()
                                                if not k.endswith("_iris")},
             "runs": runs, "loads": {"mizu": state["mizu"], "pyoxigraph": state["pyoxigraph"],
-                                    "rdflib": rdflib["load"]},
+                                    "rdflib": rdflib.load},
             "generate_s": state["generate_s"], "queries": per_query, "geomean": geomean,
             "geomean_queries": len(ratios),
             "cli_point": cli, "profiles": profiles, "targets": targets,
@@ -466,7 +512,7 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5 or sys.argv[1] != "rdflib":
-        sys.exit(f"usage: {sys.argv[0]} rdflib FOLDER QUERIES.json RUNS "
+    if len(sys.argv) != 3 or sys.argv[1] != "rdflib":
+        sys.exit(f"usage: {sys.argv[0]} rdflib FOLDER "
                  "(the benchmark runs from bench/run.py --only query)")
-    print(json.dumps(_rdflib_child(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))))
+    _rdflib_child(Path(sys.argv[2]))

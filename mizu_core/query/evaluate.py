@@ -222,9 +222,14 @@ class Evaluator:
         value, encode = self.expressions.value, self.encode
         names = [k.name if isinstance(k, Var) else None for k in group.keys]
         by_variables = None not in names  # then the ids are the key: no decoding
-        buckets: dict[tuple[Value | None, ...], list[Aggregator]] = {}
+        buckets: dict[Any, list[Aggregator]] = {}
+        # Per row: the group's key, then each aggregate's `add` (bound once per group).
+        adders: dict[Any, list[Callable[[Solution], None]]] = {}
+        single = names[0] if by_variables and len(names) == 1 else None
         for s in self.eval(group.inner, iter([{}])):
-            if by_variables:
+            if single is not None:
+                key = s.get(single)  # one variable: its value is the key (a tuple later)
+            elif by_variables:
                 key = tuple([s.get(name) for name in names])  # type: ignore[arg-type]
             else:
                 values: list[Value | None] = []
@@ -234,11 +239,14 @@ class Evaluator:
                     except ExprError:
                         values.append(None)
                 key = tuple(values)
-            aggregators = buckets.get(key)
-            if aggregators is None:
-                aggregators = buckets[key] = [Aggregator(a, value) for _, a in group.aggregates]
-            for aggregator in aggregators:
-                aggregator.add(s)
+            adds = adders.get(key)
+            if adds is None:
+                buckets[key] = [Aggregator(a, value) for _, a in group.aggregates]
+                adds = adders[key] = [a.adder() for a in buckets[key]]
+            for add in adds:
+                add(s)
+        if single is not None:
+            buckets = {(k,): v for k, v in buckets.items()}
         if not buckets and not group.keys:  # aggregates over nothing still give one row
             buckets[()] = [Aggregator(a, value) for _, a in group.aggregates]
         out = []
@@ -271,7 +279,8 @@ class Evaluator:
             plan = self._plans[key] = (bgp, filters, now, self._plan(bgp.triples, bound, later))
         _, _, now, match = plan
         if match is not None and (now is None or now(solution)):
-            yield from match(solution)
+            return match(solution)
+        return iter(())
 
     def _plan(
         self, triples: tuple[TriplePattern, ...], bound: frozenset[str], filters: Filters
@@ -458,6 +467,18 @@ class Aggregator:
         self.best: tuple[tuple[int, object, str], Term] | None = None  # min/max, sample
         self.parts: list[str] = []
         self.failed = False
+
+    def adder(self) -> Callable[[Solution], None]:
+        """`add`, or for a plain COUNT of a variable (the common case) a faster twin."""
+        if self.op == "count" and isinstance(self.arg, Var) and self.seen is None:
+            name = self.arg.name
+
+            def count(s: Solution) -> None:
+                if s.get(name) is not None:
+                    self.count += 1
+
+            return count
+        return self.add
 
     def add(self, s: Solution) -> None:
         op, arg = self.op, self.arg

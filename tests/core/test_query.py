@@ -331,3 +331,26 @@ def test_two_long_scans_of_one_subject_give_their_product(repo: Repository) -> N
     found = rows(repo, q)
     assert len(found) == 10_000
     assert {(r["?x"], r["?y"]) for r in found} == {(x, y) for x in range(100) for y in range(100, 200)}
+
+
+def test_rows_are_the_callers_to_change(repo: Repository) -> None:
+    """Printed values are cached per repository: a caller changing a row must not change
+    what the next query prints."""
+    repo.publish([{"author": "ann", "n": 1}], sign=False)
+    query = {"@select": ["?m", "?n"], "@where": {"@id": "?m", "n": "?n"}}
+    first = rows(repo, query)
+    first[0]["?m"]["@id"] = "changed"
+    first[0]["?n"] = 99
+    again = rows(repo, query)
+    assert again[0]["?m"]["@id"] != "changed" and again[0]["?n"] == 1
+    based = rows(repo, {"@context": {"@base": "https://mizu.stream/v0/view-raw/"}, **query})
+    assert based[0]["?m"]["@id"] == again[0]["?m"]["@id"].removeprefix("https://mizu.stream/v0/view-raw/")
+
+
+def test_count_per_group_skips_unbound_values(repo: Repository) -> None:
+    repo.publish([{"author": "ann", "likes": 1}, {"author": "ann"}, {"author": "bob"}], sign=False)
+    query = {"@select": ["?a", {"?n": {"@count": "?l"}}, {"?all": {"@count": "*"}}],
+             "@where": {"@graph": {"@id": "?m", "author": "?a"},
+                        "@optional": {"@id": "?m", "likes": "?l"}},
+             "@groupBy": "?a", "@orderBy": "?a"}
+    assert rows(repo, query) == [{"?a": "ann", "?n": 1, "?all": 2}, {"?a": "bob", "?n": 0, "?all": 1}]

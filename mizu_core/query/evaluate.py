@@ -19,6 +19,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
+from typing import Any
 
 from mizu_core import terms
 from mizu_core.query.algebra import (
@@ -227,6 +228,7 @@ class Evaluator:
         adders: dict[Any, list[Callable[[Solution], None]]] = {}
         single = names[0] if by_variables and len(names) == 1 else None
         for s in self.eval(group.inner, iter([{}])):
+            key: Any
             if single is not None:
                 key = s.get(single)  # one variable: its value is the key (a tuple later)
             elif by_variables:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from mizu_core.errors import StoreError
-from mizu_core.repo.kv import Txn, prefix_end
+from mizu_core.repo.kv import Txn
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]

@@ -14,11 +14,13 @@ slice only, and the output says so.
 Each query is written twice, json-rql for Mizu and SPARQL for the references, with the same
 meaning. Per query and system: one run gives the result count (SELECT rows; for DESCRIBE and
 CONSTRUCT the number of triples), Mizu's count is checked against pyoxigraph's, then the
-median of `runs` warm runs is taken, in process: Mizu `list(repo.query(q))` on one open
-`Repository`, pyoxigraph `list(store.query(sparql))`, rdflib `list(graph.query(sparql))`
-(rdflib in a child process, so its million Python objects do not slow the others' garbage
-collector). The runs interleave, one of each system per round, so a machine whose speed
-drifts during the run (a shared VM) slows all three alike. The point lookup is also timed as a cold `mizu query` process. Queries where
+median of `runs` warm runs is taken (5x as many when every system's first run took under
+50 ms), in process: Mizu `list(repo.query(q))` on one open `Repository`, pyoxigraph
+`list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (rdflib in a child
+process, so its million Python objects do not slow the others' garbage collector). The
+runs interleave, one of each system per round, so a machine whose speed drifts during the
+run (a shared VM) slows all three alike. The point lookup is also timed as a cold
+`mizu query` process. Queries where
 Mizu is more than 3x slower than pyoxigraph, or less than 10x faster than rdflib while taking
 at least 1 ms, are profiled once with cProfile (`--profile all|none` to change that).
 
@@ -52,6 +54,7 @@ CACHE = Path(tempfile.gettempdir()) / "mizu-bench-query"
 SEED = querydata.SEED
 RDFLIB_BUDGET_S = 180.0  # projected full parse above this: rdflib gets the head slice only
 RDFLIB_QUERY_BUDGET_S = 60.0  # an rdflib query slower than this once is not repeated
+FAST_S, FAST_ROUNDS = 0.05, 5  # queries whose first runs all take under 50 ms get 5x the rounds
 M = "https://mizu.stream/"
 PREFIX = f"PREFIX m: <{M}>\n"
 
@@ -261,11 +264,14 @@ def _timed(fn: Callable[[], int]) -> Run:
 
 
 def _measure(systems: dict[str, Run], runs: int, budget: float) -> dict[str, dict[str, Any]]:
-    """Each system's counting run, then `runs` rounds of one timed warm run per system, in
-    turn: on a machine whose speed drifts (a shared VM) all systems see the same drift. A
-    system whose first run took over `budget` seconds is not repeated."""
+    """Each system's counting run, then rounds of one timed warm run per system, in turn:
+    on a machine whose speed drifts (a shared VM) all systems see the same drift. `runs`
+    rounds, or FAST_ROUNDS times as many when every first run took under FAST_S (a
+    sub-millisecond median needs more samples to be steady). A system whose first run
+    took over `budget` seconds is not repeated."""
     results: dict[str, dict[str, Any]] = {}
     times: dict[str, list[float]] = {}
+    firsts: list[float] = []
     for name, once in systems.items():
         try:
             count, first = once()
@@ -275,7 +281,8 @@ def _measure(systems: dict[str, Run], runs: int, budget: float) -> dict[str, dic
             continue
         results[name] = {"count": count}
         times[name] = [first] if first > budget else []
-    for _ in range(runs):
+        firsts.append(first)
+    for _ in range(runs * FAST_ROUNDS if max(firsts, default=0) < FAST_S else runs):
         for name, once in systems.items():
             if name in times and (not times[name] or times[name][0] <= budget):
                 times[name].append(once()[1])

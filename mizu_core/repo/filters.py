@@ -71,9 +71,12 @@ def hidden_subjects(repo: Repository, txn: Txn) -> set[int]:
     from mizu_core.message.triples import message_triples
     from mizu_core.repo.index import TermDictionary
 
+    blocked = covered(repo, "block")
+    if not blocked:
+        return set()
     dictionary = TermDictionary(txn)
     ids: set[int] = set()
-    for cid in covered(repo, "block"):
+    for cid in blocked:
         message = read_message(txn, cid)
         for s, _, _ in message_triples(cid, message) if message is not None else ():
             term_id = dictionary.lookup(s)

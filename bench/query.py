@@ -15,7 +15,7 @@ Each query is written twice, json-rql for Mizu and SPARQL for the references, wi
 meaning. Per query and system: one run gives the result count (SELECT rows; for DESCRIBE and
 CONSTRUCT the number of triples), Mizu's count is checked against pyoxigraph's, then the
 median of `runs` warm runs is taken (5x as many when every system's first run took under
-50 ms), in process: Mizu `list(repo.query(q))` on one open `Repository`, pyoxigraph
+50 ms, each after an untimed run), in process: Mizu `list(repo.query(q))` on one open `Repository`, pyoxigraph
 `list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (rdflib in a child
 process, so its million Python objects do not slow the others' garbage collector). The
 runs interleave, one of each system per round, so a machine whose speed drifts during the
@@ -264,11 +264,13 @@ def _timed(fn: Callable[[], int]) -> Run:
 
 
 def _measure(systems: dict[str, Run], runs: int, budget: float) -> dict[str, dict[str, Any]]:
-    """Each system's counting run, then rounds of one timed warm run per system, in turn:
-    on a machine whose speed drifts (a shared VM) all systems see the same drift. `runs`
-    rounds, or FAST_ROUNDS times as many when every first run took under FAST_S (a
-    sub-millisecond median needs more samples to be steady). A system whose first run
-    took over `budget` seconds is not repeated."""
+    """Each system's counting run, then rounds of a timed warm run per system, in turn: on
+    a machine whose speed drifts (a shared VM) all systems see the same drift. When every
+    first run took under FAST_S, there are FAST_ROUNDS times as many rounds (a short
+    median needs more samples to be steady), and in each a system runs once untimed
+    before its timed run: the other systems' runs in between have emptied the CPU caches,
+    and "warm" means what it means for consecutive runs. A system whose first run took
+    over `budget` seconds is not repeated."""
     results: dict[str, dict[str, Any]] = {}
     times: dict[str, list[float]] = {}
     firsts: list[float] = []
@@ -282,9 +284,12 @@ def _measure(systems: dict[str, Run], runs: int, budget: float) -> dict[str, dic
         results[name] = {"count": count}
         times[name] = [first] if first > budget else []
         firsts.append(first)
-    for _ in range(runs * FAST_ROUNDS if max(firsts, default=0) < FAST_S else runs):
+    fast = max(firsts, default=0) < FAST_S
+    for _ in range(runs * FAST_ROUNDS if fast else runs):
         for name, once in systems.items():
             if name in times and (not times[name] or times[name][0] <= budget):
+                if fast:
+                    once()
                 times[name].append(once()[1])
     for name, taken in times.items():
         results[name].update(median_ms=statistics.median(taken) * 1000,

@@ -218,8 +218,9 @@ def _query_section(r: dict[str, Any]) -> Section:
     section.blocks += [
         "rows = result count (DESCRIBE and CONSTRUCT: triples), mizu's checked against "
         "pyoxigraph's; times are the median of warm runs of the whole call "
-        f"({r['runs']} rounds, {r['runs'] * query.FAST_ROUNDS} for queries whose first runs "
-        f"all took under {query.FAST_S * 1000:.0f} ms): mizu "
+        f"({r['runs']} rounds; {r['runs'] * query.FAST_ROUNDS} for queries whose first runs "
+        f"all took under {query.FAST_S * 1000:.0f} ms, each timed run after an untimed one, "
+        "since the other systems' runs in between empty the CPU caches): mizu "
         "`list(repo.query(json_rql))` on an open Repository, pyoxigraph "
         "`list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (parse included, "
         "rdflib in its own process with its graph frozen out of the garbage collector); "

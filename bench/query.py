@@ -15,16 +15,17 @@ Each query is written twice, json-rql for Mizu and SPARQL for the references, wi
 meaning. Per query and system: one run gives the result count (SELECT rows; for DESCRIBE and
 CONSTRUCT the number of triples), Mizu's count is checked against pyoxigraph's, then the
 median of `runs` warm runs is taken (5x as many when every system's first run took under
-50 ms, each after an untimed run), in process: Mizu `list(repo.query(q))` on one open `Repository`, pyoxigraph
-`list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (rdflib in a child
-process, so its million Python objects do not slow the others' garbage collector). The
-runs interleave, one of each system per round, so a machine whose speed drifts during the
-run (a shared VM) slows all three alike. The point lookup is also timed as a cold
-`mizu query` process. Queries where
-Mizu is more than 3x slower than pyoxigraph, or less than 10x faster than rdflib while taking
-at least 1 ms, are profiled once with cProfile (`--profile all|none` to change that).
+50 ms, each after an untimed run), in process: Mizu `list(repo.query(q))` on one open
+`Repository`, pyoxigraph `list(store.query(sparql))`, rdflib `list(graph.query(sparql))`
+(rdflib in a child process, so its million Python objects do not slow the others' garbage
+collector). The runs interleave, one of each system per round, so a machine whose speed
+drifts during the run (a shared VM) slows all three alike. The point lookup is also timed
+as a cold `mizu query` process. Queries where Mizu is more than 3x slower than pyoxigraph,
+or less than 10x faster than rdflib while taking at least 1 ms, are profiled once with
+cProfile (`--profile all|none` to change that).
 
-Run as a script (`python bench/query.py rdflib FOLDER`) it is the rdflib child; the benchmark itself runs from `python bench/run.py --only query`.
+Run as a script (`python bench/query.py rdflib FOLDER`) it is the rdflib child; the
+benchmark itself runs from `python bench/run.py --only query`.
 """
 
 from __future__ import annotations

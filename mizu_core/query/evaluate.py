@@ -223,9 +223,8 @@ class Evaluator:
         value, encode = self.expressions.value, self.encode
         names = [k.name if isinstance(k, Var) else None for k in group.keys]
         by_variables = None not in names  # then the ids are the key: no decoding
-        buckets: dict[Any, list[Aggregator]] = {}
-        # Per row: the group's key, then each aggregate's `add` (bound once per group).
-        adders: dict[Any, list[Callable[[Solution], None]]] = {}
+        # key → the group's aggregators, and their `add`s (bound once per group)
+        groups: dict[Any, tuple[list[Aggregator], list[Callable[[Solution], None]]]] = {}
         single = names[0] if by_variables and len(names) == 1 else None
         for s in self.eval(group.inner, iter([{}])):
             key: Any
@@ -241,14 +240,14 @@ class Evaluator:
                     except ExprError:
                         values.append(None)
                 key = tuple(values)
-            adds = adders.get(key)
-            if adds is None:
-                buckets[key] = [Aggregator(a, value) for _, a in group.aggregates]
-                adds = adders[key] = [a.adder() for a in buckets[key]]
-            for add in adds:
+            found = groups.get(key)
+            if found is None:
+                aggregators = [Aggregator(a, value) for _, a in group.aggregates]
+                found = groups[key] = (aggregators, [a.adder() for a in aggregators])
+            for add in found[1]:
                 add(s)
-        if single is not None:
-            buckets = {(k,): v for k, v in buckets.items()}
+        buckets = {((k,) if single is not None else k): aggregators
+                   for k, (aggregators, _) in groups.items()}
         if not buckets and not group.keys:  # aggregates over nothing still give one row
             buckets[()] = [Aggregator(a, value) for _, a in group.aggregates]
         out = []

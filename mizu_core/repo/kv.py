@@ -32,7 +32,7 @@ class Txn(Protocol):
     ) -> Iterator[tuple[bytes, bytes]]: ...
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+        self, table: str, transform: Callable[[bytes], Any], short: int
     ) -> Callable[[bytes], Iterable[Any]]:
         """read(prefix): the keys that start with `prefix`, in order, each passed through
         `transform` (a key unpacker, say) as it is read. A list when there are fewer than
@@ -110,7 +110,7 @@ class LmdbTxn:
             positioned = cursor.prev()
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+        self, table: str, transform: Callable[[bytes], Any], short: int
     ) -> Callable[[bytes], Iterable[Any]]:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
@@ -292,7 +292,7 @@ class MemoryTxn:
                 yield key, data[key]
 
     def key_reader(
-        self, table: str, transform: Callable[[bytes], Any] = bytes, short: int = 64
+        self, table: str, transform: Callable[[bytes], Any], short: int
     ) -> Callable[[bytes], Iterable[Any]]:
         data = self._tables[table]
 

@@ -4,11 +4,16 @@ exit codes and one-line messages (SPEC §7)."""
 from __future__ import annotations
 
 import importlib
+import inspect
 import signal
 import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import click
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command, get_group
 
 from mizu_cli.state import State
 
@@ -43,14 +48,78 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "swarm": ("swarm", ()),
 }
 
+SETTINGS: dict[str, Any] = {
+    "add_completion": False, "rich_markup_mode": None, "pretty_exceptions_enable": False,
+    "suggest_commands": False,  # click suggests already; typer would say it twice
+}
+ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in aliases}
+
+
+class _Commands(Mapping[str, click.Command]):
+    """The command table as click reads it, building a command only when it is looked up:
+    typer makes each command's options from its signature (about 2 ms each), which every
+    run used to pay for all of them. Aliases resolve but are not listed."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, click.Command] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._built:
+            self._built[name] = _build(ALIASES.get(name, name), name)
+        return self._built[name]
+
+
+def _target(name: str) -> Any:
+    """What implements a command: its module's Typer `app`, or the function named after it
+    (`import_` where the name is a keyword)."""
+    module_name = COMMANDS[name][0]
+    module = importlib.import_module(f"mizu_cli.commands.{module_name}")
+    return getattr(module, "app", None) or getattr(module, name, None) or getattr(module, module_name)
+
+
+def _build(name: str, called: str) -> click.Command:
+    """One command as typer would build it inside the whole app (same settings)."""
+    target = _target(name)
+    one = typer.Typer(**SETTINGS)
+    if isinstance(target, typer.Typer):
+        one.add_typer(target, name=called)
+    else:
+        one.command(called)(target)
+    return get_group(one).commands[called]
+
+
+def _summary(name: str) -> str:
+    """A command's help text without building it."""
+    target = _target(name)
+    return str(target.info.help) if isinstance(target, typer.Typer) else inspect.getdoc(target) or ""
+
+
+class _LazyGroup(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands()
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # As click does, from each command's help text rather than from built commands.
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [(name, click.Command(name, help=_summary(name)).get_short_help_str(limit)) for name in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
 app = typer.Typer(
     name="mizu",
     help="Publish, query and share signed, content-addressed JSON messages.",
     no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
+    cls=_LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
+    **SETTINGS,
 )
 
 
@@ -75,26 +144,8 @@ def global_options(
     ctx.call_on_close(ctx.obj.close)
 
 
-def _register() -> None:
-    for name, (module_name, aliases) in COMMANDS.items():
-        module = importlib.import_module(f"mizu_cli.commands.{module_name}")
-        if hasattr(module, "app"):
-            app.add_typer(module.app, name=name)
-            continue
-        # The function is named after the command (`import_` where that is a keyword).
-        function = getattr(module, name.replace("-", "_"), None) or getattr(module, module_name)
-        app.command(name)(function)
-        for alias in aliases:
-            app.command(alias, hidden=True)(function)
-
-
-_register()
-
-
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the `mizu` script; returns only through sys.exit."""
-    from typer.main import get_command
-
     from mizu_core.errors import MizuError
 
     args = sys.argv[1:] if argv is None else argv

@@ -53,6 +53,11 @@ def b58encode(data: bytes) -> str:
     return "1" * zeros + text
 
 
+def multibase_b58(data: bytes) -> str:
+    """Multibase base58btc: how keys and signatures are written in `$signatures`."""
+    return "z" + b58encode(data)
+
+
 def b58decode(text: str) -> bytes:
     n = 0
     for c in text:
@@ -206,7 +211,7 @@ class CID:
             return b58encode(self.raw)
         raw = self.to_v1().raw
         if base == "base58btc":
-            return "z" + b58encode(raw)
+            return multibase_b58(raw)
         return "b" + b32encode_lower(raw)
 
     def __str__(self) -> str:

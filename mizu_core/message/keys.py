@@ -3,6 +3,9 @@
 `$signatures` names keys as the libp2p `PublicKey` protobuf (field 1 = type, field 2 =
 bytes). Ed25519 is what Mizu creates; RSA (PKCS#1 v1.5, SHA-256) is what the original
 client used; secp256k1 and ECDSA (DER signatures over SHA-256) verify too.
+
+Importing cryptography takes about a tenth of a cold `mizu query`, which never needs a
+key, so modules on the read path import this one under TYPE_CHECKING or where it is used.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
 from mizu_core.errors import BadKey, SignatureError, UsageError
-from mizu_core.message.cid import b58encode, read_varint, varint
+from mizu_core.message.cid import b58encode, multibase_b58, read_varint, varint
 
 RSA, ED25519, SECP256K1, ECDSA = 0, 1, 2, 3
 
@@ -92,7 +95,7 @@ class PublicKey:
 
 @lru_cache(maxsize=1024)
 def _multibase(marshalled: bytes) -> str:
-    return "z" + b58encode(marshalled)
+    return multibase_b58(marshalled)
 
 
 PrivateKeyObject = (

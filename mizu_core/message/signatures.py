@@ -7,12 +7,14 @@ A signature signs the canonical DAG-CBOR encoding of the object it sits in, with
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import SignatureError
 from mizu_core.message import codec
-from mizu_core.message.cid import b58encode, multibase_decode
-from mizu_core.message.keys import PrivateKey, PublicKey
+from mizu_core.message.cid import multibase_b58, multibase_decode
+
+if TYPE_CHECKING:  # keys imports cryptography, which reads never need (keys.py says why)
+    from mizu_core.message.keys import PrivateKey, PublicKey
 
 SIGNATURES = "$signatures"
 
@@ -40,7 +42,7 @@ def sign_and_encode(message: dict[str, Any], key: PrivateKey) -> tuple[dict[str,
     if any(type(e) is dict and e.get("key") == public for e in entries):
         return message, codec.encode(message)
     body = codec.map_entries({k: v for k, v in message.items() if k != SIGNATURES})
-    digest = "z" + b58encode(key.sign(codec.join_map(body)))
+    digest = multibase_b58(key.sign(codec.join_map(body)))
     signatures = [*entries, {"key": public, "digest": digest}]
     signed = {**message, SIGNATURES: signatures}
     data = codec.join_map(sorted(body + codec.map_entries({SIGNATURES: signatures})))
@@ -49,6 +51,8 @@ def sign_and_encode(message: dict[str, Any], key: PrivateKey) -> tuple[dict[str,
 
 @lru_cache(maxsize=4096)
 def _public_key(text: str) -> PublicKey:
+    from mizu_core.message.keys import PublicKey
+
     if not text.startswith("z"):
         raise SignatureError(f"signature key '{_short(text)}' is not base58btc (z…)")
     try:

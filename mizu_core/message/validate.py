@@ -7,14 +7,16 @@ returns the root's signers so the store can record them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
-from mizu_core.message.keys import PublicKey
 from mizu_core.message.signatures import SIGNATURES, verify_signatures
 from mizu_core.message.templates import INCLUDE, VAR, expand_includes
 from mizu_core.message.uris import StaticRef, is_partial, parse_static
+
+if TYPE_CHECKING:
+    from mizu_core.message.keys import PublicKey
 
 SchemaLookup = Callable[[StaticRef], "dict[str, Any] | None"]
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
-from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import SchemaLookup, validate_message
 from mizu_core.repo.index import IndexWriter, TermDictionary, Triple
 from mizu_core.repo.kv import Txn
+
+if TYPE_CHECKING:
+    from mizu_core.message.keys import PrivateKey
 
 _SEQ = struct.Struct(">Q")
 _INFO = struct.Struct(">QI")  # arrival seq, block size; then signers, each length-prefixed

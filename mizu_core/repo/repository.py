@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from mizu_core.errors import MizuError, NotARepository, NotFound
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR
-from mizu_core.message.keys import PrivateKey
+from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import StaticRef, message_iri, parse_static
@@ -34,6 +33,9 @@ from mizu_core.repo.ingest import (
 )
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
 from mizu_core.repo.preparing import Ready, prepare_all
+
+if TYPE_CHECKING:
+    from mizu_core.message.keys import PrivateKey
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -119,13 +121,28 @@ def include_resolver(txn: Txn) -> Callable[[str], Any]:
 
 class Repository:
     def __init__(
-        self, store: Store, identity: PrivateKey, config: Config, path: Path | None = None
+        self, store: Store, identity: PrivateKey | None, config: Config, path: Path | None = None
     ) -> None:
+        """`identity` None: read `path/identity.pem` when first needed (reads never need it)."""
         self.store = store
-        self.identity = identity
+        self._identity = identity
         self.config = config
         self.path = path  # the .mizu folder; None for a memory repository
         self._term_cache = TermCache()  # shared by read transactions
+
+    @property
+    def identity(self) -> PrivateKey:
+        if self._identity is None:
+            from mizu_core.message.keys import PrivateKey
+
+            assert self.path is not None
+            source = self.path / IDENTITY
+            try:
+                pem = source.read_bytes()
+            except OSError as e:
+                raise NotARepository(f"cannot read the identity of {self.path}: {e.strerror}") from None
+            self._identity = PrivateKey.from_pem(pem, source=str(source))
+        return self._identity
 
     # -- opening -------------------------------------------------------------------------
 
@@ -137,6 +154,8 @@ class Repository:
         mizu.mkdir(parents=True, exist_ok=True)
         identity_path = mizu / IDENTITY
         if not identity_path.exists():
+            from mizu_core.message.keys import PrivateKey
+
             key = PrivateKey.generate()
             fd = os.open(identity_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as f:
@@ -151,16 +170,13 @@ class Repository:
     @classmethod
     def open(cls, mizu: Path) -> Repository:
         config = Config(ConfigFile(mizu / CONFIG), ConfigFile(global_config_path()))
-        try:
-            pem = (mizu / IDENTITY).read_bytes()
-        except OSError as e:
-            raise NotARepository(f"cannot read the identity of {mizu}: {e.strerror}") from None
-        identity = PrivateKey.from_pem(pem, source=str(mizu / IDENTITY))
         map_size = config.positive_int("store.map-size", 1 << 36)
-        return cls(LmdbStore(str(mizu / STORE), map_size=map_size), identity, config, mizu)
+        return cls(LmdbStore(str(mizu / STORE), map_size=map_size), None, config, mizu)
 
     @classmethod
     def memory(cls, identity: PrivateKey | None = None) -> Repository:
+        from mizu_core.message.keys import PrivateKey
+
         config = Config(None, ConfigFile(global_config_path()))
         return cls(MemoryStore(), identity or PrivateKey.generate(), config)
 
@@ -333,8 +349,6 @@ class Repository:
 
     def log(self, limit: int | None = None) -> Iterator[LogEntry]:
         """Messages in arrival order, newest first."""
-        from mizu_core.message.keys import PublicKey
-
         with self.store.reader() as txn:
             for n, (_, raw_cid) in enumerate(txn.scan("log", reverse=True)):
                 if limit is not None and n >= limit:
@@ -344,7 +358,7 @@ class Repository:
                 if meta is None:
                     continue
                 info = MessageInfo.decode(cid, bytes(meta))
-                signers = tuple(PublicKey.unmarshal(k).multibase() for k in info.signers)
+                signers = tuple(map(multibase_b58, info.signers))  # marshalled keys
                 pinned = txn.get("pins", cid.raw) is not None
                 yield LogEntry(cid, info.seq, info.size, signers, pinned)
 

@@ -70,6 +70,7 @@ def message_iri(cid: CID | str) -> str:
     return VIEW_RAW + str(cid)
 
 
+@lru_cache(maxsize=4096)  # field names repeat: in every query and every message
 def segment(key: str) -> str:
     """A field name as one IRI path segment."""
     return quote(key, safe=_SEGMENT_SAFE)

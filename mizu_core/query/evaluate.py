@@ -62,7 +62,7 @@ class Evaluator:
         self.index = index
         self.dictionary = index.dictionary
         self.expressions = ExpressionEvaluator(self._exists, self.decode)
-        self._predicate_counts: dict[Term, int] = {}
+        self._predicate_counts: dict[int, int] = {}
         # Plans by (id(BGP), id(filters), bound variables); each entry keeps its BGP and
         # filters alive, so their ids cannot be reused while cached. Ids, because hashing
         # the patterns themselves for every incoming solution costs more than the lookup.
@@ -297,33 +297,50 @@ class Evaluator:
                     if term_id is None:
                         return None
                     ids[slot] = term_id
-        remaining, known, steps = list(triples), set(bound), []
+        # Each pattern's variable names (None at constants) and its predicate's size, once:
+        # the greedy order below estimates every remaining pattern at every step.
+        remaining = [(t, tuple(x.name if isinstance(x, Var) else None for x in (t.s, t.p, t.o)),
+                      None if isinstance(t.p, Var) else self._predicate_count(ids[t.p]))
+                     for t in triples]
+        known, steps = set(bound), []
         waiting = list(filters)
         while remaining:
-            best = min(remaining, key=lambda t: self._estimate(t, known))
+            best = min(remaining, key=lambda entry: _estimate(entry[1], entry[2], known, self.index))
             remaining.remove(best)
-            slots = (best.s, best.p, best.o)
-            known |= best.variables()
-            ready = self.expressions.compile_filter(e for e, names in waiting if names <= known)
-            waiting = [f for f in waiting if not f[1] <= known]
+            t, names, _ = best
+            known.update(n for n in names if n is not None)
+            ready = None
+            if waiting:
+                ready = self.expressions.compile_filter(e for e, needs in waiting if needs <= known)
+                waiting = [f for f in waiting if not f[1] <= known]
             steps.append(Step(
-                ids=tuple(None if isinstance(x, Var) else ids[x] for x in slots),
-                names=tuple(x.name if isinstance(x, Var) else None for x in slots),
+                ids=tuple(None if isinstance(x, Var) else ids[x] for x in (t.s, t.p, t.o)),
+                names=names,
                 ready=ready,
             ))
         return compile_plan(tuple(steps), bound, self.index)
 
-    def _estimate(self, t: TriplePattern, known: set[str]) -> int:
-        """Rough number of index entries a scan of `t` visits."""
-        s, p, o = (not isinstance(x, Var) or x.name in known for x in (t.s, t.p, t.o))
-        if s:
-            return 1 if o else 10
-        if isinstance(t.p, Var):
-            return (100 if o else self.index.count()) * (1 if p else 10)
-        count = self._predicate_counts.get(t.p)
+    def _predicate_count(self, term_id: int) -> int:
+        count = self._predicate_counts.get(term_id)
         if count is None:
-            count = self._predicate_counts[t.p] = self.index.predicate_count(self.dictionary.lookup(t.p) or 0)
-        return max(1, count // 100) if o else count
+            count = self._predicate_counts[term_id] = self.index.predicate_count(term_id)
+        return count
+
+
+def _estimate(names: tuple[str | None, ...], predicate_count: int | None, known: set[str],
+              index: TripleIndex) -> int:
+    """Rough number of index entries a scan visits of a pattern with these variables (None:
+    a constant) and predicate size (None: the predicate is a variable)."""
+    s_name, p_name, o_name = names
+    s = s_name is None or s_name in known
+    o = o_name is None or o_name in known
+    if s:
+        return 1 if o else 10
+    if predicate_count is None:
+        p = p_name in known
+        return (100 if o else index.count()) * (1 if p else 10)
+    return max(1, predicate_count // 100) if o else predicate_count
+
 
 def _pushable_filters(
     pattern: Filter,

@@ -7,8 +7,6 @@ every read takes its own read transaction, so readers never wait for writers.
 from __future__ import annotations
 
 import os
-import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,7 +30,6 @@ from mizu_core.repo.ingest import (
     read_message,
 )
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
-from mizu_core.repo.preparing import Ready, prepare_all
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
@@ -258,6 +255,10 @@ class Repository:
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
             return prepare(parsed(item), key)
 
+        import tempfile  # here, with the rest of the write path: reads never need it
+
+        from mizu_core.repo.preparing import prepare_all
+
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             records: list[bytes] = []  # written to the spool a few hundred at a time
             outcomes = prepare_all(messages, here, anywhere)
@@ -281,6 +282,10 @@ class Repository:
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
     def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
+        import pickle
+
+        from mizu_core.repo.preparing import Ready
+
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
         for start in range(0, count, batch_size):

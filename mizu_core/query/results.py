@@ -61,7 +61,17 @@ def row_maker(
     if names is None:
         return lambda solution: {f"?{n}": value_json(v) for n, v in solution.items()}
     keys = [(n, f"?{n}") for n in names]
-    return lambda solution: {k: value_json(solution[n]) for n, k in keys if n in solution}
+
+    def row(solution: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for n, k in keys:
+            if n in solution:
+                value = solution[n]
+                found = get(value)  # inline fast path: a cached string or number as it is
+                out[k] = found if found is not None and type(found) is not dict else value_json(value)
+        return out
+
+    return row
 
 
 CACHE_LIMIT = 1 << 14  # bounded: a long result must stream in little memory

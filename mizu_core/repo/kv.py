@@ -115,18 +115,22 @@ class LmdbTxn:
         # The query engine's many short scans share one cursor per table: setting one up
         # costs more than the scan. Safe because nothing runs between positioning and reading.
         cursor = self._txn.cursor(db=self._dbs[table])
-        set_range, iternext, scan_keys = cursor.set_range, cursor.iternext, self.scan_keys
+        set_range, key_at, step, scan_keys = cursor.set_range, cursor.key, cursor.next, self.scan_keys
 
         def read(prefix: bytes) -> Iterable[Any]:
+            # key()/next() rather than an iterator: most scans find one or two keys, and
+            # setting up an iterator costs more than they do (measured).
             found: list[Any] = []
             if set_range(prefix):
-                for key in iternext(values=False):
-                    if not key.startswith(prefix):
-                        break
+                key = key_at()
+                while key.startswith(prefix):
                     found.append(transform(key))
                     if len(found) == short:  # a long scan: stream the rest
                         rest = scan_keys(table, key + b"\0", prefix_end(prefix))
                         return itertools.chain(found, map(transform, rest))
+                    if not step():
+                        break
+                    key = key_at()
             return found
 
         return read

@@ -12,11 +12,12 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
-
-from sortedcontainers import SortedDict
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mizu_core.errors import StoreError
+
+if TYPE_CHECKING:
+    from sortedcontainers import SortedDict
 
 TABLES = (
     "meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp",
@@ -351,6 +352,8 @@ class MemoryStore:
     """In-memory twin of LmdbStore, for tests and throwaway repositories."""
 
     def __init__(self) -> None:
+        from sortedcontainers import SortedDict  # here: repositories on disk never need it
+
         self._tables = {name: SortedDict() for name in TABLES}
 
     @contextmanager

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 HEAVY = {"libp2p", "trio", "pyld", "rdflib", "pyoxigraph", "jsonschema", "multiformats",
-         "cryptography"}
+         "cryptography", "sortedcontainers"}  # the last: only the memory store needs it
 
 PROBE = """
 import sys

@@ -596,7 +596,8 @@ def main() -> None:
     # Time mizu as pip installs it, byte-compiled (an editable install is not, and where
     # PYTHONDONTWRITEBYTECODE is set every start-up would compile it again).
     for package in ("mizu_core", "mizu_cli"):
-        compileall.compile_dir(ROOT / package, quiet=1)
+        if not compileall.compile_dir(ROOT / package, quiet=1):
+            sys.exit(f"cannot byte-compile {package} (see above)")
 
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                                "command": _command(), "python": platform.python_version(),

@@ -58,29 +58,36 @@ ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in a
 class _Commands(Mapping[str, click.Command]):
     """The command table as click reads it, building a command only when it is looked up:
     typer makes each command's options from its signature (about 2 ms each), which every
-    run used to pay for all of them. Aliases resolve but are not listed."""
+    run used to pay for all of them. Aliases resolve and are offered for typos; `--help`
+    lists COMMANDS only."""
 
     def __init__(self) -> None:
         self._built: dict[str, click.Command] = {}
 
     def __iter__(self) -> Iterator[str]:
-        return iter(COMMANDS)
+        return iter((*COMMANDS, *ALIASES))
 
     def __len__(self) -> int:
-        return len(COMMANDS)
+        return len(COMMANDS) + len(ALIASES)
 
     def __getitem__(self, name: str) -> click.Command:
+        if name not in COMMANDS and name not in ALIASES:
+            raise KeyError(name)  # click looks up with Mapping.get: "no such command"
         if name not in self._built:
-            self._built[name] = _build(ALIASES.get(name, name), name)
+            try:
+                self._built[name] = _build(ALIASES.get(name, name), name)
+            except KeyError as e:  # a bug in the command, which must not read as a missing one
+                raise RuntimeError(f"cannot build command {name!r}: KeyError {e}") from e
         return self._built[name]
 
 
 def _target(name: str) -> Any:
     """What implements a command: its module's Typer `app`, or the function named after it
-    (`import_` where the name is a keyword)."""
+    (`import_` where the name is a keyword, `_` for `-`)."""
     module_name = COMMANDS[name][0]
     module = importlib.import_module(f"mizu_cli.commands.{module_name}")
-    return getattr(module, "app", None) or getattr(module, name, None) or getattr(module, module_name)
+    function = name.replace("-", "_")
+    return getattr(module, "app", None) or getattr(module, function, None) or getattr(module, module_name)
 
 
 def _build(name: str, called: str) -> click.Command:
@@ -95,15 +102,24 @@ def _build(name: str, called: str) -> click.Command:
 
 
 def _summary(name: str) -> str:
-    """A command's help text without building it."""
+    """A command's help text without building it (a group's: its `help=`, else the
+    docstring of its callback, as typer does)."""
     target = _target(name)
-    return str(target.info.help) if isinstance(target, typer.Typer) else inspect.getdoc(target) or ""
+    if not isinstance(target, typer.Typer):
+        return inspect.getdoc(target) or ""
+    if isinstance(target.info.help, str):  # else typer's placeholder for "not given"
+        return target.info.help
+    callback = target.registered_callback
+    return (inspect.getdoc(callback.callback) if callback and callback.callback else None) or ""
 
 
 class _LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
         self.commands = _Commands()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)  # typer's would build every command to list them
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # As click does, from each command's help text rather than from built commands.
@@ -183,8 +199,6 @@ def main(argv: list[str] | None = None) -> Any:
 
 def _click_exit(error: Exception) -> int | None:
     """Exit code of typer's own (click) exceptions: usage errors (2), aborts, explicit exits."""
-    import click
-
     if isinstance(error, click.exceptions.Exit):
         return error.exit_code
     if isinstance(error, click.Abort):

@@ -67,7 +67,7 @@ def row_maker(
         for n, k in keys:
             if n in solution:
                 value = solution[n]
-                found = get(value)  # inline fast path: a cached string or number as it is
+                found = get(value)  # inline fast path: a cached value that is not a dict, as it is
                 out[k] = found if found is not None and type(found) is not dict else value_json(value)
         return out
 

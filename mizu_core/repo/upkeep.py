@@ -143,6 +143,10 @@ def fsck(repo: Repository) -> FsckReport:
         if txn.count("terms") != txn.count("term_ids"):
             problem("the term dictionary's two tables differ in size")
         _check_statistics(txn, report)
+    try:
+        _ = repo.identity  # read when first needed: a lost or damaged key shows only then
+    except MizuError as e:
+        problem(f"identity: {e}")
     return report
 
 

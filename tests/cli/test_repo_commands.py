@@ -7,6 +7,8 @@ import os
 import stat
 from pathlib import Path
 
+import pytest
+
 from mizu_core.message.keys import PrivateKey
 from tests.cli.conftest import Mizu, run_mizu
 
@@ -93,12 +95,44 @@ def test_fsck_reports_damage(mizu: Mizu, repo_dir: Path) -> None:
     assert f"problem: block {cid}: content does not hash to its CID" in result.stderr
 
 
+def test_fsck_reports_a_lost_or_damaged_identity(mizu: Mizu, repo_dir: Path) -> None:
+    identity = repo_dir / ".mizu" / "identity.pem"
+    identity.write_text("not a key")
+    damaged = mizu("fsck")
+    assert damaged.code == 1 and "problem: identity: " in damaged.stderr
+    identity.unlink()
+    lost = mizu("fsck")
+    assert lost.code == 1 and "problem: identity: cannot read the identity" in lost.stderr
+    assert mizu("log").code == 0  # reading never needs the key
+
+
 def test_usage_errors_exit_2_in_git_style(mizu: Mizu) -> None:
     for args in (["put", "--bogus"], ["view"], ["nosuchcommand"], ["config", "get"]):
         result = mizu(*args)
         assert result.code == 2, args
         assert result.stderr.startswith("error: ") and "\nhint: see 'mizu" in result.stderr, result.stderr
         assert len(result.stderr.splitlines()) == 2
+
+
+def test_a_mistyped_command_gets_suggestions_aliases_included(mizu: Mizu) -> None:
+    for typo, suggested in (("vew-raw", "'view-raw'"), ("publsh", "'publish'"), ("qurey", "'query'")):
+        result = mizu(typo)
+        assert result.code == 2 and f"No such command '{typo}'" in result.stderr
+        assert suggested in result.stderr.splitlines()[0], result.stderr
+
+
+def test_a_command_that_breaks_is_not_called_missing(
+    mizu: Mizu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mizu_cli.main
+
+    def broken(name: str, called: str) -> None:
+        raise KeyError("some-key")  # a bug inside a command module, say
+
+    monkeypatch.setattr(mizu_cli.main, "_build", broken)
+    result = mizu("log")
+    assert result.code == 1 and "No such command" not in result.stderr
+    assert result.stderr.startswith("error: RuntimeError: cannot build command 'log'"), result.stderr
 
 
 def test_config_get_of_a_section(mizu: Mizu) -> None:

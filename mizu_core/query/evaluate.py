@@ -97,13 +97,16 @@ class Evaluator:
             else:
                 solutions = iter(sorted(solutions, key=key))
         if query.projection is not None:
-            if project or query.distinct:
-                names = [v.name for v in query.projection]
+            names = [v.name for v in query.projection]
+            if query.distinct:
+                solutions = _distinct_projected(solutions, names)
+            elif project:
                 solutions = ({n: s[n] for n in names if n in s} for s in solutions)
-        elif not hidden:
-            solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
-        if query.distinct:
-            solutions = _distinct(solutions)
+        else:
+            if not hidden:
+                solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
+            if query.distinct:
+                solutions = _distinct(solutions)
         stop = None if query.limit is None else query.offset + query.limit
         return itertools.islice(solutions, query.offset, stop)
 
@@ -594,6 +597,16 @@ class _Reversed:
 
     def __hash__(self) -> int:
         return hash(self.item)
+
+
+def _distinct_projected(solutions: Iterator[Solution], names: list[str]) -> Iterator[Solution]:
+    """Projected on `names`, each distinct row once: a duplicate costs a key, not a row."""
+    seen: set[tuple[Value | None, ...]] = set()
+    for s in solutions:
+        key = tuple(map(s.get, names))  # None: unbound (no bound value is None)
+        if key not in seen:
+            seen.add(key)
+            yield {n: s[n] for n in names if n in s}
 
 
 def _distinct(solutions: Iterator[Solution]) -> Iterator[Solution]:

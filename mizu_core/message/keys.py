@@ -72,7 +72,7 @@ class PublicKey:
     def verify(self, data: bytes, signature: bytes) -> bool:
         try:
             if self.key_type == ED25519:
-                ed25519.Ed25519PublicKey.from_public_bytes(self.data).verify(signature, data)
+                _ed25519_key(self.data).verify(signature, data)
             elif self.key_type == RSA:
                 key = serialization.load_der_public_key(self.data)
                 if not isinstance(key, rsa.RSAPublicKey):
@@ -91,6 +91,12 @@ class PublicKey:
         except (InvalidSignature, ValueError, UnsupportedAlgorithm):
             return False
         return True
+
+
+@lru_cache(maxsize=1024)
+def _ed25519_key(data: bytes) -> ed25519.Ed25519PublicKey:
+    """Loaded once per key: a feed's messages mostly share a few signers."""
+    return ed25519.Ed25519PublicKey.from_public_bytes(data)
 
 
 @lru_cache(maxsize=1024)

@@ -65,9 +65,14 @@ class TermDictionary:
         self.derived = cache.derived
         self._read_term = txn.getter("terms")
         self._next: int | None = None
+        # Terms given ids but not written yet (see `settle`): their ids run from
+        # _new_from up, in the order of _new_terms.
+        self._new: dict[Term, int] = {}
+        self._new_terms: list[Term] = []
+        self._new_from = 0
 
     def lookup(self, term: Term) -> int | None:
-        cached = self._ids.get(term)
+        cached = self._ids.get(term) or self._new.get(term)
         if cached is not None:
             return cached
         raw = self.txn.get("term_ids", term_hash(term))
@@ -85,26 +90,52 @@ class TermDictionary:
         self._ids[term] = term_id
 
     def intern(self, term: Term) -> int:
-        cached = self._ids.get(term)
+        """The term's id; a term not cached gets a new id at once, and `settle` later
+        finds the few that the store already had."""
+        cached = self._ids.get(term) or self._new.get(term)
         if cached is not None:
             return cached
         if self._next is None:
             raw = self.txn.get("meta", _NEXT_TERM)
             self._next = _ID.unpack(raw)[0] if raw else 1
-        # Claim the next id; if the term is already known, keep its id and the claim is void.
-        packed = _ID.pack(self._next)
-        key = term_hash(term)
-        if self.txn.put("term_ids", key, packed, overwrite=False):
-            term_id = self._next
-            self._next += 1
-            self.txn.put("terms", packed, term)
-        else:
-            term_id = _ID.unpack(self.txn.get("term_ids", key) or b"")[0]
+        term_id = self._next
+        self._next += 1
+        if not self._new:
+            self._new_from = term_id
+        self._new[term] = term_id
+        self._new_terms.append(term)
         self._remember_id(term, term_id)
         return term_id
 
+    def settle(self) -> dict[int, int]:
+        """Write the terms given ids since the last call, in two sorted runs (LMDB writes
+        sorted keys several times faster than the same keys one at a time). Returns the
+        ids to replace: new id → the id the store already had for that term (rare, since
+        most known terms are cached, but ids must stay unique per term)."""
+        new, self._new, self._new_terms = self._new, {}, []
+        if not new:
+            return {}
+        claims = sorted((term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
+        replaced: dict[int, int] = {}
+        if self.txn.put_many("term_ids", claims, overwrite=False) < len(claims):
+            get = self.txn.getter("term_ids")
+            for key, packed in claims:
+                stored = get(key)
+                if stored is not None and stored != packed:
+                    replaced[_ID.unpack(packed)[0]] = _ID.unpack(stored)[0]
+            for term, term_id in new.items():
+                if term_id in replaced:
+                    self._remember_id(term, replaced[term_id])
+        # Ids were given in increasing order, above every id stored: an append.
+        rows = [(_ID.pack(i), term) for term, i in new.items() if i not in replaced]
+        if self.txn.put_many("terms", rows, append=True) != len(rows):
+            raise StoreError("the term dictionary holds ids above next_term_id")
+        return replaced
+
     def term(self, term_id: int) -> Term:
         cached = self._terms.get(term_id)
+        if cached is None and 0 <= term_id - self._new_from < len(self._new_terms):
+            cached = self._new_terms[term_id - self._new_from]  # given an id, not written yet
         if cached is None:
             raw = self._read_term(_ID.pack(term_id))
             if raw is None:
@@ -117,6 +148,7 @@ class TermDictionary:
         return cached
 
     def flush(self) -> None:
+        """Write the id counter (after `IndexWriter.flush` has settled the new terms)."""
         if self._next is not None:
             self.txn.put("meta", _NEXT_TERM, _ID.pack(self._next))
 
@@ -162,6 +194,10 @@ class IndexWriter:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
+        replaced = self.dictionary.settle()
+        if replaced:
+            get = replaced.get
+            pending = [(get(s, s), get(p, p), get(o, o)) for s, p, o in pending]
         if pending:
             pack = _KEY3.pack
             for table, order in (("spo", (0, 1, 2)), ("pos", (1, 2, 0)), ("osp", (2, 0, 1))):

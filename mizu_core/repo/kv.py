@@ -54,7 +54,14 @@ class Txn(Protocol):
         """Store `value`; with overwrite=False keep an existing value and return False."""
         ...
 
-    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None: ...
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        append: bool = False,
+    ) -> int:
+        """Store many items (faster sorted); with overwrite=False keep existing values. With
+        `append` the keys must be sorted and greater than any in the table. Returns how
+        many were stored."""
+        ...
 
     def delete(self, table: str, key: bytes) -> bool: ...
 
@@ -159,8 +166,13 @@ class LmdbTxn:
         stored: bool = self._txn.put(key, value, overwrite=overwrite, db=self._dbs[table])
         return stored
 
-    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
-        self._txn.cursor(db=self._dbs[table]).putmulti(items)
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        append: bool = False,
+    ) -> int:
+        cursor = self._txn.cursor(db=self._dbs[table])
+        added: int = cursor.putmulti(items, overwrite=overwrite, append=append)[1]
+        return added
 
     def delete(self, table: str, key: bytes) -> bool:
         deleted: bool = self._txn.delete(key, db=self._dbs[table])
@@ -327,9 +339,16 @@ class MemoryTxn:
         data[key] = bytes(value)
         return True
 
-    def put_many(self, table: str, items: list[tuple[bytes, bytes]]) -> None:
+    def put_many(
+        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        append: bool = False,
+    ) -> int:
+        data, added = self._tables[table], 0
         for key, value in items:
-            self.put(table, key, value)
+            if append and data and key <= data.peekitem(-1)[0]:
+                continue  # as LMDB: an append out of order is not written
+            added += self.put(table, key, value, overwrite)
+        return added
 
     def delete(self, table: str, key: bytes) -> bool:
         assert self._journal is not None, "write in a read transaction"

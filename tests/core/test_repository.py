@@ -7,6 +7,8 @@ import pytest
 from mizu_core import terms
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message.cid import CID
+from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.kv import MemoryStore
 from mizu_core.repo.repository import MessageText, Repository
 from mizu_core.repo.upkeep import fsck, gc
 from tests.conftest import SPEC_VECTORS
@@ -160,3 +162,31 @@ def test_gc_waits_for_writes_that_are_not_pinned_yet(tmp_path) -> None:  # type:
     worker.join(timeout=10)
     assert collected.is_set() and repo.has(CID.for_block(b"chunk", 0x55))
     repo.close()
+
+
+def test_terms_keep_one_id_when_the_writer_cache_forgets_them(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A term missing from the writer's cache gets a new id at once; writing the new terms
+    # (in sorted runs) must find the ones the store had and give back their ids.
+    monkeypatch.setattr(TermDictionary, "CACHE_LIMIT", 3)
+    monkeypatch.setattr(IndexWriter, "FLUSH_AT", 5)
+    repo.publish([{"author": "ann", "n": i} for i in range(6)], sign=False)
+    repo.publish([{"author": "ann", "n": i} for i in range(6, 12)], sign=False)
+    with repo.index() as index:
+        assert len(list(index.match(None, AUTHOR, terms.literal("ann")))) == 12
+        ids = [index.dictionary.lookup(terms.literal(i)) for i in range(12)]
+    assert None not in ids and len(set(ids)) == 12
+    report = fsck(repo)
+    assert report.ok, report.problems
+
+
+def test_a_new_term_reads_back_before_it_is_written() -> None:
+    store = MemoryStore()
+    with store.writer() as txn:
+        dictionary = TermDictionary(txn)
+        ids = [dictionary.intern(terms.literal(n)) for n in range(3)]
+        assert [dictionary.term(i) for i in ids] == [terms.literal(n) for n in range(3)]
+        assert dictionary.lookup(terms.literal(1)) == ids[1]
+        dictionary.settle()
+        assert [dictionary.term(i) for i in ids] == [terms.literal(n) for n in range(3)]

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Create .venv with mizu and its test dependencies (once: again only when pyproject.toml
-# changes), and byte-compile mizu's own modules.
+# Create .venv with mizu and its test dependencies (once: again only when pyproject.toml,
+# setup.py or the C speedups change), and byte-compile mizu's own modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.mizu-stamp
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py mizu_core/_speedups.c | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/mizu ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setting up .venv (one time)..." >&2
   "$PYTHON" -m venv .venv

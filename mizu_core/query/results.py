@@ -61,14 +61,19 @@ def row_maker(
     if names is None:
         return lambda solution: {f"?{n}": value_json(v) for n, v in solution.items()}
     keys = [(n, f"?{n}") for n in names]
+    base = ctx.base
 
     def row(solution: dict[str, Any]) -> dict[str, Any]:
         out = {}
         for n, k in keys:
             if n in solution:
                 value = solution[n]
-                found = get(value)  # inline fast path: a cached value that is not a dict, as it is
-                out[k] = found if found is not None and type(found) is not dict else value_json(value)
+                found = get(value)  # inline fast paths: a cached value, an IRI with no @base
+                if found is None or (type(found) is dict and base):
+                    found = value_json(value)
+                elif type(found) is dict:
+                    found = found.copy()  # the caller may change it: a copy of their own
+                out[k] = found
         return out
 
     return row

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from mizu_core.errors import StoreError
-from mizu_core.repo.kv import Txn
+from mizu_core.repo.kv import ID_KEY, Txn, unpack_ids
+from mizu_core.speedups import native
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
@@ -22,7 +23,7 @@ Triple = tuple[Term, Term, Term]
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
-_KEY3 = struct.Struct(">QQQ")
+_KEY3 = ID_KEY
 _NEXT_TERM = b"next_term_id"
 SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
 PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
@@ -199,14 +200,11 @@ class IndexWriter:
             get = replaced.get
             pending = [(get(s, s), get(p, p), get(o, o)) for s, p, o in pending]
         if pending:
-            pack = _KEY3.pack
-            for table, order in (("spo", (0, 1, 2)), ("pos", (1, 2, 0)), ("osp", (2, 0, 1))):
-                a, b, c = order
-                keys = sorted(pack(t[a], t[b], t[c]) for t in pending)
+            for table, items in zip(("spo", "pos", "osp"), index_keys(pending), strict=True):
                 # In slices, letting go of the pages each one read: sorted inserts walk the
                 # whole tree, and its pages would otherwise all stay mapped.
-                for start in range(0, len(keys), self.RELEASE_SLICE):
-                    self.txn.put_many(table, [(k, b"") for k in keys[start : start + self.RELEASE_SLICE]])
+                for start in range(0, len(items), self.RELEASE_SLICE):
+                    self.txn.put_many(table, items[start : start + self.RELEASE_SLICE])
                     if self.release is not None:
                         self.release()
             self._count_predicates(Counter(t[1] for t in pending), 1)
@@ -222,6 +220,19 @@ class IndexWriter:
                 self.txn.put("meta", key, _ID.pack(total))
             else:
                 self.txn.delete("meta", key)
+
+
+def _index_keys(triples: list[tuple[int, int, int]]) -> tuple[list[tuple[bytes, bytes]], ...]:
+    """The (key, b"") items of id triples for spo, pos and osp, each sorted (LMDB inserts
+    sorted keys much faster). `_speedups.index_keys` does the same in C."""
+    pack = _KEY3.pack
+    return tuple(
+        [(k, b"") for k in sorted(pack(t[a], t[b], t[c]) for t in triples)]
+        for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1))
+    )
+
+
+index_keys = native.index_keys if native is not None else _index_keys
 
 
 class TripleIndex:
@@ -241,7 +252,7 @@ class TripleIndex:
         return found
 
     def _build_rows(self, table: str) -> Rows:
-        return self.txn.key_reader(table, _KEY3.unpack, SHORT_SCAN)
+        return self.txn.key_reader(table, unpack_ids, SHORT_SCAN)
 
     def match_ids(
         self, s: int | None, p: int | None, o: int | None

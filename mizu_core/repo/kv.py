@@ -10,11 +10,13 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mizu_core.errors import StoreError
+from mizu_core.speedups import native
 
 if TYPE_CHECKING:
     from sortedcontainers import SortedDict
@@ -76,6 +78,10 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+ID_KEY = struct.Struct(">QQQ")  # a triple index key: three 8-byte term ids
+unpack_ids = ID_KEY.unpack  # as a key reader's transform, the C reader does it itself
+
+
 def prefix_end(prefix: bytes) -> bytes | None:
     """The smallest key greater than every key starting with `prefix` (None: no bound)."""
     stripped = prefix.rstrip(b"\xff")
@@ -125,6 +131,14 @@ class LmdbTxn:
         cursor = self._txn.cursor(db=self._dbs[table])
         set_range, key_at, step, scan_keys = cursor.set_range, cursor.key, cursor.next, self.scan_keys
 
+        def more(found: list[Any], key: bytes, prefix: bytes) -> Iterable[Any]:
+            """A long scan: `found` so far, then the rest streamed."""
+            rest = scan_keys(table, key + b"\0", prefix_end(prefix))
+            return itertools.chain(found, map(transform, rest))
+
+        if native is not None and transform is unpack_ids:
+            return native.KeyReader(cursor, self._native_more(table), short)  # type: ignore[no-any-return]
+
         def read(prefix: bytes) -> Iterable[Any]:
             # key()/next() rather than an iterator: most scans find one or two keys, and
             # setting up an iterator costs more than they do (measured).
@@ -133,15 +147,25 @@ class LmdbTxn:
                 key = key_at()
                 while key.startswith(prefix):
                     found.append(transform(key))
-                    if len(found) == short:  # a long scan: stream the rest
-                        rest = scan_keys(table, key + b"\0", prefix_end(prefix))
-                        return itertools.chain(found, map(transform, rest))
+                    if len(found) == short:
+                        return more(found, key, prefix)
                     if not step():
                         break
                     key = key_at()
             return found
 
         return read
+
+    def _native_more(self, table: str) -> Callable[[list[Any], bytes, bytes], Iterable[Any]]:
+        """The C reader's long scans: what it found, then the rest from a cursor of their own."""
+        assert native is not None
+
+        def more(found: list[Any], key: bytes, prefix: bytes) -> Iterable[Any]:
+            cursor = self._txn.cursor(db=self._dbs[table])
+            keys = cursor.iternext(values=False) if cursor.set_range(key + b"\0") else iter(())
+            return itertools.chain(found, native.IdStream(keys, prefix))
+
+        return more
 
     def getter(self, table: str) -> Callable[[bytes], bytes | None]:
         return functools.partial(self._txn.get, db=self._dbs[table])

@@ -10,6 +10,7 @@ import base64
 import hashlib
 
 from mizu_core.errors import UsageError
+from mizu_core.speedups import native
 
 DAG_PB = 0x70
 DAG_CBOR = 0x71
@@ -27,7 +28,7 @@ _B58_CHUNK = 58**10
 _B58_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]
 
 
-def b32encode_lower(data: bytes) -> str:
+def _b32encode_lower(data: bytes) -> str:
     """RFC 4648 base32, lower case, unpadded (the stdlib's is pure Python and 5x slower)."""
     padded = data + b"\0" * (-len(data) % 5)
     pairs = _B32_PAIRS
@@ -36,6 +37,9 @@ def b32encode_lower(data: bytes) -> str:
         n = int.from_bytes(padded[i : i + 5], "big")
         out.append(pairs[n >> 30] + pairs[(n >> 20) & 1023] + pairs[(n >> 10) & 1023] + pairs[n & 1023])
     return "".join(out)[: (len(data) * 8 + 4) // 5]
+
+
+b32encode_lower = native.base32 if native is not None else _b32encode_lower
 
 
 def b58encode(data: bytes) -> str:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
 
 from mizu_core.errors import InvalidMessage
 from mizu_core.message.cid import CID
+from mizu_core.speedups import native
 
 MAX_DEPTH = 256
 MAX_MESSAGE_SIZE = 1 << 20
@@ -113,17 +115,28 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
         raise InvalidMessage(f"value of type {t.__name__} cannot be stored")
 
 
+def _encode_python(value: Any, depth: int = 0) -> bytes:
+    out = bytearray()
+    _encode(value, out, depth)
+    return bytes(out)
+
+
+# The C encoder writes the same bytes and refuses the same values (tests compare them).
+_encode_value: Callable[..., bytes] = (
+    native.Encoder(CID, InvalidMessage) if native is not None else _encode_python
+)
+
+
 def map_entries(obj: dict[str, Any]) -> list[tuple[bytes, bytes]]:
     """The encoded (key, value) pairs of a map, in canonical order: with `join_map`, lets a
     caller add a field to an encoded map without encoding the rest again."""
     entries = []
+    encode_value = _encode_value
     try:
         for k, v in obj.items():
             if type(k) is not str:
                 raise InvalidMessage(f"map key {k!r} is not a string")
-            out = bytearray()
-            _encode(v, out, 1)
-            entries.append((_encoded_key(k), bytes(out)))
+            entries.append((_encoded_key(k), encode_value(v, 1)))
     except UnicodeEncodeError:
         raise InvalidMessage("text contains a lone surrogate (not valid Unicode)") from None
     entries.sort(key=_sort_key)
@@ -137,12 +150,10 @@ def join_map(entries: list[tuple[bytes, bytes]]) -> bytes:
 
 def encode(value: Any) -> bytes:
     """Canonical DAG-CBOR encoding of `value`."""
-    out = bytearray()
     try:
-        _encode(value, out, 0)
+        return _encode_value(value)
     except UnicodeEncodeError:
         raise InvalidMessage("text contains a lone surrogate (not valid Unicode)") from None
-    return bytes(out)
 
 
 def _tag_hook(tag: Any, *_: Any) -> Any:

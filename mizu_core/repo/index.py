@@ -96,17 +96,34 @@ class TermDictionary:
         cached = self._ids.get(term) or self._new.get(term)
         if cached is not None:
             return cached
-        if self._next is None:
-            raw = self.txn.get("meta", _NEXT_TERM)
-            self._next = _ID.unpack(raw)[0] if raw else 1
-        term_id = self._next
-        self._next += 1
+        term_id = self._next_id()
+        self._next = term_id + 1
         if not self._new:
             self._new_from = term_id
         self._new[term] = term_id
         self._new_terms.append(term)
         self._remember_id(term, term_id)
         return term_id
+
+    def _next_id(self) -> int:
+        if self._next is None:
+            raw = self.txn.get("meta", _NEXT_TERM)
+            self._next = _ID.unpack(raw)[0] if raw else 1
+        return self._next
+
+    def intern_triples(self, triples: Iterable[Triple], out: list[tuple[int, int, int]]) -> None:
+        """Append the id triple of each triple to `out`, interning its terms."""
+        if native is None or type(triples) is not list:
+            intern, known = self.intern, self._ids.get  # the hot path: most terms are cached
+            for s, p, o in triples:
+                out.append((known(s) or intern(s), known(p) or intern(p), known(o) or intern(o)))
+            return
+        if not self._new:
+            self._new_from = self._next_id()
+        self._next = native.intern_triples(
+            triples, out, self._ids, self._new, self._new_terms, self._next_id(),
+            self.CACHE_LIMIT, self.CACHED_TERM_SIZE,
+        )
 
     def settle(self) -> dict[int, int]:
         """Write the terms given ids since the last call, in two sorted runs (LMDB writes
@@ -119,11 +136,10 @@ class TermDictionary:
         claims = sorted((term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
         replaced: dict[int, int] = {}
         if self.txn.put_many("term_ids", claims, overwrite=False) < len(claims):
-            get = self.txn.getter("term_ids")
-            for key, packed in claims:
-                stored = get(key)
-                if stored is not None and stored != packed:
-                    replaced[_ID.unpack(packed)[0]] = _ID.unpack(stored)[0]
+            claimed = dict(claims)
+            for key, stored in self.txn.get_many("term_ids", list(claimed)):
+                if stored != claimed[key]:
+                    replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
             for term, term_id in new.items():
                 if term_id in replaced:
                     self._remember_id(term, replaced[term_id])
@@ -168,14 +184,10 @@ class IndexWriter:
         self._pending: list[tuple[int, int, int]] = []
 
     def add(self, triples: Iterable[Triple]) -> int:
-        intern = self.dictionary.intern
-        known = self.dictionary._ids.get  # the hot path: most terms are cached
-        pending = self._pending
-        n = 0
-        for s, p, o in triples:
-            pending.append((known(s) or intern(s), known(p) or intern(p), known(o) or intern(o)))
-            n += 1
-        if len(pending) >= self.FLUSH_AT:
+        before = len(self._pending)
+        self.dictionary.intern_triples(triples, self._pending)
+        n = len(self._pending) - before
+        if len(self._pending) >= self.FLUSH_AT:
             self.flush()
         return n
 

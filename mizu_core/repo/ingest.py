@@ -18,7 +18,7 @@ from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import SchemaLookup, validate_message
-from mizu_core.repo.index import IndexWriter, TermDictionary, Triple
+from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, Triple
 from mizu_core.repo.kv import Txn
 
 if TYPE_CHECKING:
@@ -111,9 +111,13 @@ def _check_size(data: bytes) -> None:
 class Ingest:
     """Stores prepared messages within the write transaction `txn`."""
 
-    def __init__(self, txn: Txn, release: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, txn: Txn, release: Callable[[], None] | None = None, terms: TermCache | None = None
+    ) -> None:
+        """`terms`: term ids learnt by the earlier, committed transactions of the same
+        writer (never another's: a write that fails gives its ids out again)."""
         self.txn = txn
-        self.dictionary = TermDictionary(txn)
+        self.dictionary = TermDictionary(txn, terms)
         self.index = IndexWriter(txn, self.dictionary, release)
         raw = txn.get("meta", _NEXT_SEQ)
         self._next_seq = _SEQ.unpack(raw)[0] if raw else 1

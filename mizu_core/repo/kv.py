@@ -56,6 +56,11 @@ class Txn(Protocol):
         """Store `value`; with overwrite=False keep an existing value and return False."""
         ...
 
+    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+        """(key, value) for each of `keys` that the table has, in their order (sorted keys
+        read fastest)."""
+        ...
+
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
@@ -189,6 +194,10 @@ class LmdbTxn:
     def put(self, table: str, key: bytes, value: bytes, overwrite: bool = True) -> bool:
         stored: bool = self._txn.put(key, value, overwrite=overwrite, db=self._dbs[table])
         return stored
+
+    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+        found: list[tuple[bytes, bytes]] = self._txn.cursor(db=self._dbs[table]).getmulti(keys)
+        return found
 
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
@@ -362,6 +371,10 @@ class MemoryTxn:
         self._journal.append((table, key, old))
         data[key] = bytes(value)
         return True
+
+    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
+        data = self._tables[table]
+        return [(key, data[key]) for key in keys if key in data]
 
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,

@@ -288,9 +288,10 @@ class Repository:
 
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
+        terms = TermCache()  # each batch starts knowing the terms the committed ones stored
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
-                ingest = Ingest(txn, self.store.release_pages)
+                ingest = Ingest(txn, self.store.release_pages, terms)
                 for n in range(1, min(batch_size, count - start) + 1):
                     ingest.store_block(*Ready.stored(pickle.load(spool)))
                     if n % _RELEASE_EVERY == 0:

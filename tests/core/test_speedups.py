@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mizu_core import speedups
+from mizu_core import speedups, terms
+from mizu_core.errors import InvalidMessage
+from mizu_core.message import cid as cid_module
+from mizu_core.message import codec
+from mizu_core.message.cid import CID
 from mizu_core.repo import index, kv
 from mizu_core.speedups import native
 
@@ -75,3 +82,85 @@ def test_id_stream_ends_at_the_first_key_without_the_prefix() -> None:
         list(native.IdStream([b"abc"], b""))
     with pytest.raises(TypeError):
         list(native.IdStream(["text"], b""))
+
+
+# --- the C encoder against codec.py's: every byte, and every refusal ---------------------
+
+_CID = CID.for_block(b"x")
+_scalars = (st.text() | st.integers(min_value=-(2**64), max_value=2**64 - 1) | st.booleans()
+            | st.none() | st.binary(max_size=40) | st.just(_CID)
+            | st.floats(allow_nan=False, allow_infinity=False))
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=5)
+                       | st.dictionaries(st.text(max_size=8), inner, max_size=5), max_leaves=40)
+
+
+@requires_native
+@settings(max_examples=400, deadline=None)
+@given(_values)
+def test_encoder_writes_what_python_writes(value: object) -> None:
+    encode = native.Encoder(CID, InvalidMessage)
+    assert encode(value) == codec._encode_python(value)
+    assert encode(value, 7) == codec._encode_python(value, 7)
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for n in range(depth):
+        value = [value] if n % 2 else {"k": value}
+    return value
+
+
+@requires_native
+@pytest.mark.parametrize("bad", [
+    2**64, -(2**64) - 1, float("nan"), float("inf"), {1: 2}, {"a": [{"b": (1,)}]},
+    {"a": {1.5: 1}}, object(), True.__class__.__mro__, _nested(257), "\ud800", {"\udfff": 1},
+])
+def test_encoder_refuses_what_python_refuses(bad: object) -> None:
+    encode = native.Encoder(CID, InvalidMessage)
+    with pytest.raises(Exception) as python:
+        codec._encode_python(bad)
+    with pytest.raises(python.type) as c:
+        encode(bad)
+    assert str(c.value) == str(python.value)
+
+
+@requires_native
+def test_encoder_depth_limit_is_python_s() -> None:
+    encode = native.Encoder(CID, InvalidMessage)
+    assert encode(_nested(256)) == codec._encode_python(_nested(256))
+    assert codec.encode(_nested(256)) == codec._encode_python(_nested(256))
+
+
+@requires_native
+@pytest.mark.parametrize("limit", [3, 1 << 16])
+def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
+    rng = random.Random(5)
+    pool = [terms.literal(n) for n in range(40)] + [terms.iri("x" * 300), terms.iri("y" * 300)]
+    batches = [[tuple(rng.choice(pool) for _ in range(3)) for _ in range(rng.randrange(0, 30))]
+               for _ in range(6)]
+
+    def run(use_native: bool) -> tuple[list[tuple[int, int, int]], dict[int, bytes]]:
+        store = kv.MemoryStore()
+        with store.writer() as txn, pytest.MonkeyPatch.context() as m:
+            m.setattr(index, "native", native if use_native else None)
+            m.setattr(index.TermDictionary, "CACHE_LIMIT", limit)
+            dictionary, out = index.TermDictionary(txn), []
+            for n, batch in enumerate(batches):
+                dictionary.intern_triples(batch, out)
+                if n == 3:
+                    dictionary.settle()
+            ids = {i for row in out for i in row}
+            return out, {i: dictionary.term(i) for i in ids}
+
+    rows, names = run(True)
+    assert (rows, names) == run(False)
+    assert [tuple(names[i] for i in row) for row in rows] == [t for batch in batches for t in batch]
+    with pytest.raises(TypeError):
+        native.intern_triples([("a", b"b", b"c")], [], {}, {}, [], 1, 10, 10)
+
+
+@requires_native
+@given(st.binary(max_size=80))
+def test_base32_matches_python(data: bytes) -> None:
+    assert native.base32(data) == cid_module._b32encode_lower(data)
+    assert native.base32(data) == base64.b32encode(data).decode().rstrip("=").lower()

@@ -25,6 +25,7 @@ Triple = tuple[Term, Term, Term]
 
 _IRI_FIELDS = frozenset(("$prev", "$include", "$schema"))
 _PATTERN_KEYS = frozenset(("@where", "@construct"))
+_SCALARS = frozenset((str, int, float, bool, bytes))  # the types whose values are literals
 _predicates: dict[str, tuple[Term, str]] = {}
 
 
@@ -123,6 +124,10 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
             if value is None or key in _PATTERN_KEYS:
                 continue
             p, seg = _predicate(key)
+            t = type(value)
+            if t in _SCALARS and (t is not str or plain or key not in _IRI_FIELDS):
+                out[(s, p, literal(value))] = None  # most values: no node, no IRI
+                continue
             field_plain = plain or key.startswith("$$")
             base = subject_iri + "/" + seg
             if type(value) is list:

@@ -77,17 +77,18 @@ def validate_message(
     has_include = False
 
     def walk(value: Any, where: str) -> None:
+        """Check the reserved fields in `value`, a dict or a list (scalars hold none, so
+        they are skipped without a call: most values are scalars)."""
         nonlocal has_include
-        t = type(value)
-        if t is list:
+        if type(value) is list:
             for i, v in enumerate(value):
-                walk(v, f"{where}{i}/")
-            return
-        if t is not dict:
+                if type(v) is dict or type(v) is list:
+                    walk(v, f"{where}{i}/")
             return
         for key, v in value.items():
             if not key.startswith("$"):
-                walk(v, f"{where}{key}/")
+                if type(v) is dict or type(v) is list:
+                    walk(v, f"{where}{key}/")
             elif key.startswith("$$"):
                 continue
             elif key == SIGNATURES:

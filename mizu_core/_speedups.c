@@ -6,7 +6,8 @@
  *   in mizu_core/repo/kv.py, which stays the fallback.
  * index_keys: the 24-byte spo, pos and osp keys of many id triples, each list sorted, as
  *   (key, b"") pairs ready for LMDB's putmulti. Same result as IndexWriter's Python loop.
- * base32: CIDs' text form, RFC 4648 base32 in lower case without padding.
+ * base32: CIDs' text form, RFC 4648 base32 in lower case without padding; b58encode and
+ *   b58decode: base58btc, for the keys and signatures of $signatures.
  * intern_triples: a write's term ids for many triples (TermDictionary.intern in a loop).
  * Encoder: canonical DAG-CBOR, byte for byte what message/codec.py's encoder writes, with
  *   the same refusals (a message's CID depends on every byte: tests compare the two).
@@ -647,6 +648,96 @@ static PyObject *base32(PyObject *module, PyObject *arg) {
     return text;
 }
 
+/* --- base58btc (keys and signatures in $signatures, peer ids) ------------------------- */
+
+static const char B58[] = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+static PyObject *b58encode(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *data = view.buf;
+    Py_ssize_t n = view.len, zeros = 0;
+    while (zeros < n && data[zeros] == 0) zeros++;
+    Py_ssize_t size = (n - zeros) * 138 / 100 + 1; /* log(256) / log(58) < 1.38 */
+    unsigned char *digits = PyMem_Calloc((size_t)size, 1);
+    if (digits == NULL) { PyBuffer_Release(&view); return PyErr_NoMemory(); }
+    Py_ssize_t used = 0; /* digits[size - used .. size) hold the number so far */
+    for (Py_ssize_t i = zeros; i < n; i++) {
+        unsigned int carry = data[i];
+        Py_ssize_t j = 0;
+        for (Py_ssize_t k = size - 1; k >= 0 && (carry || j < used); k--, j++) {
+            carry += 256u * digits[k];
+            digits[k] = (unsigned char)(carry % 58);
+            carry /= 58;
+        }
+        used = j;
+    }
+    PyBuffer_Release(&view);
+    Py_ssize_t start = size - used;
+    while (start < size && digits[start] == 0) start++;
+    PyObject *text = PyUnicode_New(zeros + size - start, 127);
+    if (text != NULL) {
+        Py_UCS1 *out = PyUnicode_1BYTE_DATA(text);
+        memset(out, '1', (size_t)zeros);
+        for (Py_ssize_t k = start; k < size; k++) out[zeros + k - start] = (Py_UCS1)B58[digits[k]];
+    }
+    PyMem_Free(digits);
+    return text;
+}
+
+static PyObject *b58decode(PyObject *module, PyObject *arg) {
+    static signed char index[128];
+    static int ready = 0;
+    if (!ready) {
+        memset(index, -1, sizeof index);
+        for (int i = 0; i < 58; i++) index[(unsigned char)B58[i]] = (signed char)i;
+        ready = 1;
+    }
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "b58decode() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), zeros = 0;
+    int kind = PyUnicode_KIND(arg);
+    const void *chars = PyUnicode_DATA(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c >= 128 || index[c] < 0) {
+            PyObject *bad = PyUnicode_Substring(arg, i, i + 1);
+            if (bad != NULL) {
+                PyErr_Format(PyExc_ValueError, "invalid base58 character %R", bad);
+                Py_DECREF(bad);
+            }
+            return NULL;
+        }
+    }
+    while (zeros < n && PyUnicode_READ(kind, chars, zeros) == '1') zeros++;
+    Py_ssize_t size = (n - zeros) * 733 / 1000 + 1; /* log(58) / log(256) < 0.733 */
+    unsigned char *bytes = PyMem_Calloc((size_t)size, 1);
+    if (bytes == NULL) return PyErr_NoMemory();
+    Py_ssize_t used = 0;
+    for (Py_ssize_t i = zeros; i < n; i++) {
+        unsigned int carry = (unsigned int)index[PyUnicode_READ(kind, chars, i)];
+        Py_ssize_t j = 0;
+        for (Py_ssize_t k = size - 1; k >= 0 && (carry || j < used); k--, j++) {
+            carry += 58u * bytes[k];
+            bytes[k] = (unsigned char)(carry & 0xff);
+            carry >>= 8;
+        }
+        used = j;
+    }
+    Py_ssize_t start = size - used;
+    while (start < size && bytes[start] == 0) start++;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, zeros + size - start);
+    if (out != NULL) {
+        char *dst = PyBytes_AS_STRING(out);
+        memset(dst, 0, (size_t)zeros);
+        memcpy(dst + zeros, bytes + start, (size_t)(size - start));
+    }
+    PyMem_Free(bytes);
+    return out;
+}
+
 /* --- the module ----------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -654,6 +745,8 @@ static PyMethodDef methods[] = {
      "intern_triples(triples, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
      " -> next_id: TermDictionary.intern over many triples, their id triples appended to out"},
     {"base32", base32, METH_O, "base32(data) -> RFC 4648 base32 text, lower case, unpadded"},
+    {"b58encode", b58encode, METH_O, "b58encode(data) -> base58btc text (bitcoin alphabet)"},
+    {"b58decode", b58decode, METH_O, "b58decode(text) -> bytes; ValueError on a bad character"},
     {"index_keys", index_keys, METH_O,
      "index_keys(triples) -> (spo, pos, osp): each a sorted list of (24-byte key, b'')"},
     {NULL, NULL, 0, NULL},

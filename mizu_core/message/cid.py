@@ -42,7 +42,7 @@ def _b32encode_lower(data: bytes) -> str:
 b32encode_lower = native.base32 if native is not None else _b32encode_lower
 
 
-def b58encode(data: bytes) -> str:
+def _b58encode(data: bytes) -> str:
     n = int.from_bytes(data, "big")
     out = []
     # Ten digits per big-int division, two per small one (a table of digit pairs).
@@ -62,7 +62,7 @@ def multibase_b58(data: bytes) -> str:
     return "z" + b58encode(data)
 
 
-def b58decode(text: str) -> bytes:
+def _b58decode(text: str) -> bytes:
     n = 0
     for c in text:
         digit = _B58_INDEX.get(c)
@@ -72,6 +72,10 @@ def b58decode(text: str) -> bytes:
     zeros = len(text) - len(text.lstrip("1"))
     body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
     return b"\0" * zeros + body
+
+
+b58encode = native.b58encode if native is not None else _b58encode
+b58decode = native.b58decode if native is not None else _b58decode
 
 
 def _b36decode(text: str) -> bytes:

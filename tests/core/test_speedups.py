@@ -164,3 +164,21 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
 def test_base32_matches_python(data: bytes) -> None:
     assert native.base32(data) == cid_module._b32encode_lower(data)
     assert native.base32(data) == base64.b32encode(data).decode().rstrip("=").lower()
+
+
+@requires_native
+@given(st.tuples(st.integers(0, 3), st.binary(max_size=80)).map(lambda z: b"\0" * z[0] + z[1]))
+def test_base58_matches_python(data: bytes) -> None:
+    text = native.b58encode(data)
+    assert text == cid_module._b58encode(data)
+    assert native.b58decode(text) == cid_module._b58decode(text) == data
+
+
+@requires_native
+@pytest.mark.parametrize("bad", ["0", "abcO", "I", "l1", "é", "z\x00"])
+def test_base58_refuses_what_python_refuses(bad: str) -> None:
+    with pytest.raises(ValueError) as python:
+        cid_module._b58decode(bad)
+    with pytest.raises(ValueError) as c:
+        native.b58decode(bad)
+    assert str(c.value) == str(python.value)

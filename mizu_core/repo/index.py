@@ -33,6 +33,24 @@ def term_hash(term: Term) -> bytes:
     return hashlib.blake2b(term, digest_size=16).digest()
 
 
+RELEASE_SLICE = 1_000  # sorted writes between two releases of the store's mapped pages
+
+
+def put_sorted(
+    txn: Txn, table: str, items: list[tuple[bytes, bytes]], release: Callable[[], None] | None,
+    overwrite: bool = True, append: bool = False,
+) -> int:
+    """`put_many` of sorted items in slices, calling `release` after each to let go of the
+    pages it read: sorted writes walk the whole tree, whose pages would otherwise all stay
+    mapped, counted in resident memory. Returns how many were stored."""
+    added = 0
+    for start in range(0, len(items), RELEASE_SLICE):
+        added += txn.put_many(table, items[start : start + RELEASE_SLICE], overwrite, append)
+        if release is not None:
+            release()
+    return added
+
+
 class TermCache:
     """Term ↔ id pairs read from committed snapshots, shared by a repository's readers.
 
@@ -125,27 +143,32 @@ class TermDictionary:
             self.CACHE_LIMIT, self.CACHED_TERM_SIZE,
         )
 
-    def settle(self) -> dict[int, int]:
+    def settle(self, release: Callable[[], None] | None = None) -> dict[int, int]:
         """Write the terms given ids since the last call, in two sorted runs (LMDB writes
         sorted keys several times faster than the same keys one at a time). Returns the
         ids to replace: new id → the id the store already had for that term (rare, since
-        most known terms are cached, but ids must stay unique per term)."""
+        most known terms are cached, but ids must stay unique per term). `release` as in
+        `put_sorted`."""
         new, self._new, self._new_terms = self._new, {}, []
         if not new:
             return {}
         claims = sorted((term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
         replaced: dict[int, int] = {}
-        if self.txn.put_many("term_ids", claims, overwrite=False) < len(claims):
+        if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
             claimed = dict(claims)
-            for key, stored in self.txn.get_many("term_ids", list(claimed)):
-                if stored != claimed[key]:
-                    replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
+            keys = list(claimed)
+            for start in range(0, len(keys), RELEASE_SLICE):
+                for key, stored in self.txn.get_many("term_ids", keys[start : start + RELEASE_SLICE]):
+                    if stored != claimed[key]:
+                        replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
+                if release is not None:
+                    release()
             for term, term_id in new.items():
                 if term_id in replaced:
                     self._remember_id(term, replaced[term_id])
         # Ids were given in increasing order, above every id stored: an append.
         rows = [(_ID.pack(i), term) for term, i in new.items() if i not in replaced]
-        if self.txn.put_many("terms", rows, append=True) != len(rows):
+        if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):
             raise StoreError("the term dictionary holds ids above next_term_id")
         return replaced
 
@@ -174,7 +197,6 @@ class IndexWriter:
     """Buffers index keys and writes them sorted (LMDB inserts sorted keys much faster)."""
 
     FLUSH_AT = 50_000
-    RELEASE_SLICE = 1_000
 
     def __init__(self, txn: Txn, dictionary: TermDictionary,
                  release: Callable[[], None] | None = None) -> None:
@@ -207,18 +229,13 @@ class IndexWriter:
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
-        replaced = self.dictionary.settle()
+        replaced = self.dictionary.settle(self.release)
         if replaced:
             get = replaced.get
             pending = [(get(s, s), get(p, p), get(o, o)) for s, p, o in pending]
         if pending:
             for table, items in zip(("spo", "pos", "osp"), index_keys(pending), strict=True):
-                # In slices, letting go of the pages each one read: sorted inserts walk the
-                # whole tree, and its pages would otherwise all stay mapped.
-                for start in range(0, len(items), self.RELEASE_SLICE):
-                    self.txn.put_many(table, items[start : start + self.RELEASE_SLICE])
-                    if self.release is not None:
-                        self.release()
+                put_sorted(self.txn, table, items, self.release)
             self._count_predicates(Counter(t[1] for t in pending), 1)
         self.dictionary.flush()
 

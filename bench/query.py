@@ -19,7 +19,8 @@ median of `runs` warm runs is taken (5x as many when every system's first run to
 `Repository`, pyoxigraph `list(store.query(sparql))`, rdflib `list(graph.query(sparql))`
 (rdflib in a child process, so its million Python objects do not slow the others' garbage
 collector). The runs interleave, one of each system per round, so a machine whose speed
-drifts during the run (a shared VM) slows all three alike. The point lookup is also timed
+drifts during the run (a shared VM) slows all three alike, and all three run on the same
+core (a VM's cores are slowed each on its own). The point lookup is also timed
 as a cold `mizu query` process. Queries where Mizu is more than 3x slower than pyoxigraph,
 or less than 10x faster than rdflib while taking at least 1 ms, are profiled once with
 cProfile (`--profile all|none` to change that).
@@ -422,6 +423,23 @@ def _rdflib_child(folder: Path) -> None:
 # --- the benchmark ---------------------------------------------------------------------------
 
 
+class _one_core:
+    """Run this process (and the children it starts) on one core until `close`. On a VM
+    each virtual core is slowed by the hypervisor on its own (steal): with rdflib's child
+    on one core and Mizu and pyoxigraph on the other, a ratio measured how busy each core's
+    host was (seen here: Mizu and pyoxigraph 2.5x slower than in the run before, rdflib
+    1.3x). On one core, what slows one system slows all three."""
+
+    def __init__(self) -> None:
+        self.cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+        if self.cores:
+            os.sched_setaffinity(0, {min(self.cores)})
+
+    def close(self) -> None:
+        if self.cores:
+            os.sched_setaffinity(0, self.cores)
+
+
 def _geomean(values: list[float]) -> float | None:
     return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
@@ -449,6 +467,7 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
     def on_oxigraph(sparql: str) -> Callable[[], int]:
         return lambda: len(list(store.query(sparql)))  # type: ignore[arg-type]
 
+    pinned = _one_core()  # before the rdflib child starts: it inherits the core
     log("rdflib: loading (child process)")
     rdflib = _RdflibChild(folder)
 
@@ -480,6 +499,7 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
         per_query.append(entry)
 
     rdflib.close()
+    pinned.close()
     cli = _cli_point(folder, next(q for q in qs if q.point), runs)
 
     def slow(e: dict[str, Any]) -> bool:

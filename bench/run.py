@@ -225,8 +225,9 @@ def _query_section(r: dict[str, Any]) -> Section:
         "`list(repo.query(json_rql))` on an open Repository, pyoxigraph "
         "`list(store.query(sparql))`, rdflib `list(graph.query(sparql))` (parse included, "
         "rdflib in its own process with its graph frozen out of the garbage collector); "
-        "the runs interleave, one of each system per round, so drift in the machine's "
-        "speed during the run slows all three alike",
+        "the runs interleave, one of each system per round, and all three run on the same "
+        "core, so drift in the machine's speed during the run, or steal on one virtual "
+        "core, slows all three alike",
     ]
     if any(e["rdflib"].get("runs") == 1 for e in r["queries"]):
         section.blocks.append(f"* rdflib ran once: its first run took more than "

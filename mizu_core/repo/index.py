@@ -23,7 +23,6 @@ Triple = tuple[Term, Term, Term]
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
-_KEY3 = ID_KEY
 _NEXT_TERM = b"next_term_id"
 SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
 PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
@@ -220,10 +219,10 @@ class IndexWriter:
             si, pi, oi = lookup(s), lookup(p), lookup(o)
             if si is None or pi is None or oi is None:
                 continue
-            if self.txn.delete("spo", _KEY3.pack(si, pi, oi)):
+            if self.txn.delete("spo", ID_KEY.pack(si, pi, oi)):
                 removed[pi] += 1
-            self.txn.delete("pos", _KEY3.pack(pi, oi, si))
-            self.txn.delete("osp", _KEY3.pack(oi, si, pi))
+            self.txn.delete("pos", ID_KEY.pack(pi, oi, si))
+            self.txn.delete("osp", ID_KEY.pack(oi, si, pi))
         self._count_predicates(removed, -1)
         return sum(removed.values())
 
@@ -254,7 +253,7 @@ class IndexWriter:
 def _index_keys(triples: list[tuple[int, int, int]]) -> tuple[list[tuple[bytes, bytes]], ...]:
     """The (key, b"") items of id triples for spo, pos and osp, each sorted (LMDB inserts
     sorted keys much faster). `_speedups.index_keys` does the same in C."""
-    pack = _KEY3.pack
+    pack = ID_KEY.pack
     return tuple(
         [(k, b"") for k in sorted(pack(t[a], t[b], t[c]) for t in triples)]
         for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1))

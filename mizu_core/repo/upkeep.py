@@ -21,11 +21,10 @@ from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import validate_message
 from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
-from mizu_core.repo.kv import Txn, prefix_end
+from mizu_core.repo.kv import ID_KEY, Txn, prefix_end
 from mizu_core.repo.repository import Repository
 
 _SEQ = struct.Struct(">Q")
-_KEY3 = struct.Struct(">QQQ")
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def _incomplete_pins(txn: Txn) -> list[tuple[CID, CID]]:
 
 def _check_statistics(txn: Txn, report: FsckReport) -> None:
     """The planner's per-predicate counts must equal what the POS index holds."""
-    actual: Counter[int] = Counter(_KEY3.unpack(key)[0] for key, _ in txn.scan("pos"))
+    actual: Counter[int] = Counter(ID_KEY.unpack(key)[0] for key, _ in txn.scan("pos"))
     end = prefix_end(PREDICATE_COUNT)
     recorded = {
         struct.unpack(">Q", key[len(PREDICATE_COUNT):])[0]: struct.unpack(">Q", value)[0]
@@ -207,7 +206,7 @@ def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckR
             continue
         s, p, o = ids
         for table, key in (("spo", (s, p, o)), ("pos", (p, o, s)), ("osp", (o, s, p))):
-            if txn.get(table, _KEY3.pack(*key)) is None:
+            if txn.get(table, ID_KEY.pack(*key)) is None:
                 missing.add(f"index {table}")
     for where in sorted(missing):
         problem(f"message {cid}: triples are missing from {where}")

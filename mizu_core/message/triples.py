@@ -130,7 +130,7 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
                 continue
             field_plain = plain or key.startswith("$$")
             base = subject_iri + "/" + seg
-            if type(value) is list:
+            if t is list:
                 for i, element in enumerate(_set_elements(value)):
                     out[(s, p, obj(element, f"{base}/{i}", key, field_plain))] = None
             else:

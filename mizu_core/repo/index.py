@@ -12,6 +12,7 @@ import itertools
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from mizu_core.errors import StoreError
 from mizu_core.repo.kv import ID_KEY, Txn, unpack_ids
@@ -19,6 +20,7 @@ from mizu_core.speedups import native
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
+T = TypeVar("T")
 
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
@@ -42,12 +44,23 @@ def put_sorted(
     """`put_many` of sorted items in slices, calling `release` after each to let go of the
     pages it read: sorted writes walk the whole tree, whose pages would otherwise all stay
     mapped, counted in resident memory. Returns how many were stored."""
-    added = 0
+    return sum(txn.put_many(table, part, overwrite, append) for part in _slices(items, release))
+
+
+def get_sorted(
+    txn: Txn, table: str, keys: list[bytes], release: Callable[[], None] | None
+) -> Iterator[tuple[bytes, bytes]]:
+    """`get_many` of sorted keys, in slices released like `put_sorted`'s."""
+    for part in _slices(keys, release):
+        yield from txn.get_many(table, part)
+
+
+def _slices(items: list[T], release: Callable[[], None] | None) -> Iterator[list[T]]:
+    """`items` RELEASE_SLICE at a time, calling `release` after each slice is used."""
     for start in range(0, len(items), RELEASE_SLICE):
-        added += txn.put_many(table, items[start : start + RELEASE_SLICE], overwrite, append)
+        yield items[start : start + RELEASE_SLICE]
         if release is not None:
             release()
-    return added
 
 
 class TermCache:
@@ -155,13 +168,9 @@ class TermDictionary:
         replaced: dict[int, int] = {}
         if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
             claimed = dict(claims)
-            keys = list(claimed)
-            for start in range(0, len(keys), RELEASE_SLICE):
-                for key, stored in self.txn.get_many("term_ids", keys[start : start + RELEASE_SLICE]):
-                    if stored != claimed[key]:
-                        replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
-                if release is not None:
-                    release()
+            for key, stored in get_sorted(self.txn, "term_ids", list(claimed), release):
+                if stored != claimed[key]:
+                    replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
             for term, term_id in new.items():
                 if term_id in replaced:
                     self._remember_id(term, replaced[term_id])

@@ -5,10 +5,13 @@
  *   rest of a long scan, from a cursor's key iterator. Same contract as the Python reader
  *   in mizu_core/repo/kv.py, which stays the fallback.
  * index_keys: the 24-byte spo, pos and osp keys of many id triples, each list sorted, as
- *   (key, b"") pairs ready for LMDB's putmulti. Same result as IndexWriter's Python loop.
+ *   (key, b"") pairs ready for LMDB's putmulti, and the triples of each predicate. Same
+ *   result as index.py's _index_keys.
  * base32: CIDs' text form, RFC 4648 base32 in lower case without padding; b58encode and
  *   b58decode: base58btc, for the keys and signatures of $signatures.
  * intern_triples: a write's term ids for many triples (TermDictionary.intern in a loop).
+ * term_claims and term_rows: the sorted `term_ids` and `terms` rows of a write's new terms
+ *   (TermDictionary.settle), with term_hash, BLAKE2b-128 written out after RFC 7693.
  * Encoder: canonical DAG-CBOR, byte for byte what message/codec.py's encoder writes, with
  *   the same refusals (a message's CID depends on every byte: tests compare the two).
  *
@@ -334,8 +337,35 @@ static PyObject *pairs(const Row *rows, Py_ssize_t n, PyObject *empty) {
     return out;
 }
 
-static PyObject *index_keys(PyObject *module, PyObject *triples) {
+/* An id of a triple, mapped through `replaced` ({id: id}, maybe empty) */
+static int row_id(PyObject *id, PyObject *replaced, uint64_t *out) {
+    if (PyDict_GET_SIZE(replaced)) {
+        PyObject *to = PyDict_GetItemWithError(replaced, id);
+        if (to == NULL && PyErr_Occurred()) return -1;
+        if (to != NULL) id = to;
+    }
+    *out = PyLong_AsUnsignedLongLong(id);
+    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+/* {p: triples with predicate p} of rows sorted in pos order */
+static PyObject *predicate_counts(const Row *pos, Py_ssize_t n) {
+    PyObject *counts = PyDict_New();
+    for (Py_ssize_t i = 0, run = 0; counts != NULL && i < n; i += run) {
+        for (run = 1; i + run < n && pos[i + run].id[0] == pos[i].id[0]; run++) {}
+        PyObject *p = PyLong_FromUnsignedLongLong(pos[i].id[0]);
+        PyObject *count = p ? PyLong_FromSsize_t(run) : NULL;
+        if (count == NULL || PyDict_SetItem(counts, p, count) < 0) Py_CLEAR(counts);
+        Py_XDECREF(p);
+        Py_XDECREF(count);
+    }
+    return counts;
+}
+
+static PyObject *index_keys(PyObject *module, PyObject *args) {
     static const int orders[3][3] = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}; /* spo, pos, osp */
+    PyObject *triples, *replaced;
+    if (!PyArg_ParseTuple(args, "OO!:index_keys", &triples, &PyDict_Type, &replaced)) return NULL;
     PyObject *seq = PySequence_Fast(triples, "index_keys() takes a sequence of id triples");
     if (seq == NULL) return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
@@ -353,12 +383,10 @@ static PyObject *index_keys(PyObject *module, PyObject *triples) {
             PyErr_SetString(PyExc_TypeError, "index_keys() takes tuples of three ids");
             goto done;
         }
-        for (int j = 0; j < 3; j++) {
-            spo[i].id[j] = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, j));
-            if (spo[i].id[j] == (uint64_t)-1 && PyErr_Occurred()) goto done;
-        }
+        for (int j = 0; j < 3; j++)
+            if (row_id(PyTuple_GET_ITEM(t, j), replaced, &spo[i].id[j]) < 0) goto done;
     }
-    result = PyTuple_New(3);
+    result = PyTuple_New(4);
     if (result == NULL) goto done;
     for (int k = 0; k < 3; k++) {
         for (Py_ssize_t i = 0; i < n; i++)
@@ -367,6 +395,11 @@ static PyObject *index_keys(PyObject *module, PyObject *triples) {
         PyObject *keys = pairs(sorted, n, empty);
         if (keys == NULL) { Py_CLEAR(result); goto done; }
         PyTuple_SET_ITEM(result, k, keys);
+        if (k == 1) {
+            PyObject *counts = predicate_counts(sorted, n);
+            if (counts == NULL) { Py_CLEAR(result); goto done; }
+            PyTuple_SET_ITEM(result, 3, counts);
+        }
     }
 done:
     PyMem_Free(spo);
@@ -738,6 +771,171 @@ static PyObject *b58decode(PyObject *module, PyObject *arg) {
     return out;
 }
 
+/* --- term_claims and term_rows --------------------------------------------------------- */
+
+/* BLAKE2b with a 16-byte digest and no key, after RFC 7693: the `term_ids` key of a term
+ * (index.py's term_hash, which hashlib computes; the tests compare the two). */
+
+static const uint64_t B2_IV[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+
+static const unsigned char B2_SIGMA[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+#define ROTR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+#define B2_G(a, b, c, d, x, y)                                                               \
+    do {                                                                                     \
+        v[a] = v[a] + v[b] + (x); v[d] = ROTR64(v[d] ^ v[a], 32);                            \
+        v[c] = v[c] + v[d];       v[b] = ROTR64(v[b] ^ v[c], 24);                            \
+        v[a] = v[a] + v[b] + (y); v[d] = ROTR64(v[d] ^ v[a], 16);                            \
+        v[c] = v[c] + v[d];       v[b] = ROTR64(v[b] ^ v[c], 63);                            \
+    } while (0)
+
+static void b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t counter, int last) {
+    uint64_t m[16], v[16];
+    for (int i = 0; i < 16; i++) {
+        uint64_t w = 0;
+        for (int j = 7; j >= 0; j--) w = (w << 8) | block[8 * i + j]; /* little-endian */
+        m[i] = w;
+    }
+    for (int i = 0; i < 8; i++) { v[i] = h[i]; v[i + 8] = B2_IV[i]; }
+    v[12] ^= counter; /* messages here are far below 2**64 bytes: the high word stays 0 */
+    if (last) v[14] = ~v[14];
+    for (int r = 0; r < 12; r++) {
+        const unsigned char *s = B2_SIGMA[r];
+        B2_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
+        B2_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
+        B2_G(2, 6, 10, 14, m[s[4]], m[s[5]]);
+        B2_G(3, 7, 11, 15, m[s[6]], m[s[7]]);
+        B2_G(0, 5, 10, 15, m[s[8]], m[s[9]]);
+        B2_G(1, 6, 11, 12, m[s[10]], m[s[11]]);
+        B2_G(2, 7, 8, 13, m[s[12]], m[s[13]]);
+        B2_G(3, 4, 9, 14, m[s[14]], m[s[15]]);
+    }
+    for (int i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
+}
+
+#define TERM_HASH_LEN 16
+
+static void term_hash(const unsigned char *data, size_t n, unsigned char out[TERM_HASH_LEN]) {
+    uint64_t h[8];
+    memcpy(h, B2_IV, sizeof h);
+    h[0] ^= 0x01010000ULL ^ TERM_HASH_LEN; /* depth 1, fanout 1, no key, 16-byte digest */
+    size_t done = 0;
+    while (n - done > 128) { /* every block but the last */
+        b2_compress(h, data + done, done + 128, 0);
+        done += 128;
+    }
+    unsigned char last[128] = {0};
+    memcpy(last, data + done, n - done);
+    b2_compress(h, last, n, 1);
+    for (int i = 0; i < TERM_HASH_LEN; i++) out[i] = (unsigned char)(h[i / 8] >> (8 * (i % 8)));
+}
+
+static PyObject *py_term_hash(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    unsigned char digest[TERM_HASH_LEN];
+    term_hash(view.buf, (size_t)view.len, digest);
+    PyBuffer_Release(&view);
+    return PyBytes_FromStringAndSize((const char *)digest, TERM_HASH_LEN);
+}
+
+typedef struct { unsigned char hash[TERM_HASH_LEN]; uint64_t id; } Claim;
+
+static int compare_claims(const void *a, const void *b) {
+    return memcmp(((const Claim *)a)->hash, ((const Claim *)b)->hash, TERM_HASH_LEN);
+}
+
+/* 8-byte big-endian id as bytes */
+static PyObject *packed_id(uint64_t id) {
+    unsigned char raw[8];
+    write_be64(raw, id);
+    return PyBytes_FromStringAndSize((const char *)raw, 8);
+}
+
+/* The id an item of a {term: id} dict maps to, as a C integer (-1 and an error if not) */
+static int item_id(PyObject *id, uint64_t *out) {
+    *out = PyLong_AsUnsignedLongLong(id);
+    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+static PyObject *term_claims(PyObject *module, PyObject *new) {
+    if (!PyDict_Check(new)) {
+        PyErr_SetString(PyExc_TypeError, "term_claims() takes a dict of term → id");
+        return NULL;
+    }
+    Py_ssize_t n = PyDict_GET_SIZE(new), pos = 0, i = 0;
+    Claim *claims = PyMem_Malloc(sizeof(Claim) * (size_t)(n ? n : 1));
+    if (claims == NULL) return PyErr_NoMemory();
+    PyObject *term, *id, *out = NULL;
+    while (PyDict_Next(new, &pos, &term, &id)) {
+        if (!PyBytes_CheckExact(term)) {
+            PyErr_SetString(PyExc_TypeError, "a term that is not bytes");
+            goto done;
+        }
+        if (item_id(id, &claims[i].id) < 0) goto done;
+        term_hash((const unsigned char *)PyBytes_AS_STRING(term), (size_t)PyBytes_GET_SIZE(term),
+                  claims[i].hash);
+        i++;
+    }
+    qsort(claims, (size_t)n, sizeof(Claim), compare_claims);
+    out = PyList_New(n);
+    if (out == NULL) goto done;
+    for (i = 0; i < n; i++) {
+        PyObject *key = PyBytes_FromStringAndSize((const char *)claims[i].hash, TERM_HASH_LEN);
+        PyObject *value = key ? packed_id(claims[i].id) : NULL;
+        PyObject *pair = value ? PyTuple_Pack(2, key, value) : NULL;
+        Py_XDECREF(key);
+        Py_XDECREF(value);
+        if (pair == NULL) { Py_CLEAR(out); goto done; }
+        PyList_SET_ITEM(out, i, pair);
+    }
+done:
+    PyMem_Free(claims);
+    return out;
+}
+
+static PyObject *term_rows(PyObject *module, PyObject *args) {
+    PyObject *new, *skip;
+    if (!PyArg_ParseTuple(args, "O!O!:term_rows", &PyDict_Type, &new, &PyDict_Type, &skip))
+        return NULL;
+    PyObject *out = PyList_New(0), *term, *id;
+    Py_ssize_t pos = 0;
+    if (out == NULL) return NULL;
+    while (PyDict_Next(new, &pos, &term, &id)) {
+        int skipped = PyDict_Contains(skip, id);
+        uint64_t value;
+        if (skipped < 0 || item_id(id, &value) < 0) goto fail;
+        if (skipped) continue;
+        PyObject *key = packed_id(value);
+        PyObject *pair = key ? PyTuple_Pack(2, key, term) : NULL;
+        Py_XDECREF(key);
+        if (pair == NULL) goto fail;
+        int failed = PyList_Append(out, pair) < 0;
+        Py_DECREF(pair);
+        if (failed) goto fail;
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 /* --- the module ----------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
@@ -747,8 +945,15 @@ static PyMethodDef methods[] = {
     {"base32", base32, METH_O, "base32(data) -> RFC 4648 base32 text, lower case, unpadded"},
     {"b58encode", b58encode, METH_O, "b58encode(data) -> base58btc text (bitcoin alphabet)"},
     {"b58decode", b58decode, METH_O, "b58decode(text) -> bytes; ValueError on a bad character"},
-    {"index_keys", index_keys, METH_O,
-     "index_keys(triples) -> (spo, pos, osp): each a sorted list of (24-byte key, b'')"},
+    {"term_hash", py_term_hash, METH_O, "term_hash(term) -> 16-byte BLAKE2b digest"},
+    {"term_claims", term_claims, METH_O,
+     "term_claims(new) -> [(term_hash(term), 8-byte id)] of a {term: id} dict, by hash"},
+    {"term_rows", term_rows, METH_VARARGS,
+     "term_rows(new, skip) -> [(8-byte id, term)] of a {term: id} dict, in its order, but"
+     " for the ids in skip"},
+    {"index_keys", index_keys, METH_VARARGS,
+     "index_keys(triples, replaced) -> (spo, pos, osp, predicate_counts): each a sorted list"
+     " of (24-byte key, b''), ids mapped through replaced; and {p: triples with p}"},
     {NULL, NULL, 0, NULL},
 };
 

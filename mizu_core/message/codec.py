@@ -127,27 +127,6 @@ _encode_value: Callable[..., bytes] = (
 )
 
 
-def map_entries(obj: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-    """The encoded (key, value) pairs of a map, in canonical order: with `join_map`, lets a
-    caller add a field to an encoded map without encoding the rest again."""
-    entries = []
-    encode_value = _encode_value
-    try:
-        for k, v in obj.items():
-            if type(k) is not str:
-                raise InvalidMessage(f"map key {k!r} is not a string")
-            entries.append((_encoded_key(k), encode_value(v, 1)))
-    except UnicodeEncodeError:
-        raise InvalidMessage("text contains a lone surrogate (not valid Unicode)") from None
-    entries.sort(key=_sort_key)
-    return entries
-
-
-def join_map(entries: list[tuple[bytes, bytes]]) -> bytes:
-    """Encode a map from canonically ordered `map_entries`."""
-    return _head(5, len(entries)) + b"".join(k + v for k, v in entries)
-
-
 def encode(value: Any) -> bytes:
     """Canonical DAG-CBOR encoding of `value`."""
     try:

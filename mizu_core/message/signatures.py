@@ -36,17 +36,14 @@ def sign(message: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
 
 
 def sign_and_encode(message: dict[str, Any], key: PrivateKey) -> tuple[dict[str, Any], bytes]:
-    """`sign`, plus the signed message's canonical encoding, encoding the body only once."""
+    """`sign`, plus the signed message's canonical encoding."""
     entries = signature_entries(message)
     public = key.public_key.multibase()
     if any(type(e) is dict and e.get("key") == public for e in entries):
         return message, codec.encode(message)
-    body = codec.map_entries({k: v for k, v in message.items() if k != SIGNATURES})
-    digest = multibase_b58(key.sign(codec.join_map(body)))
-    signatures = [*entries, {"key": public, "digest": digest}]
-    signed = {**message, SIGNATURES: signatures}
-    data = codec.join_map(sorted(body + codec.map_entries({SIGNATURES: signatures})))
-    return signed, data
+    digest = multibase_b58(key.sign(signed_bytes(message)))
+    signed = {**message, SIGNATURES: [*entries, {"key": public, "digest": digest}]}
+    return signed, codec.encode(signed)
 
 
 @lru_cache(maxsize=4096)

@@ -11,7 +11,7 @@ import hashlib
 import itertools
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from mizu_core.errors import StoreError
@@ -30,8 +30,24 @@ SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
 PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
 
 
-def term_hash(term: Term) -> bytes:
+def _term_hash(term: Term) -> bytes:
+    """A term's key in `term_ids`. `_speedups.term_hash` does the same in C."""
     return hashlib.blake2b(term, digest_size=16).digest()
+
+
+def _term_claims(new: dict[Term, int]) -> list[tuple[bytes, bytes]]:
+    """The `term_ids` rows of new terms, sorted. `_speedups.term_claims` does the same in C."""
+    return sorted((_term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
+
+
+def _term_rows(new: dict[Term, int], skip: dict[int, int]) -> list[tuple[bytes, bytes]]:
+    """The `terms` rows of new terms, but for the ids in `skip` (`_speedups.term_rows`)."""
+    return [(_ID.pack(term_id), term) for term, term_id in new.items() if term_id not in skip]
+
+
+term_hash = native.term_hash if native is not None else _term_hash
+term_claims = native.term_claims if native is not None else _term_claims
+term_rows = native.term_rows if native is not None else _term_rows
 
 
 RELEASE_SLICE = 1_000  # sorted writes between two releases of the store's mapped pages
@@ -47,12 +63,11 @@ def put_sorted(
     return sum(txn.put_many(table, part, overwrite, append) for part in _slices(items, release))
 
 
-def get_sorted(
-    txn: Txn, table: str, keys: list[bytes], release: Callable[[], None] | None
-) -> Iterator[tuple[bytes, bytes]]:
-    """`get_many` of sorted keys, in slices released like `put_sorted`'s."""
-    for part in _slices(keys, release):
-        yield from txn.get_many(table, part)
+def put_absent_sorted(
+    txn: Txn, table: str, items: list[tuple[bytes, bytes]], release: Callable[[], None] | None
+) -> list[tuple[bytes, bytes]]:
+    """`put_absent` of sorted items, in slices released like `put_sorted`'s."""
+    return [item for part in _slices(items, release) for item in txn.put_absent(table, part)]
 
 
 def _slices(items: list[T], release: Callable[[], None] | None) -> Iterator[list[T]]:
@@ -164,18 +179,17 @@ class TermDictionary:
         new, self._new, self._new_terms = self._new, {}, []
         if not new:
             return {}
-        claims = sorted((term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
         replaced: dict[int, int] = {}
-        if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
-            claimed = dict(claims)
-            for key, stored in get_sorted(self.txn, "term_ids", list(claimed), release):
-                if stored != claimed[key]:
-                    replaced[_ID.unpack(claimed[key])[0]] = _ID.unpack(stored)[0]
+        for key, claimed in put_absent_sorted(self.txn, "term_ids", term_claims(new), release):
+            stored = self.txn.get("term_ids", key)
+            assert stored is not None
+            replaced[_ID.unpack(claimed)[0]] = _ID.unpack(stored)[0]
+        if replaced:
             for term, term_id in new.items():
                 if term_id in replaced:
                     self._remember_id(term, replaced[term_id])
         # Ids were given in increasing order, above every id stored: an append.
-        rows = [(_ID.pack(i), term) for term, i in new.items() if i not in replaced]
+        rows = term_rows(new, replaced)
         if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):
             raise StoreError("the term dictionary holds ids above next_term_id")
         return replaced
@@ -238,16 +252,14 @@ class IndexWriter:
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         replaced = self.dictionary.settle(self.release)
-        if replaced:
-            get = replaced.get
-            pending = [(get(s, s), get(p, p), get(o, o)) for s, p, o in pending]
         if pending:
-            for table, items in zip(("spo", "pos", "osp"), index_keys(pending), strict=True):
+            *keys, counts = index_keys(pending, replaced)
+            for table, items in zip(("spo", "pos", "osp"), keys, strict=True):
                 put_sorted(self.txn, table, items, self.release)
-            self._count_predicates(Counter(t[1] for t in pending), 1)
+            self._count_predicates(counts, 1)
         self.dictionary.flush()
 
-    def _count_predicates(self, counts: Counter[int], sign: int) -> None:
+    def _count_predicates(self, counts: Mapping[int, int], sign: int) -> None:
         """Keep the per-predicate triple counts the planner reads (statistics in `meta`)."""
         for predicate, n in counts.items():
             key = PREDICATE_COUNT + _ID.pack(predicate)
@@ -259,14 +271,22 @@ class IndexWriter:
                 self.txn.delete("meta", key)
 
 
-def _index_keys(triples: list[tuple[int, int, int]]) -> tuple[list[tuple[bytes, bytes]], ...]:
+def _index_keys(
+    triples: list[tuple[int, int, int]], replaced: dict[int, int]
+) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]],
+           dict[int, int]]:
     """The (key, b"") items of id triples for spo, pos and osp, each sorted (LMDB inserts
-    sorted keys much faster). `_speedups.index_keys` does the same in C."""
+    sorted keys much faster), their ids mapped through `replaced`; and how many triples
+    each predicate has. `_speedups.index_keys` does the same in C."""
+    if replaced:
+        get = replaced.get
+        triples = [(get(s, s), get(p, p), get(o, o)) for s, p, o in triples]
     pack = ID_KEY.pack
-    return tuple(
+    spo, pos, osp = (
         [(k, b"") for k in sorted(pack(t[a], t[b], t[c]) for t in triples)]
         for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1))
     )
+    return spo, pos, osp, dict(Counter(t[1] for t in triples))
 
 
 index_keys = native.index_keys if native is not None else _index_keys

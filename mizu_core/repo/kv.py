@@ -56,11 +56,6 @@ class Txn(Protocol):
         """Store `value`; with overwrite=False keep an existing value and return False."""
         ...
 
-    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
-        """(key, value) for each of `keys` that the table has, in their order (sorted keys
-        read fastest)."""
-        ...
-
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
@@ -68,6 +63,10 @@ class Txn(Protocol):
         """Store many items (faster sorted); with overwrite=False keep existing values. With
         `append` the keys must be sorted and greater than any in the table. Returns how
         many were stored."""
+        ...
+
+    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """Store each item whose key the table lacks (faster sorted); returns the others."""
         ...
 
     def delete(self, table: str, key: bytes) -> bool: ...
@@ -195,10 +194,6 @@ class LmdbTxn:
         stored: bool = self._txn.put(key, value, overwrite=overwrite, db=self._dbs[table])
         return stored
 
-    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
-        found: list[tuple[bytes, bytes]] = self._txn.cursor(db=self._dbs[table]).getmulti(keys)
-        return found
-
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
@@ -206,6 +201,10 @@ class LmdbTxn:
         cursor = self._txn.cursor(db=self._dbs[table])
         added: int = cursor.putmulti(items, overwrite=overwrite, append=append)[1]
         return added
+
+    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        put = self._txn.cursor(db=self._dbs[table]).put
+        return [item for item in items if not put(*item, overwrite=False)]
 
     def delete(self, table: str, key: bytes) -> bool:
         deleted: bool = self._txn.delete(key, db=self._dbs[table])
@@ -372,10 +371,6 @@ class MemoryTxn:
         data[key] = bytes(value)
         return True
 
-    def get_many(self, table: str, keys: list[bytes]) -> list[tuple[bytes, bytes]]:
-        data = self._tables[table]
-        return [(key, data[key]) for key in keys if key in data]
-
     def put_many(
         self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
@@ -386,6 +381,9 @@ class MemoryTxn:
                 continue  # as LMDB: an append out of order is not written
             added += self.put(table, key, value, overwrite)
         return added
+
+    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        return [(key, value) for key, value in items if not self.put(table, key, value, False)]
 
     def delete(self, table: str, key: bytes) -> bool:
         assert self._journal is not None, "write in a read transaction"

@@ -40,7 +40,6 @@ IDENTITY = "identity.pem"
 STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
 _BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps commits few
-_SPOOL_IN_MEMORY = 8 << 20  # prepared messages beyond this wait in a temporary file
 # Messages stored between releases of the store's mapped pages: each write maps ~100 kB
 # (the pages it reads and their fault-around neighbours), so release often (it is cheap).
 _RELEASE_EVERY = 20
@@ -259,7 +258,7 @@ class Repository:
 
         from mizu_core.repo.preparing import prepare_all
 
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
+        with tempfile.TemporaryFile() as spool:
             records: list[bytes] = []  # written to the spool a few hundred at a time
             outcomes = prepare_all(messages, here, anywhere)
             for n, (item, ready) in enumerate(outcomes, 1):

@@ -34,15 +34,17 @@ def test_index_keys_match_python() -> None:
     big = (1 << 64) - 1
     triples = [(rng.choice((1, 2, 3, 255, 256, big)), rng.randrange(1, 6), rng.randrange(1 << 40))
                for _ in range(2_000)] + [(big, big, big), (1, 1, 1), (1, 1, 1)]
-    assert native.index_keys(triples) == index._index_keys(triples)
-    assert native.index_keys([]) == index._index_keys([]) == ([], [], [])
+    assert native.index_keys(triples, {}) == index._index_keys(triples, {})
+    replaced = {1: 7, 3: 1, big: 2}  # ids a write gave, mapped to those the store had
+    assert native.index_keys(triples, replaced) == index._index_keys(triples, replaced)
+    assert native.index_keys([], {}) == index._index_keys([], {}) == ([], [], [], {})
 
 
 @requires_native
 @pytest.mark.parametrize("bad", [[(1, 2)], [(1, 2, -3)], [(1, 2, 1 << 64)], [(1, 2, "3")], [[1, 2, 3]]])
 def test_index_keys_reject_what_is_not_an_id_triple(bad: list) -> None:  # type: ignore[type-arg]
     with pytest.raises((TypeError, OverflowError)):
-        native.index_keys(bad)
+        native.index_keys(bad, {})
 
 
 @requires_native
@@ -157,6 +159,24 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
     assert [tuple(names[i] for i in row) for row in rows] == [t for batch in batches for t in batch]
     with pytest.raises(TypeError):
         native.intern_triples([("a", b"b", b"c")], [], {}, {}, [], 1, 10, 10)
+
+
+@requires_native
+@given(st.binary(max_size=400))
+def test_term_hash_is_hashlib_blake2b(term: bytes) -> None:
+    assert native.term_hash(term) == index._term_hash(term)
+
+
+@requires_native
+def test_term_rows_match_python() -> None:
+    rng = random.Random(11)
+    new = {rng.randbytes(rng.randrange(300)): i for i in range(1, 3_000)}
+    skip = {i: 1 for i in range(5, 3_000, 7)}
+    assert native.term_claims(new) == index._term_claims(new)
+    assert native.term_rows(new, skip) == index._term_rows(new, skip)
+    assert native.term_rows(new, {}) == index._term_rows(new, {})
+    with pytest.raises(TypeError):
+        native.term_claims({"a": 1})
 
 
 @requires_native

@@ -138,6 +138,8 @@ def read_varint(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def varint(n: int) -> bytes:
+    if 0 <= n < 0x80:
+        return _SMALL_VARINTS[n]
     out = bytearray()
     while True:
         b = n & 0x7F
@@ -147,6 +149,9 @@ def varint(n: int) -> bytes:
         else:
             out.append(b)
             return bytes(out)
+
+
+_SMALL_VARINTS = [bytes((n,)) for n in range(0x80)]
 
 
 class CID:

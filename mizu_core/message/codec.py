@@ -183,9 +183,7 @@ def parse_json(text: str | bytes, line: int | None = None, links: bool = False) 
         except UnicodeDecodeError as e:
             raise InvalidMessage(f"invalid UTF-8 at byte {e.start}") from None
     try:
-        return json.loads(
-            text, parse_constant=_reject_constant, object_hook=_link_or_dict if links else None
-        )
+        return (_LINKS_DECODER if links else _DECODER).decode(text)
     except json.JSONDecodeError as e:
         place = f"column {e.colno}" if line else f"line {e.lineno} column {e.colno}"
         raise InvalidMessage(f"invalid JSON at {place}: {e.msg}") from None
@@ -199,6 +197,11 @@ def _link_or_dict(obj: dict[str, Any]) -> Any:
     if "/" in obj and len(obj) == 1:
         return from_json(obj)
     return obj
+
+
+# Made once: json.loads with options builds a decoder on every call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+_LINKS_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_hook=_link_or_dict)
 
 
 def from_json(value: Any) -> Any:

@@ -47,6 +47,11 @@ def _parse_protobuf_key(data: bytes) -> tuple[int, bytes]:
     return key_type, key_data
 
 
+@lru_cache(maxsize=256)  # a signer's key is marshalled for every message it signs
+def _marshal(key_type: int, data: bytes) -> bytes:
+    return b"\x08" + varint(key_type) + b"\x12" + varint(len(data)) + data
+
+
 @dataclass(frozen=True)
 class PublicKey:
     key_type: int
@@ -57,7 +62,7 @@ class PublicKey:
         return cls(*_parse_protobuf_key(marshalled))
 
     def marshal(self) -> bytes:
-        return b"\x08" + varint(self.key_type) + b"\x12" + varint(len(self.data)) + self.data
+        return _marshal(self.key_type, self.data)
 
     def multibase(self) -> str:
         return _multibase(self.marshal())

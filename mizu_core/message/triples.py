@@ -12,6 +12,7 @@ a stored query would match itself.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from mizu_core import terms
@@ -19,6 +20,7 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.templates import pointer_segments
 from mizu_core.message.uris import IPFS, VIEW_RAW, is_partial, normalise_iri, segment
+from mizu_core.speedups import native
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
@@ -70,6 +72,12 @@ def _text_order(text: str) -> tuple[int, bytes]:
     return (len(raw), raw)
 
 
+def _rank(values: list[Any], element: Any) -> int | None:
+    """The rank of `element` in the set `values`: None for a null or an array, no element."""
+    encoded = codec.encode(element)
+    return next((i for i, e in enumerate(_set_elements(values)) if codec.encode(e) == encoded), None)
+
+
 def node_path(message: dict[str, Any], ref: str) -> str:
     """The IRI path suffix of the node a partial reference names (`#/tags/1` → `/tags/0`)."""
     out = []
@@ -79,31 +87,37 @@ def node_path(message: dict[str, Any], ref: str) -> str:
         if type(value) is dict and seg in value:
             out.append(segment(seg))
             value = value[seg]
-        elif type(value) is list and seg.isdigit() and int(seg) < len(value):
-            element = value[int(seg)]
-            elements = _set_elements(value)
-            encoded = codec.encode(element)
-            rank = next(i for i, e in enumerate(elements) if codec.encode(e) == encoded)
+        elif type(value) is list and seg.isdigit() and int(seg) < len(value) and (
+            rank := _rank(value, value[int(seg)])
+        ) is not None:
             out.append(str(rank))
-            value = element
-        else:  # dangling: keep the remaining segments as written
+            value = value[int(seg)]
+        else:  # dangling, or a null or an array (no node): keep the rest as written
             out.extend(segment(s) for s in segs[n:])
             break
     return "".join("/" + s for s in out)
 
 
+def _resolve(root_iri: str, message: dict[str, Any], uri: str) -> str:
+    """The IRI a pointer names: a partial one (`#/…`) within the message at `root_iri`."""
+    if is_partial(uri):
+        return root_iri + node_path(message, uri)
+    return normalise_iri(uri)
+
+
 def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
     """Every triple that `message`, stored as `cid`, contributes to the index, in a stable
-    order (so term ids are given the same way on every run)."""
+    order (so term ids are given the same way on every run). `_speedups.message_triples`
+    does the same in C."""
     root_iri = VIEW_RAW + str(cid)
+    resolve = functools.partial(_resolve, root_iri, message)
+    if native is not None:
+        return native.message_triples(  # type: ignore[no-any-return]
+            root_iri, message, _predicates, _predicate, resolve, link_iri, _set_elements, CID
+        )
     out: dict[Triple, None] = {}
     literal = terms.literal
     iri = terms.iri
-
-    def resolve(uri: str) -> str:
-        if is_partial(uri):
-            return root_iri + node_path(message, uri)
-        return normalise_iri(uri)
 
     def obj(value: Any, node_iri: str, key: str, plain: bool) -> Term:
         t = type(value)

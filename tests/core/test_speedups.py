@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mizu_core import speedups, terms
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import cid as cid_module
-from mizu_core.message import codec
+from mizu_core.message import codec, triples
 from mizu_core.message.cid import CID
 from mizu_core.repo import index, kv
 from mizu_core.speedups import native
@@ -202,3 +202,36 @@ def test_base58_refuses_what_python_refuses(bad: str) -> None:
     with pytest.raises(ValueError) as c:
         native.b58decode(bad)
     assert str(c.value) == str(python.value)
+
+
+# --- the C triple mapping against message/triples.py's ------------------------------------
+
+_MESSAGE_CID = "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"
+_pointers = st.sampled_from([
+    "#", "#/a", "#/tags/1", "#/o/k", "#/missing/x", f"mizu://{_MESSAGE_CID}",
+    f"https://mizu.stream/message/{_MESSAGE_CID}/a", "https://example.org/x", "not a uri",
+])
+_keys = st.sampled_from(["a", "tags", "o", "k", "$prev", "$include", "$schema", "$$raw",
+                         "@where", "@construct", "a b/c", "ü", ""])
+_message_values = st.recursive(
+    _scalars | _pointers | st.builds(lambda ref: {"$ref": ref}, _pointers),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(_keys, inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@requires_native
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(_keys, _message_values, max_size=6))
+def test_triple_mapping_is_python_s(message: dict) -> None:  # type: ignore[type-arg]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(triples, "native", None)
+        python = triples.message_triples(_MESSAGE_CID, message)
+    assert triples.message_triples(_MESSAGE_CID, message) == python
+
+
+@requires_native
+@pytest.mark.parametrize("bad", [{"a": (1, 2)}, {"a": [{"b": {1, 2}}]}, {"a": {3: "x"}}])
+def test_triple_mapping_refuses_what_python_refuses(bad: dict) -> None:  # type: ignore[type-arg]
+    with pytest.raises(TypeError):
+        triples.message_triples(_MESSAGE_CID, bad)

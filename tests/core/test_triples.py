@@ -62,6 +62,14 @@ def test_pointers_links_and_reserved_iris() -> None:
     assert (f"<{ROOT}/$$raw>", p("$ref"), '"#"') in got  # $$ values are plain data
 
 
+def test_a_pointer_to_a_null_or_nested_array_is_kept_as_written() -> None:
+    # Neither is an element of the set (nulls give nothing, nested arrays are flattened).
+    got = nt({"tags": ["x", None, ["y"]], "a": {"$ref": "#/tags/1"}, "b": {"$ref": "#/tags/2/0"}})
+    p = "<https://mizu.stream/{}>".format
+    assert (f"<{ROOT}>", p("a"), f"<{ROOT}/tags/1>") in got
+    assert (f"<{ROOT}>", p("b"), f"<{ROOT}/tags/2/0>") in got
+
+
 def test_keys_are_percent_encoded() -> None:
     got = nt({"a b/c": 1})
     assert any(t[1] == "<https://mizu.stream/a%20b%2Fc>" for t in got)

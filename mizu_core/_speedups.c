@@ -313,12 +313,35 @@ static PyObject *intern_triples(PyObject *module, PyObject *args) {
 
 typedef struct { uint64_t id[3]; } Row;
 
-static int compare_rows(const void *a, const void *b) {
-    const Row *x = a, *y = b;
-    for (int i = 0; i < 3; i++) {
-        if (x->id[i] != y->id[i]) return x->id[i] < y->id[i] ? -1 : 1;
+#define DIGIT_BITS 11
+#define DIGITS (1 << DIGIT_BITS)
+
+/* Sort rows by (id[0], id[1], id[2]): an LSD radix sort, stable passes over 11-bit digits
+ * from the last id's lowest to the first id's highest, skipping digits that no row varies
+ * in (ids are mostly small, so most are skipped). Several times faster than qsort here.
+ * `tmp` holds n rows. */
+static void sort_rows(Row *rows, Row *tmp, Py_ssize_t n) {
+    Row *from = rows, *to = tmp;
+    for (int key = 2; key >= 0; key--) {
+        uint64_t any = 0, all = ~(uint64_t)0;
+        for (Py_ssize_t i = 0; i < n; i++) { any |= rows[i].id[key]; all &= rows[i].id[key]; }
+        uint64_t varies = any ^ all;
+        for (int shift = 0; shift < 64; shift += DIGIT_BITS) {
+            if (((varies >> shift) & (DIGITS - 1)) == 0) continue;
+            Py_ssize_t start[DIGITS] = {0};
+            for (Py_ssize_t i = 0; i < n; i++) start[(from[i].id[key] >> shift) & (DIGITS - 1)]++;
+            for (Py_ssize_t d = 0, sum = 0; d < DIGITS; d++) {
+                Py_ssize_t count = start[d];
+                start[d] = sum;
+                sum += count;
+            }
+            for (Py_ssize_t i = 0; i < n; i++) to[start[(from[i].id[key] >> shift) & (DIGITS - 1)]++] = from[i];
+            Row *swap = from;
+            from = to;
+            to = swap;
+        }
     }
-    return 0;
+    if (from != rows) memcpy(rows, from, sizeof(Row) * (size_t)n);
 }
 
 /* (key, b"") pairs of rows, in their order */
@@ -372,9 +395,10 @@ static PyObject *index_keys(PyObject *module, PyObject *args) {
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     Row *spo = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     Row *sorted = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
+    Row *tmp = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     PyObject *empty = PyBytes_FromStringAndSize("", 0);
     PyObject *result = NULL;
-    if (spo == NULL || sorted == NULL || empty == NULL) {
+    if (spo == NULL || sorted == NULL || tmp == NULL || empty == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -392,7 +416,7 @@ static PyObject *index_keys(PyObject *module, PyObject *args) {
     for (int k = 0; k < 3; k++) {
         for (Py_ssize_t i = 0; i < n; i++)
             for (int j = 0; j < 3; j++) sorted[i].id[j] = spo[i].id[orders[k][j]];
-        qsort(sorted, (size_t)n, sizeof(Row), compare_rows);
+        sort_rows(sorted, tmp, n);
         PyObject *keys = pairs(sorted, n, empty);
         if (keys == NULL) { Py_CLEAR(result); goto done; }
         PyTuple_SET_ITEM(result, k, keys);
@@ -405,6 +429,7 @@ static PyObject *index_keys(PyObject *module, PyObject *args) {
 done:
     PyMem_Free(spo);
     PyMem_Free(sorted);
+    PyMem_Free(tmp);
     Py_XDECREF(empty);
     Py_DECREF(seq);
     return result;
@@ -808,11 +833,15 @@ static const unsigned char B2_SIGMA[12][16] = {
 
 static void b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t counter, int last) {
     uint64_t m[16], v[16];
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(m, block, sizeof m); /* the words are little-endian, as this machine's */
+#else
     for (int i = 0; i < 16; i++) {
         uint64_t w = 0;
-        for (int j = 7; j >= 0; j--) w = (w << 8) | block[8 * i + j]; /* little-endian */
+        for (int j = 7; j >= 0; j--) w = (w << 8) | block[8 * i + j];
         m[i] = w;
     }
+#endif
     for (int i = 0; i < 8; i++) { v[i] = h[i]; v[i + 8] = B2_IV[i]; }
     v[12] ^= counter; /* messages here are far below 2**64 bytes: the high word stays 0 */
     if (last) v[14] = ~v[14];

@@ -73,35 +73,50 @@ def validate_message(
         raise InvalidMessage("a message must be a JSON object")
     if "$ref" in message:
         raise InvalidMessage("a message cannot itself be a $ref pointer")
-    root_signers: list[PublicKey] = []
-    has_include = False
+    walk = _Walk(message, schema_lookup)
+    walk.node(message, "/")
+    if walk.has_include:
+        expand_includes(message)  # raises on a cycle or a dangling internal include
+    return walk.root_signers
 
-    def walk(value: Any, where: str) -> None:
+
+class _Walk:
+    """One walk over a message (a class, not nested functions: those would make a
+    reference cycle per message, left for the garbage collector)."""
+
+    __slots__ = ("has_include", "message", "root_signers", "schema_lookup")
+
+    def __init__(self, message: dict[str, Any], schema_lookup: SchemaLookup | None) -> None:
+        self.message = message
+        self.schema_lookup = schema_lookup
+        self.root_signers: list[PublicKey] = []
+        self.has_include = False
+
+    def node(self, value: Any, where: str) -> None:
         """Check the reserved fields in `value`, a dict or a list (scalars hold none, so
         they are skipped without a call: most values are scalars)."""
-        nonlocal has_include
         if type(value) is list:
             for i, v in enumerate(value):
                 if type(v) is dict or type(v) is list:
-                    walk(v, f"{where}{i}/")
+                    self.node(v, f"{where}{i}/")
             return
         for key, v in value.items():
             if not key.startswith("$"):
                 if type(v) is dict or type(v) is list:
-                    walk(v, f"{where}{key}/")
+                    self.node(v, f"{where}{key}/")
             elif key.startswith("$$"):
                 continue
             elif key == SIGNATURES:
                 signers = verify_signatures(value, where)
-                if value is message:
-                    root_signers.extend(signers)
+                if value is self.message:
+                    self.root_signers.extend(signers)
             elif key == "$ref":
                 if len(value) != 1:
                     raise InvalidMessage(f"the object holding $ref at {where} has other fields")
                 _uri(v, "$ref", where, allow_partial=True)
             elif key == INCLUDE:
                 _uri(v, INCLUDE, where, allow_partial=True)
-                has_include = True
+                self.has_include = True
             elif key == "$prev":
                 _check_prev(v, where)
             elif key == VAR:
@@ -110,11 +125,6 @@ def validate_message(
                 if type(v) is not str or not v:
                     raise InvalidMessage(f"$var at {where} must be a non-empty string")
             elif key == "$schema":
-                _check_schema(value, v, where, schema_lookup)
+                _check_schema(value, v, where, self.schema_lookup)
             else:
                 raise InvalidMessage(f"unknown reserved field '{key}' at {where}")
-
-    walk(message, "/")
-    if has_include:
-        expand_includes(message)  # raises on a cycle or a dangling internal include
-    return root_signers

@@ -42,8 +42,7 @@ class MessageInfo:
     signers: tuple[bytes, ...]  # marshalled public keys that signed the root
 
     def encode(self) -> bytes:
-        signers = b"".join(_LEN.pack(len(k)) + k for k in self.signers)
-        return _INFO.pack(self.seq, self.size) + signers
+        return _info(self.seq, self.size, self.signers)
 
     @classmethod
     def decode(cls, cid: CID, raw: bytes) -> MessageInfo:
@@ -54,6 +53,11 @@ class MessageInfo:
             signers.append(bytes(raw[pos + 2 : pos + 2 + length]))
             pos += 2 + length
         return cls(cid, seq, size, tuple(signers))
+
+
+def _info(seq: int, size: int, signers: tuple[bytes, ...]) -> bytes:
+    """A `MessageInfo`'s stored form."""
+    return _INFO.pack(seq, size) + b"".join(_LEN.pack(len(k)) + k for k in signers)
 
 
 def read_message(txn: Txn, cid: CID) -> dict[str, Any] | None:
@@ -133,18 +137,17 @@ class Ingest:
 
     def store(self, prepared: Prepared, pin: bytes | None = PIN_OWN) -> None:
         """Store the block, its metadata and log entry, index its triples; pin it if asked."""
-        self.store_block(prepared.cid, prepared.data, prepared.signers,
+        self.store_block(prepared.cid.raw, prepared.data, prepared.signers,
                          message_triples(prepared.cid, prepared.message), pin)
 
     def store_block(
-        self, cid: CID, data: bytes, signers: tuple[bytes, ...], triples: Iterable[Triple],
+        self, key: bytes, data: bytes, signers: tuple[bytes, ...], triples: Iterable[Triple],
         pin: bytes | None = PIN_OWN,
     ) -> None:
-        """`store`, given the message's triples (mapped already, maybe on another core)."""
-        key = cid.raw
+        """`store`, given the message's CID (binary) and triples (mapped already, maybe on
+        another core)."""
         if key not in self._messages and self._stored(key) is None:
-            info = MessageInfo(cid, self._next_seq, len(data), signers)
-            self._messages[key] = (info.encode(), data)
+            self._messages[key] = (_info(self._next_seq, len(data), signers), data)
             self._next_seq += 1
             self.triples += self.index.add(triples)
             self.added += 1

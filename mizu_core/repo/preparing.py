@@ -41,22 +41,16 @@ class Ready:
     """A prepared message as the store takes it."""
 
     cid: CID
-    record: bytes  # pickled (cid bytes, cid text, block, signers, triples): see `stored`
+    record: bytes  # pickled arguments of `Ingest.store_block`: (cid bytes, block, signers, triples)
     schema: dict[str, Any] | None  # the message, when it is a json-schema (others may name it)
 
     @classmethod
     def of(cls, prepared: Prepared) -> Ready:
         cid = prepared.cid
-        triples = list(message_triples(cid, prepared.message))
-        record = pickle.dumps((cid.raw, str(cid), prepared.data, prepared.signers, triples), 5)
+        triples = message_triples(cid, prepared.message)
+        record = pickle.dumps((cid.raw, prepared.data, prepared.signers, triples), 5)
         schema = prepared.message if prepared.message.get("kind") == "json-schema" else None
         return cls(cid, record, schema)
-
-    @staticmethod
-    def stored(record: tuple[Any, ...]) -> tuple[CID, bytes, tuple[bytes, ...], list[Any]]:
-        """(cid, block, signers, triples) from an unpickled record."""
-        raw, text, data, signers, triples = record
-        return CID(raw, text), data, signers, triples
 
 
 Outcome = Ready | MizuError

@@ -281,26 +281,31 @@ class Repository:
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
     def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
+        import gc
         import pickle
-
-        from mizu_core.repo.preparing import Ready
 
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
         terms = TermCache()  # each batch starts knowing the terms the committed ones stored
-        for start in range(0, count, batch_size):
-            with self.store.writer() as txn:
-                ingest = Ingest(txn, self.store.release_pages, terms)
-                for n in range(1, min(batch_size, count - start) + 1):
-                    ingest.store_block(*Ready.stored(pickle.load(spool)))
-                    if n % _RELEASE_EVERY == 0:
-                        # Index pages read while inserting stay mapped, and count as
-                        # resident memory, until released (safe mid-transaction: writes
-                        # go to private copies, never through the map).
-                        self.store.release_pages()
-                ingest.finish()
-            added += ingest.added
-            triples += ingest.triples
+        collecting = gc.isenabled()
+        gc.disable()  # storing makes millions of objects and no cycles: collections only cost
+        try:
+            for start in range(0, count, batch_size):
+                with self.store.writer() as txn:
+                    ingest = Ingest(txn, self.store.release_pages, terms)
+                    for n in range(1, min(batch_size, count - start) + 1):
+                        ingest.store_block(*pickle.load(spool))  # a Ready's record
+                        if n % _RELEASE_EVERY == 0:
+                            # Index pages read while inserting stay mapped, and count as
+                            # resident memory, until released (safe mid-transaction: writes
+                            # go to private copies, never through the map).
+                            self.store.release_pages()
+                    ingest.finish()
+                added += ingest.added
+                triples += ingest.triples
+        finally:
+            if collecting:
+                gc.enable()
         return added, triples
 
     # -- reading -------------------------------------------------------------------------

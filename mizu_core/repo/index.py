@@ -176,18 +176,17 @@ class TermDictionary:
         ids to replace: new id → the id the store already had for that term (rare, since
         most known terms are cached, but ids must stay unique per term). `release` as in
         `put_sorted`."""
-        new, self._new, self._new_terms = self._new, {}, []
+        new, new_terms, first = self._new, self._new_terms, self._new_from
+        self._new, self._new_terms = {}, []
         if not new:
             return {}
         replaced: dict[int, int] = {}
         for key, claimed in put_absent_sorted(self.txn, "term_ids", term_claims(new), release):
             stored = self.txn.get("term_ids", key)
             assert stored is not None
-            replaced[_ID.unpack(claimed)[0]] = _ID.unpack(stored)[0]
-        if replaced:
-            for term, term_id in new.items():
-                if term_id in replaced:
-                    self._remember_id(term, replaced[term_id])
+            term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(stored)[0]
+            replaced[term_id] = stored_id
+            self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
         # Ids were given in increasing order, above every id stored: an append.
         rows = term_rows(new, replaced)
         if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):

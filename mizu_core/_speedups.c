@@ -807,7 +807,7 @@ static const uint64_t B2_IV[8] = {
     0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
 };
 
-static const unsigned char B2_SIGMA[12][16] = {
+static const unsigned char B2_SIGMA[10][16] = { /* rounds 10 and 11 reuse rows 0 and 1 */
     {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
     {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
@@ -818,8 +818,6 @@ static const unsigned char B2_SIGMA[12][16] = {
     {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
     {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
 };
 
 #define ROTR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
@@ -846,7 +844,7 @@ static void b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t 
     v[12] ^= counter; /* messages here are far below 2**64 bytes: the high word stays 0 */
     if (last) v[14] = ~v[14];
     for (int r = 0; r < 12; r++) {
-        const unsigned char *s = B2_SIGMA[r];
+        const unsigned char *s = B2_SIGMA[r % 10];
         B2_G(0, 4, 8, 12, m[s[0]], m[s[1]]);
         B2_G(1, 5, 9, 13, m[s[2]], m[s[3]]);
         B2_G(2, 6, 10, 14, m[s[4]], m[s[5]]);

@@ -15,10 +15,10 @@ from mizu_cli.render import print_json, warn
 from mizu_cli.state import state
 
 
-def _lines(stream: BinaryIO) -> Iterator[tuple[str, bytes]]:
+def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     for n, line in enumerate(stream, 1):
         if line.strip():
-            yield f"line {n}", line.rstrip(b"\r\n")
+            yield n, line.rstrip(b"\r\n")
 
 
 def _signer(pem: str | None):  # type: ignore[no-untyped-def]
@@ -69,7 +69,7 @@ def put(
         raise UsageError(f"cannot open {file}: {e.strerror}") from None
     with opened as stream:
         if lines:
-            items = (MessageText(text, where, line=int(where[5:])) for where, text in _lines(stream))
+            items = (MessageText(text, f"line {n}", n) for n, text in _lines(stream))
         else:
             items = iter([MessageText(stream.read(), name)])
         result = repo.publish(items, sign=not no_sign, signer=signer, skip_invalid=skip_invalid)

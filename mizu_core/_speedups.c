@@ -33,6 +33,12 @@ static uint64_t read_be64(const unsigned char *p) {
     return v;
 }
 
+/* A term id (a Python int) as a C integer: 0, or -1 with an error if it is not one */
+static int id_value(PyObject *id, uint64_t *out) {
+    *out = PyLong_AsUnsignedLongLong(id);
+    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
+}
+
 static void write_be64(unsigned char *p, uint64_t v) {
     for (int i = 7; i >= 0; i--) { p[i] = (unsigned char)(v & 0xff); v >>= 8; }
 }
@@ -368,8 +374,7 @@ static int row_id(PyObject *id, PyObject *replaced, uint64_t *out) {
         if (to == NULL && PyErr_Occurred()) return -1;
         if (to != NULL) id = to;
     }
-    *out = PyLong_AsUnsignedLongLong(id);
-    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
+    return id_value(id, out);
 }
 
 /* {p: triples with predicate p} of rows sorted in pos order */
@@ -896,12 +901,6 @@ static PyObject *packed_id(uint64_t id) {
     return PyBytes_FromStringAndSize((const char *)raw, 8);
 }
 
-/* The id an item of a {term: id} dict maps to, as a C integer (-1 and an error if not) */
-static int item_id(PyObject *id, uint64_t *out) {
-    *out = PyLong_AsUnsignedLongLong(id);
-    return (*out == (uint64_t)-1 && PyErr_Occurred()) ? -1 : 0;
-}
-
 static PyObject *term_claims(PyObject *module, PyObject *new) {
     if (!PyDict_Check(new)) {
         PyErr_SetString(PyExc_TypeError, "term_claims() takes a dict of term → id");
@@ -916,7 +915,7 @@ static PyObject *term_claims(PyObject *module, PyObject *new) {
             PyErr_SetString(PyExc_TypeError, "a term that is not bytes");
             goto done;
         }
-        if (item_id(id, &claims[i].id) < 0) goto done;
+        if (id_value(id, &claims[i].id) < 0) goto done;
         term_hash((const unsigned char *)PyBytes_AS_STRING(term), (size_t)PyBytes_GET_SIZE(term),
                   claims[i].hash);
         i++;
@@ -948,7 +947,7 @@ static PyObject *term_rows(PyObject *module, PyObject *args) {
     while (PyDict_Next(new, &pos, &term, &id)) {
         int skipped = PyDict_Contains(skip, id);
         uint64_t value;
-        if (skipped < 0 || item_id(id, &value) < 0) goto fail;
+        if (skipped < 0 || id_value(id, &value) < 0) goto fail;
         if (skipped) continue;
         PyObject *key = packed_id(value);
         PyObject *pair = key ? PyTuple_Pack(2, key, term) : NULL;

@@ -63,13 +63,6 @@ def put_sorted(
     return sum(txn.put_many(table, part, overwrite, append) for part in _slices(items, release))
 
 
-def put_absent_sorted(
-    txn: Txn, table: str, items: list[tuple[bytes, bytes]], release: Callable[[], None] | None
-) -> list[tuple[bytes, bytes]]:
-    """`put_absent` of sorted items, in slices released like `put_sorted`'s."""
-    return [item for part in _slices(items, release) for item in txn.put_absent(table, part)]
-
-
 def _slices(items: list[T], release: Callable[[], None] | None) -> Iterator[list[T]]:
     """`items` RELEASE_SLICE at a time, calling `release` after each slice is used."""
     for start in range(0, len(items), RELEASE_SLICE):
@@ -181,12 +174,15 @@ class TermDictionary:
         if not new:
             return {}
         replaced: dict[int, int] = {}
-        for key, claimed in put_absent_sorted(self.txn, "term_ids", term_claims(new), release):
-            stored = self.txn.get("term_ids", key)
-            assert stored is not None
-            term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(stored)[0]
-            replaced[term_id] = stored_id
-            self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
+        claims = term_claims(new)
+        if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
+            for key, claimed in claims:  # some were there already: which?
+                stored = self.txn.get("term_ids", key)
+                if stored != claimed:
+                    assert stored is not None
+                    term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(stored)[0]
+                    replaced[term_id] = stored_id
+                    self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
         # Ids were given in increasing order, above every id stored: an append.
         rows = term_rows(new, replaced)
         if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):

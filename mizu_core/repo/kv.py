@@ -65,10 +65,6 @@ class Txn(Protocol):
         many were stored."""
         ...
 
-    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """Store each item whose key the table lacks (faster sorted); returns the others."""
-        ...
-
     def delete(self, table: str, key: bytes) -> bool: ...
 
 
@@ -201,10 +197,6 @@ class LmdbTxn:
         cursor = self._txn.cursor(db=self._dbs[table])
         added: int = cursor.putmulti(items, overwrite=overwrite, append=append)[1]
         return added
-
-    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        put = self._txn.cursor(db=self._dbs[table]).put
-        return [item for item in items if not put(*item, overwrite=False)]
 
     def delete(self, table: str, key: bytes) -> bool:
         deleted: bool = self._txn.delete(key, db=self._dbs[table])
@@ -381,9 +373,6 @@ class MemoryTxn:
                 continue  # as LMDB: an append out of order is not written
             added += self.put(table, key, value, overwrite)
         return added
-
-    def put_absent(self, table: str, items: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        return [(key, value) for key, value in items if not self.put(table, key, value, False)]
 
     def delete(self, table: str, key: bytes) -> bool:
         assert self._journal is not None, "write in a read transaction"

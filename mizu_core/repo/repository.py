@@ -6,6 +6,7 @@ every read takes its own read transaction, so readers never wait for writers.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -251,8 +252,12 @@ class Repository:
         def here(item: Any) -> Prepared:
             return prepare(parsed(item), key, schema_lookup)
 
+        @functools.cache
+        def key_for_many() -> PrivateKey | None:  # workers run only for large inputs
+            return key.for_many() if key is not None else None
+
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
-            return prepare(parsed(item), key)
+            return prepare(parsed(item), key_for_many())
 
         import tempfile  # here, with the rest of the write path: reads never need it
 

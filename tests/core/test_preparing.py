@@ -9,6 +9,7 @@ import pytest
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.message.signatures import sign_and_encode
 from mizu_core.repo import preparing
 from mizu_core.repo.repository import MessageText, Repository
 from mizu_core.repo.upkeep import fsck
@@ -31,8 +32,13 @@ def test_workers_give_the_serial_result(repo: Repository, small_pool: None) -> N
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
     assert result.added == 60 and result.triples == 60 * 3
     assert fsck(repo).ok
+    # Workers sign through libsodium (PrivateKey.for_many): the same signatures, so the
+    # same CIDs as signing here.
     signed = repo.publish(lines([{"s": i} for i in range(40)]))
-    assert all(e.signers for e in repo.log(limit=40)) and signed.added == 40
+    assert repo.identity is not None
+    here = [CID.for_block(sign_and_encode({"s": i}, repo.identity)[1]) for i in range(40)]
+    assert list(signed.cids) == here and signed.added == 40
+    assert all(e.signers for e in repo.log(limit=40))
 
 
 def test_an_invalid_message_late_in_the_input_stores_nothing(repo: Repository, small_pool: None) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from mizu_core.errors import BadKey, SignatureError
@@ -75,3 +77,22 @@ def test_malformed_signature_entries() -> None:
     for bad in ([], [{"key": entry["key"]}], [{**entry, "extra": 1}], [{**entry, "key": "x" + entry["key"][1:]}]):
         with pytest.raises(SignatureError):
             verify_signatures({**signed, "$signatures": bad}, "/")
+
+
+@pytest.mark.parametrize("size", [0, 1, 64, 1000])
+def test_a_key_for_many_messages_signs_the_same(size: int) -> None:
+    key = PrivateKey.generate()
+    many = key.for_many()
+    data = bytes(range(256)) * 4
+    assert many.sign(data[:size]) == key.sign(data[:size])
+    assert many.public_key == key.public_key
+
+
+def test_a_key_for_many_messages_without_pynacl_or_not_ed25519_is_the_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rsa = PrivateKey.generate("rsa")
+    assert rsa.for_many() is rsa
+    monkeypatch.setitem(sys.modules, "nacl.bindings", None)  # as if PyNaCl were missing
+    key = PrivateKey.generate()
+    assert key.for_many() is key

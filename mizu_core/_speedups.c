@@ -10,7 +10,8 @@
  * base32: CIDs' text form, RFC 4648 base32 in lower case without padding; b58encode and
  *   b58decode: base58btc, for the keys and signatures of $signatures.
  * intern_triples: a write's term ids for many triples (TermDictionary.intern in a loop).
- * message_triples: a message's triples (message/triples.py).
+ * message_triples: a message's triples (message/triples.py). has_reserved: whether a message
+ *   holds any reserved ($) field for message/validate.py to check.
  * term_claims and term_rows: the sorted `term_ids` and `terms` rows of a write's new terms
  *   (TermDictionary.settle), with term_hash, BLAKE2b-128 written out after RFC 7693.
  * Encoder: canonical DAG-CBOR, byte for byte what message/codec.py's encoder writes, with
@@ -685,6 +686,38 @@ static PyTypeObject EncoderType = {
     .tp_dealloc = (destructor)Encoder_dealloc,
 };
 
+/* --- has_reserved ------------------------------------------------------------------------ */
+
+/* 1 if a dict or list holds, at any depth, a key that starts with '$' (the reserved fields
+ * message/validate.py checks) or anything else that walk should see: a key that is not a
+ * string, or nesting past MAX_DEPTH. Most messages hold none and skip the Python walk. */
+static int reserved_in(PyObject *v, int depth) {
+    if (depth > MAX_DEPTH) return 1;
+    if (PyList_CheckExact(v)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(v); i++) {
+            PyObject *item = PyList_GET_ITEM(v, i);
+            if ((PyDict_CheckExact(item) || PyList_CheckExact(item)) && reserved_in(item, depth + 1))
+                return 1;
+        }
+        return 0;
+    }
+    PyObject *key, *item;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(v, &pos, &key, &item)) {
+        if (!PyUnicode_Check(key) ||
+            (PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '$'))
+            return 1;
+        if ((PyDict_CheckExact(item) || PyList_CheckExact(item)) && reserved_in(item, depth + 1))
+            return 1;
+    }
+    return 0;
+}
+
+static PyObject *has_reserved(PyObject *module, PyObject *value) {
+    if (!PyDict_CheckExact(value) && !PyList_CheckExact(value)) Py_RETURN_FALSE;
+    return PyBool_FromLong(reserved_in(value, 0));
+}
+
 /* --- base32 ------------------------------------------------------------------------------ */
 
 static PyObject *base32(PyObject *module, PyObject *arg) {
@@ -1246,6 +1279,9 @@ static PyMethodDef methods[] = {
     {"intern_triples", intern_triples, METH_VARARGS,
      "intern_triples(triples, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
      " -> next_id: TermDictionary.intern over many triples, their id triples appended to out"},
+    {"has_reserved", has_reserved, METH_O,
+     "has_reserved(value) -> whether a dict or list holds a '$' key at any depth (or a key"
+     " that is not a string, or nesting past MAX_DEPTH)"},
     {"base32", base32, METH_O, "base32(data) -> RFC 4648 base32 text, lower case, unpadded"},
     {"b58encode", b58encode, METH_O, "b58encode(data) -> base58btc text (bitcoin alphabet)"},
     {"b58decode", b58decode, METH_O, "b58decode(text) -> bytes; ValueError on a bad character"},

@@ -14,6 +14,7 @@ from mizu_core.message import codec
 from mizu_core.message.signatures import SIGNATURES, verify_signatures
 from mizu_core.message.templates import INCLUDE, VAR, expand_includes
 from mizu_core.message.uris import StaticRef, is_partial, parse_static
+from mizu_core.speedups import native
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PublicKey
@@ -73,6 +74,8 @@ def validate_message(
         raise InvalidMessage("a message must be a JSON object")
     if "$ref" in message:
         raise InvalidMessage("a message cannot itself be a $ref pointer")
+    if native is not None and not native.has_reserved(message):
+        return []  # no reserved field anywhere (most messages): nothing more to check
     walk = _Walk(message, schema_lookup)
     walk.node(message, "/")
     if walk.has_include:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from mizu_core import speedups, terms
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import cid as cid_module
-from mizu_core.message import codec, triples
+from mizu_core.message import codec, triples, validate
 from mizu_core.message.cid import CID
 from mizu_core.repo import index, kv
 from mizu_core.speedups import native
@@ -235,3 +235,43 @@ def test_triple_mapping_is_python_s(message: dict) -> None:  # type: ignore[type
 def test_triple_mapping_refuses_what_python_refuses(bad: dict) -> None:  # type: ignore[type-arg]
     with pytest.raises(TypeError):
         triples.message_triples(_MESSAGE_CID, bad)
+
+
+def _reserved_in(value: object, depth: int = 0) -> bool:
+    """What `has_reserved` answers, walked in Python."""
+    if depth > codec.MAX_DEPTH:
+        return True
+    if type(value) is list:
+        return any(_reserved_in(v, depth + 1) for v in value if type(v) in (dict, list))
+    if type(value) is dict:
+        return any(type(k) is not str or k.startswith("$")
+                   or (type(v) in (dict, list) and _reserved_in(v, depth + 1))
+                   for k, v in value.items())
+    return False
+
+
+@requires_native
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_keys, _message_values, max_size=6))
+def test_messages_without_reserved_fields_skip_the_walk_only(message: dict) -> None:  # type: ignore[type-arg]
+    assert native.has_reserved(message) == _reserved_in(message)
+
+    def outcome(use_native: bool) -> object:
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(validate, "native", native if use_native else None)
+            try:
+                return validate.validate_message(message)
+            except InvalidMessage as e:
+                return str(e)
+
+    assert outcome(True) == outcome(False)
+
+
+@requires_native
+def test_has_reserved_sees_keys_that_are_not_text_and_deep_nesting() -> None:
+    assert native.has_reserved({"a": [{1: "x"}]})
+    deep: list[object] = []
+    for _ in range(codec.MAX_DEPTH + 2):
+        deep = [deep]
+    assert native.has_reserved({"a": deep}) and not native.has_reserved({"a": [[[]]]})
+    assert not native.has_reserved("text") and not native.has_reserved({})

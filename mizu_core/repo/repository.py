@@ -46,6 +46,22 @@ _BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps comm
 _RELEASE_EVERY = 20
 
 
+_SPOOL_CHUNK = 256  # records pickled together: one record at a time from a file measured
+# 16 µs each to unpickle, against 9 µs from bytes
+
+
+def _spooled(spool: IO[bytes]) -> Iterator[bytes]:
+    """The records `publish` spooled, in order."""
+    import pickle
+
+    while True:
+        try:
+            chunk: list[bytes] = pickle.load(spool)
+        except EOFError:
+            return
+        yield from chunk
+
+
 class MessageText(NamedTuple):  # a tuple: it crosses to worker processes cheaply
     """JSON text to publish, named for error messages (`stdin`, `line 7`)."""
 
@@ -259,12 +275,13 @@ class Repository:
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
             return prepare(parsed(item), key_for_many())
 
-        import tempfile  # here, with the rest of the write path: reads never need it
+        import pickle  # here, with the rest of the write path: reads never need them
+        import tempfile
 
         from mizu_core.repo.preparing import prepare_all
 
         with tempfile.TemporaryFile() as spool:
-            records: list[bytes] = []  # written to the spool a few hundred at a time
+            records: list[bytes] = []  # spooled in pickled lists (see `_spooled`)
             outcomes = prepare_all(messages, here, anywhere)
             for n, (item, ready) in enumerate(outcomes, 1):
                 if isinstance(ready, MizuError):
@@ -276,11 +293,11 @@ class Repository:
                 if ready.schema is not None:
                     schemas[ready.cid] = ready.schema
                 records.append(ready.record)
-                if len(records) == 256:
-                    spool.write(b"".join(records))
+                if len(records) == _SPOOL_CHUNK:
+                    pickle.dump(records, spool, 5)
                     records.clear()
                 cids.append(ready.cid)
-            spool.write(b"".join(records))
+            pickle.dump(records, spool, 5)
             spool.seek(0)
             added, triples = self._store_spooled(spool, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
@@ -291,6 +308,7 @@ class Repository:
 
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
+        records = _spooled(spool)
         terms = TermCache()  # each batch starts knowing the terms the committed ones stored
         collecting = gc.isenabled()
         gc.disable()  # storing makes millions of objects and no cycles: collections only cost
@@ -299,7 +317,7 @@ class Repository:
                 with self.store.writer() as txn:
                     ingest = Ingest(txn, self.store.release_pages, terms)
                     for n in range(1, min(batch_size, count - start) + 1):
-                        ingest.store_block(*pickle.load(spool))  # a Ready's record
+                        ingest.store_block(*pickle.loads(next(records)))  # a Ready's record
                         if n % _RELEASE_EVERY == 0:
                             # Index pages read while inserting stay mapped, and count as
                             # resident memory, until released (safe mid-transaction: writes

@@ -50,6 +50,7 @@ def test_put_many_keeps_existing_values_and_appends_only_in_order(store: Store) 
         # an append writes only keys past the table's last (d): c is skipped, as LMDB does
         assert txn.put_many("terms", [(b"c", b"3"), (b"e", b"3"), (b"f", b"3")], append=True) == 2
         assert txn.get("terms", b"c") == b"2" and txn.get("terms", b"f") == b"3"
+        # a and f are there already: only aa is written, and counted
         assert txn.put_many("terms", [(b"a", b"4"), (b"aa", b"4"), (b"f", b"4")], overwrite=False) == 1
         assert txn.get("terms", b"aa") == b"4" and txn.get("terms", b"a") == b"2"
     with store.reader() as txn:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from mizu_core.errors import InvalidMessage
+from mizu_core.errors import InvalidMessage, StoreError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.signatures import sign_and_encode
@@ -61,3 +62,53 @@ def test_a_schema_published_earlier_in_the_same_input_is_found(repo: Repository,
     bad = [*messages[:13], {"$schema": uri, "name": "no title"}]
     with pytest.raises(InvalidMessage, match=r"^line 14: does not conform to schema"):
         repo.publish(lines(bad), sign=False)
+
+
+def test_chunks_larger_than_a_pipe_holds_cross_whole(repo: Repository, small_pool: None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks and results of several MB go through pipes written without blocking, in
+    pieces: each must arrive whole and in order."""
+    monkeypatch.setattr(preparing, "CHUNK", 12)
+    messages = [{"n": i, "text": f"{i:06d}" * 40_000} for i in range(60)]  # 240 kB each
+    result = repo.publish(lines(messages), sign=False)
+    assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
+    assert repo.message(result.cids[-1]) == messages[-1]
+
+
+def test_a_worker_that_dies_fails_the_put_and_stores_nothing(
+    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def die(chunk: list[object]) -> object:
+        os._exit(3)
+
+    monkeypatch.setattr(preparing, "_prepare_chunk", die)  # in the workers, forked after this
+    with pytest.raises(StoreError, match="a worker preparing messages died"):
+        repo.publish(lines([{"n": i} for i in range(40)]), sign=False)
+    assert repo.count_triples() == 0 and list(repo.log()) == []
+    assert _children() == set()  # none left, not even as zombies
+
+
+def _children() -> set[int]:
+    pid = os.getpid()
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found.update(int(c) for c in f.read().split())
+    return found
+
+
+def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
+    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parent, triples = os.getpid(), preparing.message_triples
+
+    def only_here(cid: CID, message: dict[str, object]) -> object:
+        if os.getpid() != parent:
+            raise RuntimeError("not in a worker")
+        return triples(cid, message)
+
+    monkeypatch.setattr(preparing, "message_triples", only_here)
+    messages = [{"n": i} for i in range(30)]
+    result = repo.publish(lines(messages), sign=False)
+    assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
+    assert result.triples == 30

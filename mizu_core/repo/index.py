@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import operator
 import struct
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -25,6 +26,7 @@ T = TypeVar("T")
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
+_KEY, _VALUE = operator.itemgetter(0), operator.itemgetter(1)
 _NEXT_TERM = b"next_term_id"
 SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
 PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
@@ -176,13 +178,14 @@ class TermDictionary:
         replaced: dict[int, int] = {}
         claims = term_claims(new)
         if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
-            for key, claimed in claims:  # some were there already: which?
-                stored = self.txn.get("term_ids", key)
-                if stored != claimed:
-                    assert stored is not None
-                    term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(stored)[0]
-                    replaced[term_id] = stored_id
-                    self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
+            # Some were there already: which? (Loops in C: there may be a million claims.)
+            stored = self.txn.get_many("term_ids", list(map(_KEY, claims)))
+            assert len(stored) == len(claims)
+            differ = map(operator.ne, map(_VALUE, claims), map(_VALUE, stored))
+            for (_, claimed), (_, value) in itertools.compress(zip(claims, stored), differ):
+                term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(value)[0]
+                replaced[term_id] = stored_id
+                self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
         # Ids were given in increasing order, above every id stored: an append.
         rows = term_rows(new, replaced)
         if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):

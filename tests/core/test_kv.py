@@ -55,3 +55,13 @@ def test_put_many_keeps_existing_values_and_appends_only_in_order(store: Store) 
         assert txn.get("terms", b"aa") == b"4" and txn.get("terms", b"a") == b"2"
     with store.reader() as txn:
         assert [k for k, _ in txn.scan("terms")] == [b"a", b"aa", b"b", b"c", b"d", b"e", b"f"]
+
+
+def test_get_many_gives_the_keys_present_in_the_order_asked(store: Store) -> None:
+    with store.writer() as txn:
+        txn.put_many("terms", [(b"a", b"1"), (b"c", b"3"), (b"e", b"5")])
+        assert txn.get_many("terms", [b"a", b"b", b"c", b"e", b"f"]) == [
+            (b"a", b"1"), (b"c", b"3"), (b"e", b"5")]
+        assert txn.get_many("terms", [b"e", b"a"]) == [(b"e", b"5"), (b"a", b"1")]
+    with store.reader() as txn:
+        assert txn.get_many("terms", []) == [] and txn.get_many("terms", [b"c"]) == [(b"c", b"3")]

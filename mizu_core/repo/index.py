@@ -182,7 +182,7 @@ class TermDictionary:
             stored = self.txn.get_many("term_ids", list(map(_KEY, claims)))
             assert len(stored) == len(claims)
             differ = map(operator.ne, map(_VALUE, claims), map(_VALUE, stored))
-            for (_, claimed), (_, value) in itertools.compress(zip(claims, stored), differ):
+            for (_, claimed), (_, value) in itertools.compress(zip(claims, stored, strict=True), differ):
                 term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(value)[0]
                 replaced[term_id] = stored_id
                 self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms

@@ -59,6 +59,20 @@ def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
         yield from chunk
 
 
+@contextmanager
+def _without_gc() -> Iterator[None]:
+    """Publishing makes millions of objects and no cycles: collections would only cost."""
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 class MessageText(NamedTuple):  # a tuple: it crosses to worker processes cheaply
     """JSON text to publish, named for error messages (`stdin`, `line 7`)."""
 
@@ -276,7 +290,7 @@ class Repository:
 
         from mizu_core.repo.preparing import prepare_all
 
-        with tempfile.TemporaryFile() as spool:
+        with tempfile.TemporaryFile() as spool, _without_gc():
             with contextlib.closing(prepare_all(messages, here, anywhere, schemas)) as chunks:
                 for chunk in chunks:
                     if chunk.valid:
@@ -297,31 +311,23 @@ class Repository:
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
     def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
-        import gc
-
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
         records = _spooled(spool)
         terms = TermCache()  # each batch starts knowing the terms the committed ones stored
-        collecting = gc.isenabled()
-        gc.disable()  # storing makes millions of objects and no cycles: collections only cost
-        try:
-            for start in range(0, count, batch_size):
-                with self.store.writer() as txn:
-                    ingest = Ingest(txn, self.store.release_pages, terms)
-                    for n in range(1, min(batch_size, count - start) + 1):
-                        ingest.store_block(*next(records))
-                        if n % _RELEASE_EVERY == 0:
-                            # Index pages read while inserting stay mapped, and count as
-                            # resident memory, until released (safe mid-transaction: writes
-                            # go to private copies, never through the map).
-                            self.store.release_pages()
-                    ingest.finish()
-                added += ingest.added
-                triples += ingest.triples
-        finally:
-            if collecting:
-                gc.enable()
+        for start in range(0, count, batch_size):
+            with self.store.writer() as txn:
+                ingest = Ingest(txn, self.store.release_pages, terms)
+                for n in range(1, min(batch_size, count - start) + 1):
+                    ingest.store_block(*next(records))
+                    if n % _RELEASE_EVERY == 0:
+                        # Index pages read while inserting stay mapped, and count as resident
+                        # memory, until released (safe mid-transaction: writes go to private
+                        # copies, never through the map).
+                        self.store.release_pages()
+                ingest.finish()
+            added += ingest.added
+            triples += ingest.triples
         return added, triples
 
     # -- reading -------------------------------------------------------------------------

@@ -157,6 +157,23 @@ class Ingest:
         if pin is not None:
             self._pins.setdefault(key, pin)
 
+    def store_many(self, records: list[tuple[bytes, bytes, tuple[bytes, ...], list[Triple]]]) -> None:
+        """`store_block` (pinned as own) of many records: which are stored already is
+        looked up, and their blocks written, each in one sorted run."""
+        stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
+        blocks = []
+        for key, data, signers, triples in records:
+            self._pins.setdefault(key, PIN_OWN)
+            if key in stored or key in self._messages:
+                continue
+            blocks.append((key, data))
+            self._messages[key] = _info(self._next_seq, len(data), signers)
+            self._next_seq += 1
+            self.triples += self.index.add(triples)
+        self.added += len(blocks)
+        blocks.sort()
+        put_sorted(self.txn, "blocks", blocks, self.release)
+
     def finish(self) -> None:
         """Write the queued rows, index keys and counters; call before the transaction
         commits."""

@@ -42,21 +42,22 @@ IDENTITY = "identity.pem"
 STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
 _BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps commits few
-# Messages stored between releases of the store's mapped pages: each write maps ~100 kB
-# (the pages it reads and their fault-around neighbours), so release often (it is cheap).
-_RELEASE_EVERY = 20
+# Messages stored at a time (`Ingest.store_many`), and between releases of the store's
+# mapped pages: each write maps ~100 kB (the pages it reads and their fault-around
+# neighbours), so release often (it is cheap). 128 measured 7% faster storing than 20, and
+# 10 MB less peak memory than 256.
+_STORE_SLICE = 128
 
 
-def _spooled(spool: IO[bytes]) -> Iterator[tuple[Any, ...]]:
-    """The records `publish` spooled (`Ingest.store_block`'s arguments), in order."""
+def _spooled(spool: IO[bytes]) -> Iterator[list[tuple[Any, ...]]]:
+    """The records `publish` spooled (`Ingest.store_block`'s arguments), in lists."""
     import pickle
 
     while True:
         try:
-            chunk: list[tuple[Any, ...]] = pickle.load(spool)
+            yield pickle.load(spool)
         except EOFError:
             return
-        yield from chunk
 
 
 @contextmanager
@@ -313,18 +314,23 @@ class Repository:
     def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         added = triples = 0
-        records = _spooled(spool)
+        chunks = _spooled(spool)
         terms = TermCache()  # each batch starts knowing the terms the committed ones stored
+        chunk: list[Any] = []
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages, terms)
-                for n in range(1, min(batch_size, count - start) + 1):
-                    ingest.store_block(*next(records))
-                    if n % _RELEASE_EVERY == 0:
-                        # Index pages read while inserting stay mapped, and count as resident
-                        # memory, until released (safe mid-transaction: writes go to private
-                        # copies, never through the map).
-                        self.store.release_pages()
+                wanted = min(batch_size, count - start)
+                while wanted:
+                    chunk = chunk or next(chunks)
+                    n = min(wanted, _STORE_SLICE)
+                    part, chunk = chunk[:n], chunk[n:]
+                    ingest.store_many(part)
+                    wanted -= len(part)
+                    # Index pages read while inserting stay mapped, and count as resident
+                    # memory, until released (safe mid-transaction: writes go to private
+                    # copies, never through the map).
+                    self.store.release_pages()
                 ingest.finish()
             added += ingest.added
             triples += ingest.triples

@@ -11,7 +11,7 @@ from mizu_core.errors import InvalidMessage, StoreError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.signatures import sign_and_encode
-from mizu_core.repo import preparing
+from mizu_core.repo import preparing, repository
 from mizu_core.repo.repository import MessageText, Repository
 from mizu_core.repo.upkeep import fsck
 
@@ -112,3 +112,22 @@ def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
     result = repo.publish(lines(messages), sign=False)
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
     assert result.triples == 30
+
+
+@pytest.mark.parametrize("batch", [1, 7, 100])
+def test_batches_of_any_size_store_each_message_once(
+    repo: Repository, small_pool: None, batch: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches end inside chunks and slices; a chunk may hold no record (all rejected);
+    a message repeated in the input is stored once; publishing it all again adds nothing."""
+    monkeypatch.setattr(repository, "_BATCH_SIZE", batch)
+    messages: list[object] = [{"n": i % 45} for i in range(60)]  # 15 repeats
+    messages[20:24] = [{"$bad": i} for i in range(4)]  # one whole chunk of 4, rejected
+    result = repo.publish(lines(messages), sign=False, skip_invalid=True)
+    assert [r.where for r in result.rejected] == ["line 21", "line 22", "line 23", "line 24"]
+    assert len(result.cids) == 56 and result.added == 41 == len(list(repo.log()))
+    assert result.triples == 41 and repo.count_triples() == 41
+    assert set(repo.pins()) == set(result.cids)
+    again = repo.publish(lines(messages), sign=False, skip_invalid=True)
+    assert again.added == 0 and again.cids == result.cids
+    assert fsck(repo).ok

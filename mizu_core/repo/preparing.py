@@ -3,7 +3,7 @@
 Preparing (parse, validate, sign, encode, hash, and mapping the message to triples) needs
 no store and is most of the work of a large publish, signing above all. Its result is a
 `Chunk`: each message's CID (or error) and the records the store takes, already pickled
-as the store reads them. Past the first SERIAL messages, forked workers (one per core)
+as the store reads them, by CID range (`RANGES`). Past the first SERIAL messages, forked workers (one per core)
 prepare CHUNK messages at a time, a few chunks in flight each, and chunks come back in
 input order: CIDs, errors and what is stored are exactly those of a serial run.
 
@@ -51,14 +51,33 @@ class Chunk:
 
     items: list[Any]
     outcomes: list[CID | MizuError]  # per item
-    records: bytes  # the pickled list of the prepared items' records, in order
+    parts: list[tuple[int, bytes]]  # the prepared items' records by CID range (`pickled`)
     valid: bool  # no item failed
 
     @classmethod
     def of(cls, items: list[Any], outcomes: list[Outcome]) -> Chunk:
         records = [o[1] for o in outcomes if not isinstance(o, MizuError)]
         cids = [o if isinstance(o, MizuError) else o[0] for o in outcomes]
-        return cls(items, cids, pickle.dumps(records, 5), len(records) == len(items))
+        return cls(items, cids, pickled(records), len(records) == len(items))
+
+
+RANGES = 16  # CID ranges a large input is stored by, one after another
+
+
+def cid_range(raw: bytes) -> int:
+    """Which of the RANGES a binary CID falls in: the top bits of its digest's first byte
+    (after the 4-byte CIDv1 dag-cbor sha2-256 prefix that every message CID has)."""
+    return raw[4] >> 4 if len(raw) > 4 else 0
+
+
+def pickled(records: list[Record]) -> list[tuple[int, bytes]]:
+    """(range, pickled list of its records) for each CID range the records fall in, each
+    in input order. A store taking ranges one after another (repository.py says why) reads
+    each part with one `pickle.loads`."""
+    ranges: dict[int, list[Record]] = {}
+    for record in records:
+        ranges.setdefault(cid_range(record[0]), []).append(record)
+    return [(r, pickle.dumps(part, 5)) for r, part in ranges.items()]
 
 
 def _ready(prepared: Prepared) -> tuple[CID, Record]:
@@ -123,8 +142,8 @@ def prepare_all(
 
 
 # A chunk as it comes back from a worker: each item's binary CID (None where it failed),
-# the schema messages among them by index, and the pickled records of those prepared.
-_Result = tuple[list[bytes | None], dict[int, dict[str, Any]], bytes]
+# the schema messages among them by index, and the records of those prepared (`pickled`).
+_Result = tuple[list[bytes | None], dict[int, dict[str, Any]], list[tuple[int, bytes]]]
 
 
 def _prepare_chunk(chunk: list[Any]) -> _Result:
@@ -144,19 +163,19 @@ def _prepare_chunk(chunk: list[Any]) -> _Result:
         records.append(record)
         if (schema := _schema(prepared)) is not None:
             found[i] = schema
-    return raws, found, pickle.dumps(records, 5)
+    return raws, found, pickled(records)
 
 
 def _collect(chunk: list[Any], result: _Result, here: Callable[[Any], Prepared], schemas: Schemas) -> Chunk:
-    raws, found, records = result
+    raws, found, parts = result
     if None not in raws:
         cids = [CID(raw) for raw in raws]  # type: ignore[arg-type]
         for i, schema in found.items():
             schemas[cids[i]] = schema
-        return Chunk(chunk, cids, records, True)  # type: ignore[arg-type]
+        return Chunk(chunk, cids, parts, True)  # type: ignore[arg-type]
     # Redo here, in order, what failed in the worker (a schema lookup, or a real error);
     # rare, so the records are unpickled to put the redone ones in place.
-    done = iter(pickle.loads(records))
+    done = {r[0]: r for _, data in parts for r in pickle.loads(data)}
     outcomes: list[Outcome] = []
     for i, (item, raw) in enumerate(zip(chunk, raws, strict=True)):
         if raw is None:
@@ -165,7 +184,7 @@ def _collect(chunk: list[Any], result: _Result, here: Callable[[Any], Prepared],
         cid = CID(raw)
         if i in found:
             schemas[cid] = found[i]
-        outcomes.append((cid, next(done)))
+        outcomes.append((cid, done[raw]))
     return Chunk.of(chunk, outcomes)
 
 

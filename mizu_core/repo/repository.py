@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
+import operator
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -49,15 +51,14 @@ _BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps comm
 _STORE_SLICE = 128
 
 
-def _spooled(spool: IO[bytes]) -> Iterator[list[tuple[Any, ...]]]:
-    """The records `publish` spooled (`Ingest.store_block`'s arguments), in lists."""
+def _spooled(spool: IO[bytes], parts: list[tuple[int, int, int]]) -> Iterator[tuple[Any, ...]]:
+    """The records `publish` spooled (`Ingest.store_block`'s arguments), part by part:
+    `parts` holds each part's (CID range, offset, length)."""
     import pickle
 
-    while True:
-        try:
-            yield pickle.load(spool)
-        except EOFError:
-            return
+    fd = spool.fileno()
+    for _, offset, length in parts:
+        yield from pickle.loads(os.pread(fd, length, offset))
 
 
 @contextmanager
@@ -291,9 +292,15 @@ class Repository:
 
         from mizu_core.repo.preparing import prepare_all
 
+        parts: list[tuple[int, int, int]] = []  # spooled records: (CID range, offset, length)
+        spooled = 0
         with tempfile.TemporaryFile() as spool, _without_gc():
             with contextlib.closing(prepare_all(messages, here, anywhere, schemas)) as chunks:
                 for chunk in chunks:
+                    for cid_range, data in chunk.parts:
+                        parts.append((cid_range, spooled, len(data)))
+                        spool.write(data)
+                        spooled += len(data)
                     if chunk.valid:
                         cids += chunk.outcomes  # type: ignore[arg-type]
                     else:
@@ -306,27 +313,31 @@ class Repository:
                             if not skip_invalid:
                                 raise type(outcome)(f"{where}: {outcome}", outcome.hint) from None
                             rejected.append(Rejected(where, str(outcome)))
-                    spool.write(chunk.records)  # a pickle of their records, for `_spooled`
-            spool.seek(0)
-            added, triples = self._store_spooled(spool, len(cids))
+            spool.flush()  # `_spooled` reads it with pread
+            added, triples = self._store_spooled(spool, parts, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
-    def _store_spooled(self, spool: IO[bytes], count: int) -> tuple[int, int]:
+    def _store_spooled(self, spool: IO[bytes], parts: list[tuple[int, int, int]], count: int) -> tuple[int, int]:
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
+        if count > batch_size:
+            # One CID range after another (in input order within each): the tables keyed
+            # by CID (blocks, messages, pins) then take each batch's rows in a few of
+            # their pages rather than all over them, which LMDB copies and writes back
+            # whole. 100k messages: 10-25% faster in alternating runs, 23% less written,
+            # 35 MB (signed 50 MB) less memory.
+            parts.sort(key=operator.itemgetter(0))
         added = triples = 0
-        chunks = _spooled(spool)
+        records = _spooled(spool, parts)
         terms = TermCache()  # each batch starts knowing the terms the committed ones stored
-        chunk: list[Any] = []
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages, terms)
-                wanted = min(batch_size, count - start)
-                while wanted:
-                    chunk = chunk or next(chunks)
-                    n = min(wanted, _STORE_SLICE)
-                    part, chunk = chunk[:n], chunk[n:]
+                left = min(batch_size, count - start)
+                while left:
+                    part = list(itertools.islice(records, min(left, _STORE_SLICE)))
+                    assert part, "the spool holds fewer records than were prepared"
                     ingest.store_many(part)
-                    wanted -= len(part)
+                    left -= len(part)
                     # Index pages read while inserting stay mapped, and count as resident
                     # memory, until released (safe mid-transaction: writes go to private
                     # copies, never through the map).

@@ -131,3 +131,20 @@ def test_batches_of_any_size_store_each_message_once(
     again = repo.publish(lines(messages), sign=False, skip_invalid=True)
     assert again.added == 0 and again.cids == result.cids
     assert fsck(repo).ok
+
+
+def test_a_large_input_is_stored_one_cid_range_after_another(
+    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    messages = [{"n": i} for i in range(60)]
+    result = repo.publish(lines(messages), sign=False)
+    arrived = [e.cid for e in reversed(list(repo.log()))]  # oldest first
+    ranges = [preparing.cid_range(c.raw) for c in arrived]
+    assert ranges == sorted(ranges) and len(set(ranges)) > 1
+    # within a range, input order
+    assert arrived == sorted(result.cids, key=lambda c: (preparing.cid_range(c.raw), result.cids.index(c)))
+    # an input that fits in one batch keeps its order
+    monkeypatch.setattr(repository, "_BATCH_SIZE", 1000)
+    more = repo.publish(lines([{"m": i} for i in range(60)]), sign=False)
+    assert [e.cid for e in repo.log(limit=60)][::-1] == list(more.cids)

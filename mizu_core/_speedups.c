@@ -9,7 +9,7 @@
  *   result as index.py's _index_keys.
  * base32: CIDs' text form, RFC 4648 base32 in lower case without padding; b58encode and
  *   b58decode: base58btc, for the keys and signatures of $signatures.
- * intern_triples: a write's term ids for many triples (TermDictionary.intern in a loop).
+ * intern_terms: a write's term ids for many triples (TermDictionary.intern in a loop).
  * message_triples: a message's triples (message/triples.py). has_reserved: whether a message
  *   holds any reserved ($) field for message/validate.py to check.
  * term_claims and term_rows: the sorted `term_ids` and `terms` rows of a write's new terms
@@ -258,7 +258,7 @@ static PyTypeObject IdStreamType = {
     .tp_dealloc = (destructor)IdStream_dealloc,
 };
 
-/* --- intern_triples ------------------------------------------------------------------- */
+/* --- intern_terms ------------------------------------------------------------------- */
 
 /* The id of `term`: cached in `ids`, given since the last settle (`new`), or the next id. */
 static PyObject *term_id(PyObject *term, PyObject *ids, PyObject *new, PyObject *new_terms,
@@ -286,25 +286,24 @@ fail:
     return NULL;
 }
 
-static PyObject *intern_triples(PyObject *module, PyObject *args) {
-    PyObject *triples, *out, *ids, *new, *new_terms;
+static PyObject *intern_terms(PyObject *module, PyObject *args) {
+    PyObject *terms, *out, *ids, *new, *new_terms;
     unsigned long long next;
     Py_ssize_t cache_limit, cached_term_size;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!Knn:intern_triples", &PyList_Type, &triples,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!Knn:intern_terms", &PyList_Type, &terms,
                           &PyList_Type, &out, &PyDict_Type, &ids, &PyDict_Type, &new,
                           &PyList_Type, &new_terms, &next, &cache_limit, &cached_term_size))
         return NULL;
+    if (PyList_GET_SIZE(terms) % 3) {
+        PyErr_SetString(PyExc_ValueError, "intern_terms() takes the terms of whole triples");
+        return NULL;
+    }
     uint64_t next_id = next;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(triples); i++) {
-        PyObject *t = PyList_GET_ITEM(triples, i);
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3) {
-            PyErr_SetString(PyExc_TypeError, "intern_triples() takes tuples of three terms");
-            return NULL;
-        }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(terms); i += 3) {
         PyObject *row = PyTuple_New(3);
         if (row == NULL) return NULL;
         for (int j = 0; j < 3; j++) {
-            PyObject *id = term_id(PyTuple_GET_ITEM(t, j), ids, new, new_terms, &next_id,
+            PyObject *id = term_id(PyList_GET_ITEM(terms, i + j), ids, new, new_terms, &next_id,
                                    cache_limit, cached_term_size);
             if (id == NULL) { Py_DECREF(row); return NULL; }
             PyTuple_SET_ITEM(row, j, id);
@@ -1276,9 +1275,10 @@ static PyObject *message_triples(PyObject *module, PyObject *args) {
 /* --- the module ----------------------------------------------------------------------- */
 
 static PyMethodDef methods[] = {
-    {"intern_triples", intern_triples, METH_VARARGS,
-     "intern_triples(triples, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
-     " -> next_id: TermDictionary.intern over many triples, their id triples appended to out"},
+    {"intern_terms", intern_terms, METH_VARARGS,
+     "intern_terms(terms, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
+     " -> next_id: TermDictionary.intern over the terms of many triples (s, p, o, s, ...),"
+     " their id triples appended to out"},
     {"has_reserved", has_reserved, METH_O,
      "has_reserved(value) -> whether a dict or list holds a '$' key at any depth (or a key"
      " that is not a string, or nesting past MAX_DEPTH)"},

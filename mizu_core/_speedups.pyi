@@ -22,8 +22,8 @@ class Encoder:
     def __init__(self, cid_type: type, error: type[Exception]) -> None: ...
     def __call__(self, value: Any, depth: int = 0) -> bytes: ...
 
-def intern_triples(
-    triples: list[tuple[bytes, bytes, bytes]], out: list[tuple[int, int, int]],
+def intern_terms(
+    terms: list[bytes], out: list[tuple[int, int, int]],
     ids: dict[bytes, int], new: dict[bytes, int], new_terms: list[bytes], next_id: int,
     cache_limit: int, cached_term_size: int,
 ) -> int: ...

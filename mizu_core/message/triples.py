@@ -13,6 +13,7 @@ a stored query would match itself.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 from mizu_core import terms
@@ -152,3 +153,9 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
 
     describe(root_iri, message, False)
     return list(out)
+
+
+def triple_terms(cid: CID | str, message: dict[str, Any]) -> list[Term]:
+    """The terms of `message_triples`, each triple's in turn (s, p, o, s, p, o, …): the
+    form the index takes, with no tuple per triple to pickle, unpickle and free."""
+    return list(itertools.chain.from_iterable(message_triples(cid, message)))

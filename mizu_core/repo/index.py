@@ -151,17 +151,18 @@ class TermDictionary:
             self._next = _ID.unpack(raw)[0] if raw else 1
         return self._next
 
-    def intern_triples(self, triples: Iterable[Triple], out: list[tuple[int, int, int]]) -> None:
-        """Append the id triple of each triple to `out`, interning its terms."""
-        if native is None or type(triples) is not list:
+    def intern_terms(self, terms: list[Term], out: list[tuple[int, int, int]]) -> None:
+        """Append to `out` the id triple of each triple whose terms `terms` lists in turn
+        (s, p, o, s, p, o, …: no tuple per triple to make, pickle and free), interning them."""
+        if native is None:
             intern, known = self.intern, self._ids.get  # the hot path: most terms are cached
-            for s, p, o in triples:
+            for s, p, o in zip(*[iter(terms)] * 3, strict=True):
                 out.append((known(s) or intern(s), known(p) or intern(p), known(o) or intern(o)))
             return
         if not self._new:
             self._new_from = self._next_id()
-        self._next = native.intern_triples(
-            triples, out, self._ids, self._new, self._new_terms, self._next_id(),
+        self._next = native.intern_terms(
+            terms, out, self._ids, self._new, self._new_terms, self._next_id(),
             self.CACHE_LIMIT, self.CACHED_TERM_SIZE,
         )
 
@@ -226,8 +227,12 @@ class IndexWriter:
         self._pending: list[tuple[int, int, int]] = []
 
     def add(self, triples: Iterable[Triple]) -> int:
+        return self.add_terms(list(itertools.chain.from_iterable(triples)))
+
+    def add_terms(self, terms: list[Term]) -> int:
+        """`add` of the triples whose terms `terms` lists in turn (s, p, o, s, p, o, …)."""
         before = len(self._pending)
-        self.dictionary.intern_triples(triples, self._pending)
+        self.dictionary.intern_terms(terms, self._pending)
         n = len(self._pending) - before
         if len(self._pending) >= self.FLUSH_AT:
             self.flush()

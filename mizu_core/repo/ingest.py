@@ -8,7 +8,7 @@ publishes and blocks received from peers or CAR files all pass through here.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,10 +16,11 @@ from mizu_core.errors import InvalidMessage, StoreError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.signatures import sign_and_encode
-from mizu_core.message.triples import message_triples
+from mizu_core.message.triples import triple_terms
 from mizu_core.message.validate import SchemaLookup, validate_message
-from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, Triple, put_sorted
+from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, put_sorted
 from mizu_core.repo.kv import Txn
+from mizu_core.terms import Term
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
@@ -138,38 +139,38 @@ class Ingest:
     def store(self, prepared: Prepared, pin: bytes | None = PIN_OWN) -> None:
         """Store the block, its metadata and log entry, index its triples; pin it if asked."""
         self.store_block(prepared.cid.raw, prepared.data, prepared.signers,
-                         message_triples(prepared.cid, prepared.message), pin)
+                         triple_terms(prepared.cid, prepared.message), pin)
 
     def store_block(
-        self, key: bytes, data: bytes, signers: tuple[bytes, ...], triples: Iterable[Triple],
+        self, key: bytes, data: bytes, signers: tuple[bytes, ...], terms: list[Term],
         pin: bytes | None = PIN_OWN,
     ) -> None:
-        """`store`, given the message's CID (binary) and triples (mapped already, maybe on
-        another core)."""
+        """`store`, given the message's CID (binary) and the terms of its triples
+        (`triple_terms`: mapped already, maybe on another core)."""
         if key not in self._messages and self._stored(key) is None:
             # The block at once: held until `finish`, a batch's blocks measured 24 MB more
             # peak memory (its other rows are small).
             self.txn.put("blocks", key, data)
             self._messages[key] = _info(self._next_seq, len(data), signers)
             self._next_seq += 1
-            self.triples += self.index.add(triples)
+            self.triples += self.index.add_terms(terms)
             self.added += 1
         if pin is not None:
             self._pins.setdefault(key, pin)
 
-    def store_many(self, records: list[tuple[bytes, bytes, tuple[bytes, ...], list[Triple]]]) -> None:
+    def store_many(self, records: list[tuple[bytes, bytes, tuple[bytes, ...], list[Term]]]) -> None:
         """`store_block` (pinned as own) of many records: which are stored already is
         looked up, and their blocks written, each in one sorted run."""
         stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
         blocks = []
-        for key, data, signers, triples in records:
+        for key, data, signers, terms in records:
             self._pins.setdefault(key, PIN_OWN)
             if key in stored or key in self._messages:
                 continue
             blocks.append((key, data))
             self._messages[key] = _info(self._next_seq, len(data), signers)
             self._next_seq += 1
-            self.triples += self.index.add(triples)
+            self.triples += self.index.add_terms(terms)
         self.added += len(blocks)
         blocks.sort()
         put_sorted(self.txn, "blocks", blocks, self.release)

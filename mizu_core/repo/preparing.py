@@ -33,14 +33,14 @@ from typing import Any
 
 from mizu_core.errors import MizuError, StoreError
 from mizu_core.message.cid import CID
-from mizu_core.message.triples import message_triples
+from mizu_core.message.triples import triple_terms
 from mizu_core.repo.ingest import Prepared
 
 SERIAL = 2_000  # an input this short is prepared here: forking costs more than it saves
 CHUNK = 256  # messages per task sent to a worker
 IN_FLIGHT = 3  # chunks queued per worker: keeps them busy, bounds memory
 
-Record = tuple[bytes, bytes, tuple[bytes, ...], list[Any]]  # `Ingest.store_block`'s arguments
+Record = tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]  # `Ingest.store_block`'s arguments
 Schemas = dict[CID, dict[str, Any]]  # schema messages prepared so far, for `$schema` lookups
 Outcome = tuple[CID, Record] | MizuError
 
@@ -82,7 +82,7 @@ def pickled(records: list[Record]) -> list[tuple[int, bytes]]:
 
 def _ready(prepared: Prepared) -> tuple[CID, Record]:
     cid = prepared.cid
-    return cid, (cid.raw, prepared.data, prepared.signers, message_triples(cid, prepared.message))
+    return cid, (cid.raw, prepared.data, prepared.signers, triple_terms(cid, prepared.message))
 
 
 def _schema(prepared: Prepared) -> dict[str, Any] | None:

@@ -100,14 +100,14 @@ def _children() -> set[int]:
 def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
     repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parent, triples = os.getpid(), preparing.message_triples
+    parent, triple_terms = os.getpid(), preparing.triple_terms
 
     def only_here(cid: CID, message: dict[str, object]) -> object:
         if os.getpid() != parent:
             raise RuntimeError("not in a worker")
-        return triples(cid, message)
+        return triple_terms(cid, message)
 
-    monkeypatch.setattr(preparing, "message_triples", only_here)
+    monkeypatch.setattr(preparing, "triple_terms", only_here)
     messages = [{"n": i} for i in range(30)]
     result = repo.publish(lines(messages), sign=False)
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]

@@ -148,7 +148,7 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
             m.setattr(index.TermDictionary, "CACHE_LIMIT", limit)
             dictionary, out = index.TermDictionary(txn), []
             for n, batch in enumerate(batches):
-                dictionary.intern_triples(batch, out)
+                dictionary.intern_terms([t for triple in batch for t in triple], out)
                 if n == 3:
                     dictionary.settle()
             ids = {i for row in out for i in row}
@@ -158,7 +158,9 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
     assert (rows, names) == run(False)
     assert [tuple(names[i] for i in row) for row in rows] == [t for batch in batches for t in batch]
     with pytest.raises(TypeError):
-        native.intern_triples([("a", b"b", b"c")], [], {}, {}, [], 1, 10, 10)
+        native.intern_terms(["a", b"b", b"c"], [], {}, {}, [], 1, 10, 10)
+    with pytest.raises(ValueError, match="whole triples"):
+        native.intern_terms([b"a", b"b"], [], {}, {}, [], 1, 10, 10)
 
 
 @requires_native

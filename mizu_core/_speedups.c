@@ -291,26 +291,30 @@ static PyObject *intern_terms(PyObject *module, PyObject *args) {
     unsigned long long next;
     Py_ssize_t cache_limit, cached_term_size;
     if (!PyArg_ParseTuple(args, "O!O!O!O!O!Knn:intern_terms", &PyList_Type, &terms,
-                          &PyList_Type, &out, &PyDict_Type, &ids, &PyDict_Type, &new,
+                          &PyByteArray_Type, &out, &PyDict_Type, &ids, &PyDict_Type, &new,
                           &PyList_Type, &new_terms, &next, &cache_limit, &cached_term_size))
         return NULL;
-    if (PyList_GET_SIZE(terms) % 3) {
+    Py_ssize_t n = PyList_GET_SIZE(terms);
+    if (n % 3) {
         PyErr_SetString(PyExc_ValueError, "intern_terms() takes the terms of whole triples");
         return NULL;
     }
+    Py_ssize_t start = PyByteArray_GET_SIZE(out);
+    if (PyByteArray_Resize(out, start + (Py_ssize_t)sizeof(uint64_t) * n) < 0) return NULL;
     uint64_t next_id = next;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(terms); i += 3) {
-        PyObject *row = PyTuple_New(3);
-        if (row == NULL) return NULL;
-        for (int j = 0; j < 3; j++) {
-            PyObject *id = term_id(PyList_GET_ITEM(terms, i + j), ids, new, new_terms, &next_id,
-                                   cache_limit, cached_term_size);
-            if (id == NULL) { Py_DECREF(row); return NULL; }
-            PyTuple_SET_ITEM(row, j, id);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *id = term_id(PyList_GET_ITEM(terms, i), ids, new, new_terms, &next_id,
+                               cache_limit, cached_term_size);
+        uint64_t value;
+        int failed = id == NULL || id_value(id, &value) < 0;
+        Py_XDECREF(id);
+        if (failed) {
+            PyByteArray_Resize(out, start);
+            return NULL;
         }
-        int failed = PyList_Append(out, row) < 0;
-        Py_DECREF(row);
-        if (failed) return NULL;
+        /* the bytearray may have moved: term_id runs Python code (dict lookups) */
+        memcpy(PyByteArray_AS_STRING(out) + start + (Py_ssize_t)sizeof(uint64_t) * i, &value,
+               sizeof value);
     }
     return PyLong_FromUnsignedLongLong(next_id);
 }
@@ -367,14 +371,23 @@ static PyObject *pairs(const Row *rows, Py_ssize_t n, PyObject *empty) {
     return out;
 }
 
-/* An id of a triple, mapped through `replaced` ({id: id}, maybe empty) */
-static int row_id(PyObject *id, PyObject *replaced, uint64_t *out) {
-    if (PyDict_GET_SIZE(replaced)) {
-        PyObject *to = PyDict_GetItemWithError(replaced, id);
-        if (to == NULL && PyErr_Occurred()) return -1;
-        if (to != NULL) id = to;
+/* `replaced` ({id: id}) as pairs sorted by the id replaced, for `replace` */
+typedef struct { uint64_t from, to; } Replacement;
+
+static int compare_replacements(const void *a, const void *b) {
+    uint64_t x = ((const Replacement *)a)->from, y = ((const Replacement *)b)->from;
+    return (x > y) - (x < y);
+}
+
+static uint64_t replace(uint64_t id, const Replacement *r, Py_ssize_t n) {
+    if (n == 0 || id < r[0].from || id > r[n - 1].from) return id; /* most ids: no search */
+    Py_ssize_t lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        if (r[mid].from == id) return r[mid].to;
+        if (r[mid].from < id) lo = mid + 1; else hi = mid - 1;
     }
-    return id_value(id, out);
+    return id;
 }
 
 /* {p: triples with predicate p} of rows sorted in pos order */
@@ -393,29 +406,35 @@ static PyObject *predicate_counts(const Row *pos, Py_ssize_t n) {
 
 static PyObject *index_keys(PyObject *module, PyObject *args) {
     static const int orders[3][3] = {{0, 1, 2}, {1, 2, 0}, {2, 0, 1}}; /* spo, pos, osp */
-    PyObject *triples, *replaced;
-    if (!PyArg_ParseTuple(args, "OO!:index_keys", &triples, &PyDict_Type, &replaced)) return NULL;
-    PyObject *seq = PySequence_Fast(triples, "index_keys() takes a sequence of id triples");
-    if (seq == NULL) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    Py_buffer rows;
+    PyObject *replaced;
+    if (!PyArg_ParseTuple(args, "y*O!:index_keys", &rows, &PyDict_Type, &replaced)) return NULL;
+    Py_ssize_t n = rows.len / (Py_ssize_t)sizeof(Row);
+    Py_ssize_t nr = PyDict_GET_SIZE(replaced);
     Row *spo = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     Row *sorted = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     Row *tmp = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
+    Replacement *by = PyMem_Malloc(sizeof(Replacement) * (size_t)(nr ? nr : 1));
     PyObject *empty = PyBytes_FromStringAndSize("", 0);
     PyObject *result = NULL;
-    if (spo == NULL || sorted == NULL || tmp == NULL || empty == NULL) {
+    if (spo == NULL || sorted == NULL || tmp == NULL || by == NULL || empty == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 3) {
-            PyErr_SetString(PyExc_TypeError, "index_keys() takes tuples of three ids");
-            goto done;
-        }
-        for (int j = 0; j < 3; j++)
-            if (row_id(PyTuple_GET_ITEM(t, j), replaced, &spo[i].id[j]) < 0) goto done;
+    if (rows.len % (Py_ssize_t)sizeof(Row)) {
+        PyErr_SetString(PyExc_ValueError, "index_keys() takes whole rows of three ids");
+        goto done;
     }
+    PyObject *key, *value;
+    Py_ssize_t pos = 0, k = 0;
+    while (PyDict_Next(replaced, &pos, &key, &value)) {
+        if (id_value(key, &by[k].from) < 0 || id_value(value, &by[k].to) < 0) goto done;
+        k++;
+    }
+    qsort(by, (size_t)nr, sizeof(Replacement), compare_replacements);
+    memcpy(spo, rows.buf, (size_t)rows.len);
+    for (Py_ssize_t i = 0; nr && i < n; i++)
+        for (int j = 0; j < 3; j++) spo[i].id[j] = replace(spo[i].id[j], by, nr);
     result = PyTuple_New(4);
     if (result == NULL) goto done;
     for (int k = 0; k < 3; k++) {
@@ -435,8 +454,9 @@ done:
     PyMem_Free(spo);
     PyMem_Free(sorted);
     PyMem_Free(tmp);
+    PyMem_Free(by);
     Py_XDECREF(empty);
-    Py_DECREF(seq);
+    PyBuffer_Release(&rows);
     return result;
 }
 
@@ -1278,7 +1298,7 @@ static PyMethodDef methods[] = {
     {"intern_terms", intern_terms, METH_VARARGS,
      "intern_terms(terms, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
      " -> next_id: TermDictionary.intern over the terms of many triples (s, p, o, s, ...),"
-     " their id triples appended to out"},
+     " their ids appended to the bytearray out as native uint64s"},
     {"has_reserved", has_reserved, METH_O,
      "has_reserved(value) -> whether a dict or list holds a '$' key at any depth (or a key"
      " that is not a string, or nesting past MAX_DEPTH)"},
@@ -1295,8 +1315,9 @@ static PyMethodDef methods[] = {
      "message_triples(root_iri, message, predicates, predicate, resolve, link_iri, set_elements,"
      " cid_type) -> triples: message/triples.py's mapping, with its helpers for the rare parts"},
     {"index_keys", index_keys, METH_VARARGS,
-     "index_keys(triples, replaced) -> (spo, pos, osp, predicate_counts): each a sorted list"
-     " of (24-byte key, b''), ids mapped through replaced; and {p: triples with p}"},
+     "index_keys(rows, replaced) -> (spo, pos, osp, predicate_counts): of id triples packed"
+     " as native uint64s (intern_terms), each a sorted list of (24-byte key, b''), ids"
+     " mapped through replaced; and {p: triples with p}"},
     {NULL, NULL, 0, NULL},
 };
 

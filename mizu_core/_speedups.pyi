@@ -8,7 +8,7 @@ class KeyReader:
     def __call__(self, prefix: bytes) -> Iterable[Any]: ...
 
 def index_keys(
-    triples: list[tuple[int, int, int]], replaced: dict[int, int],
+    rows: bytes | bytearray, replaced: dict[int, int],
 ) -> tuple[
     list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], dict[int, int]
 ]: ...
@@ -23,7 +23,7 @@ class Encoder:
     def __call__(self, value: Any, depth: int = 0) -> bytes: ...
 
 def intern_terms(
-    terms: list[bytes], out: list[tuple[int, int, int]],
+    terms: list[bytes], out: bytearray,
     ids: dict[bytes, int], new: dict[bytes, int], new_terms: list[bytes], next_id: int,
     cache_limit: int, cached_term_size: int,
 ) -> int: ...

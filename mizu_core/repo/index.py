@@ -26,6 +26,7 @@ T = TypeVar("T")
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
 _ID = struct.Struct(">Q")
+ROW = struct.Struct("=QQQ")  # an id triple as the index writer queues it: native uint64s
 _KEY, _VALUE = operator.itemgetter(0), operator.itemgetter(1)
 _NEXT_TERM = b"next_term_id"
 SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
@@ -151,13 +152,13 @@ class TermDictionary:
             self._next = _ID.unpack(raw)[0] if raw else 1
         return self._next
 
-    def intern_terms(self, terms: list[Term], out: list[tuple[int, int, int]]) -> None:
-        """Append to `out` the id triple of each triple whose terms `terms` lists in turn
+    def intern_terms(self, terms: list[Term], out: bytearray) -> None:
+        """Append to `out` (`ROW`s) the ids of the triples whose terms `terms` lists in turn
         (s, p, o, s, p, o, …: no tuple per triple to make, pickle and free), interning them."""
         if native is None:
             intern, known = self.intern, self._ids.get  # the hot path: most terms are cached
             for s, p, o in zip(*[iter(terms)] * 3, strict=True):
-                out.append((known(s) or intern(s), known(p) or intern(p), known(o) or intern(o)))
+                out += ROW.pack(known(s) or intern(s), known(p) or intern(p), known(o) or intern(o))
             return
         if not self._new:
             self._new_from = self._next_id()
@@ -224,7 +225,7 @@ class IndexWriter:
         self.txn = txn
         self.dictionary = dictionary
         self.release = release  # lets go of mapped store pages between big writes
-        self._pending: list[tuple[int, int, int]] = []
+        self._pending = bytearray()  # id triples (`ROW`s) to write at the next flush
 
     def add(self, triples: Iterable[Triple]) -> int:
         return self.add_terms(list(itertools.chain.from_iterable(triples)))
@@ -233,8 +234,8 @@ class IndexWriter:
         """`add` of the triples whose terms `terms` lists in turn (s, p, o, s, p, o, …)."""
         before = len(self._pending)
         self.dictionary.intern_terms(terms, self._pending)
-        n = len(self._pending) - before
-        if len(self._pending) >= self.FLUSH_AT:
+        n = (len(self._pending) - before) // ROW.size
+        if len(self._pending) >= self.FLUSH_AT * ROW.size:
             self.flush()
         return n
 
@@ -253,7 +254,7 @@ class IndexWriter:
         return sum(removed.values())
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending, bytearray()
         replaced = self.dictionary.settle(self.release)
         if pending:
             *keys, counts = index_keys(pending, replaced)
@@ -275,12 +276,13 @@ class IndexWriter:
 
 
 def _index_keys(
-    triples: list[tuple[int, int, int]], replaced: dict[int, int]
+    rows: bytes | bytearray, replaced: dict[int, int]
 ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]],
            dict[int, int]]:
-    """The (key, b"") items of id triples for spo, pos and osp, each sorted (LMDB inserts
-    sorted keys much faster), their ids mapped through `replaced`; and how many triples
-    each predicate has. `_speedups.index_keys` does the same in C."""
+    """The (key, b"") items of id triples (`ROW`s) for spo, pos and osp, each sorted (LMDB
+    inserts sorted keys much faster), their ids mapped through `replaced`; and how many
+    triples each predicate has. `_speedups.index_keys` does the same in C."""
+    triples = list(ROW.iter_unpack(rows))
     if replaced:
         get = replaced.get
         triples = [(get(s, s), get(p, p), get(o, o)) for s, p, o in triples]

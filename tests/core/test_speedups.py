@@ -34,17 +34,21 @@ def test_index_keys_match_python() -> None:
     big = (1 << 64) - 1
     triples = [(rng.choice((1, 2, 3, 255, 256, big)), rng.randrange(1, 6), rng.randrange(1 << 40))
                for _ in range(2_000)] + [(big, big, big), (1, 1, 1), (1, 1, 1)]
-    assert native.index_keys(triples, {}) == index._index_keys(triples, {})
-    replaced = {1: 7, 3: 1, big: 2}  # ids a write gave, mapped to those the store had
-    assert native.index_keys(triples, replaced) == index._index_keys(triples, replaced)
-    assert native.index_keys([], {}) == index._index_keys([], {}) == ([], [], [], {})
+    rows = b"".join(index.ROW.pack(*t) for t in triples)
+    assert native.index_keys(rows, {}) == index._index_keys(rows, {})
+    replaced = {1: 7, 3: 1, big: 2, 4: 9}  # ids a write gave, mapped to those the store had
+    assert native.index_keys(rows, replaced) == index._index_keys(rows, replaced)
+    keys = {k for k, _ in native.index_keys(rows, replaced)[0]}
+    assert index.ID_KEY.pack(2, 2, 2) in keys and index.ID_KEY.pack(7, 7, 7) in keys
+    assert native.index_keys(b"", {}) == index._index_keys(b"", {}) == ([], [], [], {})
 
 
 @requires_native
-@pytest.mark.parametrize("bad", [[(1, 2)], [(1, 2, -3)], [(1, 2, 1 << 64)], [(1, 2, "3")], [[1, 2, 3]]])
-def test_index_keys_reject_what_is_not_an_id_triple(bad: list) -> None:  # type: ignore[type-arg]
-    with pytest.raises((TypeError, OverflowError)):
-        native.index_keys(bad, {})
+@pytest.mark.parametrize("bad", [(b"x" * 23, {}), (b"x" * 24, {-1: 2}), (b"x" * 24, {1: "2"}),
+                                 ([(1, 2, 3)], {})])
+def test_index_keys_reject_what_is_not_id_rows(bad: tuple) -> None:  # type: ignore[type-arg]
+    with pytest.raises((TypeError, ValueError, OverflowError)):
+        native.index_keys(*bad)
 
 
 @requires_native
@@ -141,26 +145,29 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
     batches = [[tuple(rng.choice(pool) for _ in range(3)) for _ in range(rng.randrange(0, 30))]
                for _ in range(6)]
 
-    def run(use_native: bool) -> tuple[list[tuple[int, int, int]], dict[int, bytes]]:
+    def run(use_native: bool) -> tuple[list[tuple[int, ...]], dict[int, bytes]]:
         store = kv.MemoryStore()
         with store.writer() as txn, pytest.MonkeyPatch.context() as m:
             m.setattr(index, "native", native if use_native else None)
             m.setattr(index.TermDictionary, "CACHE_LIMIT", limit)
-            dictionary, out = index.TermDictionary(txn), []
+            dictionary, out = index.TermDictionary(txn), bytearray()
             for n, batch in enumerate(batches):
                 dictionary.intern_terms([t for triple in batch for t in triple], out)
                 if n == 3:
                     dictionary.settle()
-            ids = {i for row in out for i in row}
-            return out, {i: dictionary.term(i) for i in ids}
+            rows = list(index.ROW.iter_unpack(out))
+            ids = {i for row in rows for i in row}
+            return rows, {i: dictionary.term(i) for i in ids}
 
     rows, names = run(True)
     assert (rows, names) == run(False)
     assert [tuple(names[i] for i in row) for row in rows] == [t for batch in batches for t in batch]
+    out = bytearray(b"kept")
     with pytest.raises(TypeError):
-        native.intern_terms(["a", b"b", b"c"], [], {}, {}, [], 1, 10, 10)
+        native.intern_terms([b"a", "b", b"c"], out, {}, {}, [], 1, 10, 10)
+    assert out == b"kept"  # a failed call appends nothing
     with pytest.raises(ValueError, match="whole triples"):
-        native.intern_terms([b"a", b"b"], [], {}, {}, [], 1, 10, 10)
+        native.intern_terms([b"a", b"b"], out, {}, {}, [], 1, 10, 10)
 
 
 @requires_native

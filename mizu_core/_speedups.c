@@ -1016,6 +1016,47 @@ done:
     return out;
 }
 
+/* Little-endian 8 bytes as an integer (a bloom bit's position, from a term hash) */
+static uint64_t read_le64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+static PyObject *bloom_probe(PyObject *module, PyObject *args) {
+    PyObject *bloom, *claims;
+    if (!PyArg_ParseTuple(args, "O!O!:bloom_probe", &PyByteArray_Type, &bloom, &PyList_Type, &claims))
+        return NULL;
+    uint64_t bits = (uint64_t)PyByteArray_GET_SIZE(bloom) * 8;
+    if (bits == 0 || (bits & (bits - 1))) {
+        PyErr_SetString(PyExc_ValueError, "bloom_probe() takes a bloom of 2**n bytes");
+        return NULL;
+    }
+    unsigned char *set = (unsigned char *)PyByteArray_AS_STRING(bloom);
+    PyObject *maybe = PyList_New(0);
+    for (Py_ssize_t i = 0; maybe != NULL && i < PyList_GET_SIZE(claims); i++) {
+        PyObject *claim = PyList_GET_ITEM(claims, i);
+        PyObject *hash = PyTuple_Check(claim) && PyTuple_GET_SIZE(claim) == 2
+            ? PyTuple_GET_ITEM(claim, 0) : NULL;
+        if (hash == NULL || !PyBytes_CheckExact(hash) || PyBytes_GET_SIZE(hash) != TERM_HASH_LEN) {
+            PyErr_SetString(PyExc_TypeError, "bloom_probe() takes (16-byte hash, id) claims");
+            Py_CLEAR(maybe);
+            break;
+        }
+        const unsigned char *h = (const unsigned char *)PyBytes_AS_STRING(hash);
+        uint64_t a = read_le64(h) & (bits - 1), b = read_le64(h + 8) & (bits - 1);
+        int seen = (set[a / 8] >> (a % 8) & 1) && (set[b / 8] >> (b % 8) & 1);
+        set[a / 8] |= (unsigned char)(1 << (a % 8));
+        set[b / 8] |= (unsigned char)(1 << (b % 8));
+        if (seen) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(maybe, index) < 0) Py_CLEAR(maybe);
+            Py_XDECREF(index);
+        }
+    }
+    return maybe;
+}
+
 static PyObject *term_rows(PyObject *module, PyObject *args) {
     PyObject *new, *skip;
     if (!PyArg_ParseTuple(args, "O!O!:term_rows", &PyDict_Type, &new, &PyDict_Type, &skip))
@@ -1308,6 +1349,9 @@ static PyMethodDef methods[] = {
     {"term_hash", py_term_hash, METH_O, "term_hash(term) -> 16-byte BLAKE2b digest"},
     {"term_claims", term_claims, METH_O,
      "term_claims(new) -> [(term_hash(term), 8-byte id)] of a {term: id} dict, by hash"},
+    {"bloom_probe", bloom_probe, METH_VARARGS,
+     "bloom_probe(bloom, claims) -> indexes of the claims whose hash the bloom may hold; it"
+     " then holds them all (two bits each, from the hash's two halves)"},
     {"term_rows", term_rows, METH_VARARGS,
      "term_rows(new, skip) -> [(8-byte id, term)] of a {term: id} dict, in its order, but"
      " for the ids in skip"},

@@ -43,6 +43,21 @@ def _term_claims(new: dict[Term, int]) -> list[tuple[bytes, bytes]]:
     return sorted((_term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
 
 
+def _bloom_probe(bloom: bytearray, claims: list[tuple[bytes, bytes]]) -> list[int]:
+    """Indexes of the claims whose hash `bloom` may hold; it then holds them all: two bits
+    each, from the hash's two halves (`_speedups.bloom_probe`)."""
+    mask, maybe = len(bloom) * 8 - 1, []
+    for i, (key, _) in enumerate(claims):
+        seen = True
+        for half in (key[:8], key[8:]):
+            bit = int.from_bytes(half, "little") & mask
+            seen = seen and bool(bloom[bit >> 3] >> (bit & 7) & 1)
+            bloom[bit >> 3] |= 1 << (bit & 7)
+        if seen:
+            maybe.append(i)
+    return maybe
+
+
 def _term_rows(new: dict[Term, int], skip: dict[int, int]) -> list[tuple[bytes, bytes]]:
     """The `terms` rows of new terms, but for the ids in `skip` (`_speedups.term_rows`)."""
     return [(_ID.pack(term_id), term) for term, term_id in new.items() if term_id not in skip]
@@ -51,6 +66,7 @@ def _term_rows(new: dict[Term, int], skip: dict[int, int]) -> list[tuple[bytes, 
 term_hash = native.term_hash if native is not None else _term_hash
 term_claims = native.term_claims if native is not None else _term_claims
 term_rows = native.term_rows if native is not None else _term_rows
+bloom_probe = native.bloom_probe if native is not None else _bloom_probe
 
 
 RELEASE_SLICE = 1_000  # sorted writes between two releases of the store's mapped pages
@@ -82,10 +98,25 @@ class TermCache:
     are given out again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, claims: int = 0) -> None:
+        """`claims`: about how many new terms a writer using this cache will claim."""
         self.ids: dict[Term, int] = {}
         self.terms: dict[int, Term] = {}
         self.derived: dict[int, object] = {}  # id → a value made from its term (query output)
+        self._claims = claims
+        self._claimed: bytearray | None = None
+
+    @property
+    def claimed(self) -> bytearray:
+        """The hashes of the terms a writer claimed, in a bloom filter: most terms that turn
+        out stored already when claimed (see `TermDictionary.settle`) are among them. 16
+        bits a claim expected (two probes: ~1.4% false positives), 128 KiB to 16 MiB."""
+        if self._claimed is None:
+            size = 1 << 17
+            while size < self._claims * 2 and size < 1 << 24:
+                size <<= 1
+            self._claimed = bytearray(size)
+        return self._claimed
 
 
 class TermDictionary:
@@ -105,6 +136,7 @@ class TermDictionary:
         self._ids = cache.ids
         self._terms = cache.terms
         self.derived = cache.derived
+        self._cache = cache
         self._read_term = txn.getter("terms")
         self._next: int | None = None
         # Terms given ids but not written yet (see `settle`): their ids run from
@@ -179,15 +211,24 @@ class TermDictionary:
             return {}
         replaced: dict[int, int] = {}
         claims = term_claims(new)
-        if put_sorted(self.txn, "term_ids", claims, release, overwrite=False) < len(claims):
-            # Some were there already: which? (Loops in C: there may be a million claims.)
+        # A term this writer claimed before (its hash is in the bloom filter) may be in the
+        # store though the cache forgot it: those are looked up first, so that the claims
+        # need not all be read back to find them.
+        probed = bloom_probe(self._cache.claimed, claims)
+        found = dict(self.txn.get_many("term_ids", [claims[i][0] for i in probed]))
+        written = put_sorted(self.txn, "term_ids", claims, release, overwrite=False)
+        if written == len(claims) - len(found):
+            known = [(claims[i][1], found[claims[i][0]]) for i in probed if claims[i][0] in found]
+        else:  # another writer stored some too (an earlier put): read all back, in C loops
             stored = self.txn.get_many("term_ids", list(map(_KEY, claims)))
             assert len(stored) == len(claims)
             differ = map(operator.ne, map(_VALUE, claims), map(_VALUE, stored))
-            for (_, claimed), (_, value) in itertools.compress(zip(claims, stored, strict=True), differ):
-                term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(value)[0]
-                replaced[term_id] = stored_id
-                self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
+            pairs = itertools.compress(zip(claims, stored, strict=True), differ)
+            known = [(claimed, value) for (_, claimed), (_, value) in pairs]
+        for claimed, value in known:
+            term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(value)[0]
+            replaced[term_id] = stored_id
+            self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
         # Ids were given in increasing order, above every id stored: an append.
         rows = term_rows(new, replaced)
         if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):

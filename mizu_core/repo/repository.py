@@ -328,7 +328,9 @@ class Repository:
             parts.sort(key=operator.itemgetter(0))
         added = triples = 0
         records = _spooled(spool, parts)
-        terms = TermCache()  # each batch starts knowing the terms the committed ones stored
+        # Each batch starts knowing the terms the committed ones stored (and claimed: ~6 a
+        # message is typical).
+        terms = TermCache(claims=8 * count)
         for start in range(0, count, batch_size):
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages, terms)

@@ -7,7 +7,7 @@ import pytest
 from mizu_core import terms
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message.cid import CID
-from mizu_core.repo.index import IndexWriter, TermDictionary
+from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary
 from mizu_core.repo.kv import MemoryStore
 from mizu_core.repo.repository import MessageText, Repository
 from mizu_core.repo.upkeep import fsck, gc
@@ -190,3 +190,21 @@ def test_a_new_term_reads_back_before_it_is_written() -> None:
         assert dictionary.lookup(terms.literal(1)) == ids[1]
         dictionary.settle()
         assert [dictionary.term(i) for i in ids] == [terms.literal(n) for n in range(3)]
+
+
+def test_a_term_the_writer_claimed_before_is_found_through_its_bloom_filter() -> None:
+    store = MemoryStore()
+    with store.writer() as txn:
+        dictionary = TermDictionary(txn, TermCache(claims=100))
+        first = dictionary.intern(terms.literal("a"))
+        dictionary.intern(terms.literal("b"))
+        dictionary.settle()
+        dictionary._ids.clear()  # the writer's cache forgets "a": it gets a new id
+        again = dictionary.intern(terms.literal("a"))
+        dictionary.intern(terms.literal("c"))
+        asked: list[int] = []
+        get_many = txn.get_many
+        txn.get_many = lambda table, keys: asked.append(len(keys)) or get_many(table, keys)  # type: ignore[method-assign]
+        assert dictionary.settle() == {again: first}
+        assert asked == [1]  # only "a" was probed: no reading back of every claim
+        assert dictionary.lookup(terms.literal("a")) == first

@@ -284,3 +284,18 @@ def test_has_reserved_sees_keys_that_are_not_text_and_deep_nesting() -> None:
         deep = [deep]
     assert native.has_reserved({"a": deep}) and not native.has_reserved({"a": [[[]]]})
     assert not native.has_reserved("text") and not native.has_reserved({})
+
+
+@requires_native
+def test_bloom_probe_is_python_s() -> None:
+    rng = random.Random(3)
+    hashes = [rng.randbytes(16) for _ in range(3_000)]
+    batches = [[(h, b"") for h in sorted(rng.sample(hashes, 400))] for _ in range(5)]
+    blooms = [bytearray(1 << 9), bytearray(1 << 9)]  # small: false positives happen too
+    for batch in batches:
+        assert native.bloom_probe(blooms[0], batch) == index._bloom_probe(blooms[1], batch)
+    assert blooms[0] == blooms[1]
+    assert index._bloom_probe(bytearray(1 << 16), batches[0]) == []
+    assert native.bloom_probe(blooms[0], batches[0]) == list(range(400))  # all claimed before
+    with pytest.raises(ValueError):
+        native.bloom_probe(bytearray(3), batches[0])

@@ -82,6 +82,13 @@ def put_sorted(
     return sum(txn.put_many(table, part, overwrite, append) for part in _slices(items, release))
 
 
+def get_sorted(
+    txn: Txn, table: str, keys: list[bytes], release: Callable[[], None] | None
+) -> list[tuple[bytes, bytes]]:
+    """`get_many` of sorted keys in slices, releasing the pages read as `put_sorted` does."""
+    return [found for part in _slices(keys, release) for found in txn.get_many(table, part)]
+
+
 def _slices(items: list[T], release: Callable[[], None] | None) -> Iterator[list[T]]:
     """`items` RELEASE_SLICE at a time, calling `release` after each slice is used."""
     for start in range(0, len(items), RELEASE_SLICE):
@@ -215,7 +222,7 @@ class TermDictionary:
         # store though the cache forgot it: those are looked up first, so that the claims
         # need not all be read back to find them.
         probed = bloom_probe(self._cache.claimed, claims)
-        found = dict(self.txn.get_many("term_ids", [claims[i][0] for i in probed]))
+        found = dict(get_sorted(self.txn, "term_ids", [claims[i][0] for i in probed], release))
         written = put_sorted(self.txn, "term_ids", claims, release, overwrite=False)
         if written == len(claims) - len(found):
             known = [(claims[i][1], found[claims[i][0]]) for i in probed if claims[i][0] in found]

@@ -3,9 +3,10 @@
 Preparing (parse, validate, sign, encode, hash, and mapping the message to triples) needs
 no store and is most of the work of a large publish, signing above all. Its result is a
 `Chunk`: each message's CID (or error) and the records the store takes, already pickled
-as the store reads them, by CID range (`RANGES`). Past the first SERIAL messages, forked workers (one per core)
-prepare CHUNK messages at a time, a few chunks in flight each, and chunks come back in
-input order: CIDs, errors and what is stored are exactly those of a serial run.
+as the store reads them, by CID range (`RANGES`). Past the first SERIAL messages, forked
+workers (one per core) prepare CHUNK messages at a time, a few chunks in flight each,
+and chunks come back in input order: CIDs, errors and what is stored are exactly those
+of a serial run.
 
 Workers never touch the store (an LMDB environment must not cross a fork), so a message
 whose `$schema` they cannot look up fails there; every message that fails in a worker is

@@ -75,6 +75,7 @@ def test_chunks_larger_than_a_pipe_holds_cross_whole(repo: Repository, small_poo
     assert repo.message(result.cids[-1]) == messages[-1]
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists children through /proc")
 def test_a_worker_that_dies_fails_the_put_and_stores_nothing(
     repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

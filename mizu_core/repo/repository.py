@@ -258,7 +258,8 @@ class Repository:
         Nothing is stored if any item is invalid (unless `skip_invalid`, which reports and
         skips it). Storing then takes one write transaction per `core.batch-size` messages,
         so after a crash each batch is there wholly or not at all, and publishing the same
-        input again completes it.
+        input again completes it; an input of more than one batch is stored one CID range
+        after another (`_store_spooled` says why), and so arrives in that order.
         """
         key = (signer or self.identity) if sign else None
         self.config.positive_int("core.batch-size", _BATCH_SIZE)  # fail before the work
@@ -317,7 +318,9 @@ class Repository:
             added, triples = self._store_spooled(spool, parts, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
-    def _store_spooled(self, spool: IO[bytes], parts: list[tuple[int, int, int]], count: int) -> tuple[int, int]:
+    def _store_spooled(
+        self, spool: IO[bytes], parts: list[tuple[int, int, int]], count: int
+    ) -> tuple[int, int]:
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         if count > batch_size:
             # One CID range after another (in input order within each): the tables keyed

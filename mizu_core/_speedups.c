@@ -13,7 +13,8 @@
  * message_triples: a message's triples (message/triples.py). has_reserved: whether a message
  *   holds any reserved ($) field for message/validate.py to check.
  * term_claims and term_rows: the sorted `term_ids` and `terms` rows of a write's new terms
- *   (TermDictionary.settle), with term_hash, BLAKE2b-128 written out after RFC 7693.
+ *   (TermDictionary.settle), with term_hash, BLAKE2b-128 written out after RFC 7693, and
+ *   bloom_probe, the writer's filter of the terms it claimed.
  * Encoder: canonical DAG-CBOR, byte for byte what message/codec.py's encoder writes, with
  *   the same refusals (a message's CID depends on every byte: tests compare the two).
  *
@@ -258,7 +259,7 @@ static PyTypeObject IdStreamType = {
     .tp_dealloc = (destructor)IdStream_dealloc,
 };
 
-/* --- intern_terms ------------------------------------------------------------------- */
+/* --- intern_terms --------------------------------------------------------------------- */
 
 /* The id of `term`: cached in `ids`, given since the last settle (`new`), or the next id. */
 static PyObject *term_id(PyObject *term, PyObject *ids, PyObject *new, PyObject *new_terms,

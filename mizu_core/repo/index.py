@@ -227,7 +227,7 @@ class TermDictionary:
         if written == len(claims) - len(found):
             known = [(claims[i][1], found[claims[i][0]]) for i in probed if claims[i][0] in found]
         else:  # another writer stored some too (an earlier put): read all back, in C loops
-            stored = self.txn.get_many("term_ids", list(map(_KEY, claims)))
+            stored = get_sorted(self.txn, "term_ids", list(map(_KEY, claims)), release)
             assert len(stored) == len(claims)
             differ = map(operator.ne, map(_VALUE, claims), map(_VALUE, stored))
             pairs = itertools.compress(zip(claims, stored, strict=True), differ)

@@ -4,9 +4,9 @@
  *   starts with the prefix), each key unpacked to three ids; IdStream: the same for the
  *   rest of a long scan, from a cursor's key iterator. Same contract as the Python reader
  *   in mizu_core/repo/kv.py, which stays the fallback.
- * index_keys: the 24-byte spo, pos and osp keys of many id triples, each list sorted, as
- *   (key, b"") pairs ready for LMDB's putmulti, and the triples of each predicate. Same
- *   result as index.py's _index_keys.
+ * index_keys: the 24-byte spo, pos and osp keys of many id triples, each table's sorted
+ *   and packed end to end, and the triples of each predicate. Same result as index.py's
+ *   _index_keys. KeyPairs: such keys as (key, b"") pairs for LMDB's putmulti.
  * base32: CIDs' text form, RFC 4648 base32 in lower case without padding; b58encode and
  *   b58decode: base58btc, for the keys and signatures of $signatures.
  * intern_terms: a write's term ids for many triples (TermDictionary.intern in a loop).
@@ -355,22 +355,78 @@ static void sort_rows(Row *rows, Row *tmp, Py_ssize_t n) {
     if (from != rows) memcpy(rows, from, sizeof(Row) * (size_t)n);
 }
 
-/* (key, b"") pairs of rows, in their order */
-static PyObject *pairs(const Row *rows, Py_ssize_t n, PyObject *empty) {
-    PyObject *out = PyList_New(n);
+/* rows' 24-byte big-endian keys, packed end to end in their order */
+static PyObject *packed_keys(const Row *rows, Py_ssize_t n) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * KEY_LEN);
     if (out == NULL) return NULL;
-    unsigned char key[KEY_LEN];
-    for (Py_ssize_t i = 0; i < n; i++) {
+    unsigned char *key = (unsigned char *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++, key += KEY_LEN)
         for (int j = 0; j < 3; j++) write_be64(key + 8 * j, rows[i].id[j]);
-        PyObject *bytes = PyBytes_FromStringAndSize((const char *)key, KEY_LEN);
-        if (bytes == NULL) { Py_DECREF(out); return NULL; }
-        PyObject *pair = PyTuple_Pack(2, bytes, empty);
-        Py_DECREF(bytes);
-        if (pair == NULL) { Py_DECREF(out); return NULL; }
-        PyList_SET_ITEM(out, i, pair);
-    }
     return out;
 }
+
+/* KeyPairs(keys, start, stop): (key, b"") for each KEY_LEN-byte key packed in `keys` from
+ * byte `start` to `stop`, for LMDB's putmulti. Like zip, it hands out the same pair again
+ * when its consumer has let go of it, so a key costs one small bytes object, freed at once. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *keys, *pair, *empty;
+    Py_ssize_t pos, stop;
+} KeyPairs;
+
+static PyObject *KeyPairs_next(KeyPairs *self) {
+    if (self->pos + KEY_LEN > self->stop) return NULL;
+    PyObject *key = PyBytes_FromStringAndSize(PyBytes_AS_STRING(self->keys) + self->pos, KEY_LEN);
+    if (key == NULL) return NULL;
+    self->pos += KEY_LEN;
+    if (self->pair != NULL && Py_REFCNT(self->pair) == 1) {
+        PyObject *old = PyTuple_GET_ITEM(self->pair, 0);
+        PyTuple_SET_ITEM(self->pair, 0, key);
+        Py_DECREF(old);
+    } else {
+        Py_XDECREF(self->pair);
+        self->pair = PyTuple_Pack(2, key, self->empty);
+        Py_DECREF(key);
+        if (self->pair == NULL) return NULL;
+    }
+    return Py_NewRef(self->pair);
+}
+
+static int KeyPairs_init(KeyPairs *self, PyObject *args, PyObject *kwargs) {
+    PyObject *keys;
+    Py_ssize_t start, stop;
+    if (!PyArg_ParseTuple(args, "O!nn:KeyPairs", &PyBytes_Type, &keys, &start, &stop)) return -1;
+    if (start < 0 || stop > PyBytes_GET_SIZE(keys) || start > stop || (stop - start) % KEY_LEN) {
+        PyErr_SetString(PyExc_ValueError, "KeyPairs() takes whole 24-byte keys within the bytes");
+        return -1;
+    }
+    Py_XSETREF(self->keys, Py_NewRef(keys));
+    Py_CLEAR(self->pair);
+    if (self->empty == NULL && (self->empty = PyBytes_FromStringAndSize("", 0)) == NULL) return -1;
+    self->pos = start;
+    self->stop = stop;
+    return 0;
+}
+
+static void KeyPairs_dealloc(KeyPairs *self) {
+    Py_XDECREF(self->keys);
+    Py_XDECREF(self->pair);
+    Py_XDECREF(self->empty);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject KeyPairsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mizu_core._speedups.KeyPairs",
+    .tp_basicsize = sizeof(KeyPairs),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "KeyPairs(keys, start, stop): (key, b'') for each 24-byte key packed in keys",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)KeyPairs_init,
+    .tp_dealloc = (destructor)KeyPairs_dealloc,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)KeyPairs_next,
+};
 
 /* `replaced` ({id: id}) as pairs sorted by the id replaced, for `replace` */
 typedef struct { uint64_t from, to; } Replacement;
@@ -416,9 +472,8 @@ static PyObject *index_keys(PyObject *module, PyObject *args) {
     Row *sorted = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     Row *tmp = PyMem_Malloc(sizeof(Row) * (size_t)(n ? n : 1));
     Replacement *by = PyMem_Malloc(sizeof(Replacement) * (size_t)(nr ? nr : 1));
-    PyObject *empty = PyBytes_FromStringAndSize("", 0);
     PyObject *result = NULL;
-    if (spo == NULL || sorted == NULL || tmp == NULL || by == NULL || empty == NULL) {
+    if (spo == NULL || sorted == NULL || tmp == NULL || by == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -442,7 +497,7 @@ static PyObject *index_keys(PyObject *module, PyObject *args) {
         for (Py_ssize_t i = 0; i < n; i++)
             for (int j = 0; j < 3; j++) sorted[i].id[j] = spo[i].id[orders[k][j]];
         sort_rows(sorted, tmp, n);
-        PyObject *keys = pairs(sorted, n, empty);
+        PyObject *keys = packed_keys(sorted, n);
         if (keys == NULL) { Py_CLEAR(result); goto done; }
         PyTuple_SET_ITEM(result, k, keys);
         if (k == 1) {
@@ -456,7 +511,6 @@ done:
     PyMem_Free(sorted);
     PyMem_Free(tmp);
     PyMem_Free(by);
-    Py_XDECREF(empty);
     PyBuffer_Release(&rows);
     return result;
 }
@@ -1361,8 +1415,8 @@ static PyMethodDef methods[] = {
      " cid_type) -> triples: message/triples.py's mapping, with its helpers for the rare parts"},
     {"index_keys", index_keys, METH_VARARGS,
      "index_keys(rows, replaced) -> (spo, pos, osp, predicate_counts): of id triples packed"
-     " as native uint64s (intern_terms), each a sorted list of (24-byte key, b''), ids"
-     " mapped through replaced; and {p: triples with p}"},
+     " as native uint64s (intern_terms), each its sorted 24-byte keys packed end to end (for"
+     " KeyPairs), ids mapped through replaced; and {p: triples with p}"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1374,13 +1428,14 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     if (PyType_Ready(&KeyReaderType) < 0 || PyType_Ready(&IdStreamType) < 0 ||
-        PyType_Ready(&EncoderType) < 0)
+        PyType_Ready(&EncoderType) < 0 || PyType_Ready(&KeyPairsType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "KeyReader", (PyObject *)&KeyReaderType) < 0 ||
         PyModule_AddObjectRef(m, "IdStream", (PyObject *)&IdStreamType) < 0 ||
-        PyModule_AddObjectRef(m, "Encoder", (PyObject *)&EncoderType) < 0) {
+        PyModule_AddObjectRef(m, "Encoder", (PyObject *)&EncoderType) < 0 ||
+        PyModule_AddObjectRef(m, "KeyPairs", (PyObject *)&KeyPairsType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

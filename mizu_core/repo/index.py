@@ -82,6 +82,15 @@ def put_sorted(
     return sum(txn.put_many(table, part, overwrite, append) for part in _slices(items, release))
 
 
+def put_keys(txn: Txn, table: str, keys: bytes, release: Callable[[], None] | None) -> None:
+    """`put_sorted` of index keys packed end to end (`index_keys`), with empty values."""
+    step = RELEASE_SLICE * ID_KEY.size
+    for start in range(0, len(keys), step):
+        txn.put_many(table, key_pairs(keys, start, min(start + step, len(keys))))
+        if release is not None:
+            release()
+
+
 def get_sorted(
     txn: Txn, table: str, keys: list[bytes], release: Callable[[], None] | None
 ) -> list[tuple[bytes, bytes]]:
@@ -306,8 +315,8 @@ class IndexWriter:
         replaced = self.dictionary.settle(self.release)
         if pending:
             *keys, counts = index_keys(pending, replaced)
-            for table, items in zip(("spo", "pos", "osp"), keys, strict=True):
-                put_sorted(self.txn, table, items, self.release)
+            for table, packed in zip(("spo", "pos", "osp"), keys, strict=True):
+                put_keys(self.txn, table, packed, self.release)
             self._count_predicates(counts, 1)
         self.dictionary.flush()
 
@@ -325,24 +334,30 @@ class IndexWriter:
 
 def _index_keys(
     rows: bytes | bytearray, replaced: dict[int, int]
-) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]], list[tuple[bytes, bytes]],
-           dict[int, int]]:
-    """The (key, b"") items of id triples (`ROW`s) for spo, pos and osp, each sorted (LMDB
-    inserts sorted keys much faster), their ids mapped through `replaced`; and how many
-    triples each predicate has. `_speedups.index_keys` does the same in C."""
+) -> tuple[bytes, bytes, bytes, dict[int, int]]:
+    """The keys of id triples (`ROW`s) for spo, pos and osp, each table's sorted (LMDB
+    inserts sorted keys much faster) and packed end to end (no object per key until
+    `put_keys` writes it), their ids mapped through `replaced`; and how many triples each
+    predicate has. `_speedups.index_keys` does the same in C."""
     triples = list(ROW.iter_unpack(rows))
     if replaced:
         get = replaced.get
         triples = [(get(s, s), get(p, p), get(o, o)) for s, p, o in triples]
     pack = ID_KEY.pack
     spo, pos, osp = (
-        [(k, b"") for k in sorted(pack(t[a], t[b], t[c]) for t in triples)]
+        b"".join(sorted(pack(t[a], t[b], t[c]) for t in triples))
         for a, b, c in ((0, 1, 2), (1, 2, 0), (2, 0, 1))
     )
     return spo, pos, osp, dict(Counter(t[1] for t in triples))
 
 
+def _key_pairs(keys: bytes, start: int, stop: int) -> Iterator[tuple[bytes, bytes]]:
+    """(key, b"") for each index key packed in `keys[start:stop]` (`_speedups.KeyPairs`)."""
+    return ((keys[i : i + ID_KEY.size], b"") for i in range(start, stop, ID_KEY.size))
+
+
 index_keys = native.index_keys if native is not None else _index_keys
+key_pairs = native.KeyPairs if native is not None else _key_pairs
 
 
 class TripleIndex:

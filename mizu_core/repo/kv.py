@@ -62,7 +62,7 @@ class Txn(Protocol):
         ...
 
     def put_many(
-        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        self, table: str, items: Iterable[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
     ) -> int:
         """Store many items (faster sorted); with overwrite=False keep existing values. With
@@ -200,7 +200,7 @@ class LmdbTxn:
         return stored
 
     def put_many(
-        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        self, table: str, items: Iterable[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
     ) -> int:
         cursor = self._txn.cursor(db=self._dbs[table])
@@ -306,6 +306,20 @@ def mapped_ranges(path: str) -> list[tuple[int, int]]:
     return [(int(a, 16), int(b, 16)) for a, b in (span.split("-") for span in spans)]
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def private_memory() -> int:
+    """This process's resident private memory in bytes, where LMDB keeps the pages a write
+    transaction changes until it commits (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            _, resident, shared, *_ = statm.read().split()
+    except (OSError, ValueError):
+        return 0
+    return (int(resident) - int(shared)) * _PAGE
+
+
 @functools.lru_cache(maxsize=1)
 def _madvise() -> Callable[[int, int, int], int]:
     import ctypes
@@ -377,7 +391,7 @@ class MemoryTxn:
         return True
 
     def put_many(
-        self, table: str, items: list[tuple[bytes, bytes]], overwrite: bool = True,
+        self, table: str, items: Iterable[tuple[bytes, bytes]], overwrite: bool = True,
         append: bool = False,
     ) -> int:
         data, added = self._tables[table], 0

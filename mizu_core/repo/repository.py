@@ -33,7 +33,7 @@ from mizu_core.repo.ingest import (
     prepare,
     read_message,
 )
-from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
+from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn, private_memory
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
@@ -43,7 +43,13 @@ CONFIG = "config.toml"
 IDENTITY = "identity.pem"
 STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
-_BATCH_SIZE = 7_500  # messages per write transaction: bounds memory, keeps commits few
+# A write transaction stores at most _BATCH_SIZE messages: bigger ones rewrite the pages of
+# the tables keyed by hash fewer times (100k messages: 15,000 stored 10% faster than 7,500,
+# for 11 MB more memory). It ends sooner once the put has grown the process's memory by
+# _BATCH_MEMORY (a large store may have a page to copy for each row a message adds).
+_BATCH_SIZE = 15_000
+_BATCH_MEMORY = 160 << 20
+_GROWTH = 4 << 20  # what a transaction must add to memory before it counts as growing it
 # Messages stored at a time (`Ingest.store_many`), and between releases of the store's
 # mapped pages: each write maps ~100 kB (the pages it reads and their fault-around
 # neighbours), so release often (it is cheap). 128 measured 7% faster storing than 20, and
@@ -262,7 +268,8 @@ class Repository:
         after another (`_store_spooled` says why), and so arrives in that order.
         """
         key = (signer or self.identity) if sign else None
-        self.config.positive_int("core.batch-size", _BATCH_SIZE)  # fail before the work
+        for setting, default in (("core.batch-size", _BATCH_SIZE), ("core.batch-memory", _BATCH_MEMORY)):
+            self.config.positive_int(setting, default)  # fail before the work
         cids: list[CID] = []
         rejected: list[Rejected] = []
         schemas: dict[CID, dict[str, Any]] = {}  # schema messages published in this input
@@ -329,24 +336,29 @@ class Repository:
             # whole. 100k messages: 10-25% faster in alternating runs, 23% less written,
             # 35 MB (signed 50 MB) less memory.
             parts.sort(key=operator.itemgetter(0))
-        added = triples = 0
+        added = triples = stored = 0
         records = _spooled(spool, parts)
         # Each batch starts knowing the terms the committed ones stored (and claimed: ~6 a
         # message is typical).
         terms = TermCache(claims=8 * count)
-        for start in range(0, count, batch_size):
+        ceiling = private_memory() + self.config.positive_int("core.batch-memory", _BATCH_MEMORY)
+        while stored < count:
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages, terms)
-                left = min(batch_size, count - start)
-                while left:
-                    part = list(itertools.islice(records, min(left, _STORE_SLICE)))
+                start, batch_end = private_memory(), min(count, stored + batch_size)
+                while stored < batch_end:
+                    part = list(itertools.islice(records, min(batch_end - stored, _STORE_SLICE)))
                     assert part, "the spool holds fewer records than were prepared"
                     ingest.store_many(part)
-                    left -= len(part)
+                    stored += len(part)
                     # Index pages read while inserting stay mapped, and count as resident
                     # memory, until released (safe mid-transaction: writes go to private
                     # copies, never through the map).
                     self.store.release_pages()
+                    # LMDB keeps the pages a transaction changed for the next to reuse, so
+                    # memory grows only while this one changes more than any before it.
+                    if (now := private_memory()) > ceiling and now > start + _GROWTH:
+                        break
                 ingest.finish()
             added += ingest.added
             triples += ingest.triples

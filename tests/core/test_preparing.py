@@ -134,6 +134,30 @@ def test_batches_of_any_size_store_each_message_once(
     assert fsck(repo).ok
 
 
+@pytest.mark.parametrize(("growth", "transactions"), [(8 << 20, 3), (1 << 20, 1), (0, 1)])
+def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, growth: int, transactions: int
+) -> None:
+    """Past the budget, a transaction ends after the slice that grew memory by more than
+    _GROWTH; memory already held (pages LMDB kept for reuse) or grown less does not end it."""
+    memory = iter(range(1 << 30, 1 << 40, growth or 1) if growth else [1 << 30] * 1000)
+    monkeypatch.setattr(repository, "private_memory", lambda: next(memory))
+    monkeypatch.setattr(repository, "_BATCH_MEMORY", 1)
+    commits = 0
+    writer = repo.store.writer
+
+    def counted() -> object:
+        nonlocal commits
+        commits += 1
+        return writer()
+
+    monkeypatch.setattr(repo.store, "writer", counted)
+    messages = [{"n": i} for i in range(2 * repository._STORE_SLICE + 9)]
+    result = repo.publish(lines(messages), sign=False)
+    assert commits == transactions and result.added == len(messages) == len(list(repo.log()))
+    assert fsck(repo).ok
+
+
 def test_a_large_input_is_stored_one_cid_range_after_another(
     repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

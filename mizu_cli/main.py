@@ -160,6 +160,20 @@ def global_options(
     ctx.call_on_close(ctx.obj.close)
 
 
+def rendered_overview() -> str:
+    """`mizu --help` as click prints it from a terminal at least 80 columns wide (what
+    entry.py prints from mizu_cli/overview.py)."""
+    import click.formatting
+
+    command = get_command(app)
+    saved, click.formatting.FORCED_WIDTH = click.formatting.FORCED_WIDTH, 78
+    try:
+        with command.make_context("mizu", [], resilient_parsing=True) as ctx:
+            return ctx.get_help() + "\n"
+    finally:
+        click.formatting.FORCED_WIDTH = saved
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the `mizu` script; returns only through sys.exit."""
     from mizu_core.errors import MizuError

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from mizu_cli.main import COMMANDS
+from mizu_cli.main import COMMANDS, rendered_overview
+from mizu_cli.overview import OVERVIEW
 from tests.cli.conftest import run_mizu
 
 MAN = Path(__file__).resolve().parents[2] / "man"
@@ -48,3 +52,25 @@ def test_top_level_help_lists_every_command() -> None:
     listing = run_mizu("--help").stdout
     for name in COMMANDS:
         assert re.search(rf"^\s+{re.escape(name)}\s", listing, re.M), name
+
+
+def test_the_overview_printed_without_click_is_what_click_prints() -> None:
+    assert rendered_overview() == OVERVIEW, "run: .venv/bin/python scripts/overview.py"
+    assert run_mizu("--help").stdout == OVERVIEW  # in process, through click
+
+
+@pytest.mark.parametrize(("args", "columns", "fast"), [
+    (["--help"], "120", True), (["-h"], "80", True), ([], "100", True),
+    (["--help"], "60", False),  # click wraps to a narrower terminal itself
+    (["--json", "--help"], "120", False),
+])
+def test_the_script_prints_the_overview_without_loading_click(
+    args: list[str], columns: str, fast: bool
+) -> None:
+    probe = ("import sys\nfrom mizu_cli.entry import main\ntry:\n    main()\nexcept SystemExit as e:\n"
+             "    print('EXIT', e.code, 'click' in sys.modules, file=sys.stderr)")
+    env = {**os.environ, "COLUMNS": columns}
+    result = subprocess.run([sys.executable, "-c", probe, *args], env=env, capture_output=True,
+                            text=True, check=True, timeout=60)
+    assert result.stderr.splitlines()[-1] == f"EXIT 0 {not fast}"
+    assert (result.stdout == OVERVIEW) == (columns != "60")

@@ -35,7 +35,8 @@ def test_read_commands_import_nothing_heavy(repo_dir: Path) -> None:
     subprocess.run([str(Path(sys.executable).parent / "mizu"), "put", "--no-sign"], cwd=repo_dir,
                    input=b'{"text": "Hello, world!"}', check=True, capture_output=True)
     query = '{"@select": "?t", "@where": {"text": "?t"}}'
-    # --help reads each command's docstring, so it imports every command module.
+    # --help through click reads each command's docstring, so it imports every command
+    # module (the `mizu` script prints it without click: test_help_and_manuals.py).
     assert [m for m in loaded_heavy_modules("--help", cwd=repo_dir) if "commands" not in m] == []
     assert loaded_heavy_modules("view", cid, cwd=repo_dir) == ["mizu_cli.commands.view"]
     assert loaded_heavy_modules("log", cwd=repo_dir) == ["mizu_cli.commands.log"]

@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 from typer.main import get_command, get_group
 
+from mizu_cli.exits import report
 from mizu_cli.state import State
 
 # name → (module under mizu_cli.commands, aliases). Like git's command table: one line each.
@@ -188,14 +189,7 @@ def main(argv: list[str] | None = None) -> Any:
         # Without standalone mode, click returns the code of a typer.Exit instead of exiting.
         code = command.main(args=args, prog_name="mizu", standalone_mode=False)
     except MizuError as e:
-        if verbose:
-            import traceback
-
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        if e.hint:
-            print(f"hint: {e.hint}", file=sys.stderr)
-        sys.exit(e.exit_code)
+        sys.exit(report(e, verbose))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
@@ -205,9 +199,7 @@ def main(argv: list[str] | None = None) -> Any:
             sys.exit(exit_code)
         if verbose:
             raise
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        print("hint: run again with --verbose for the traceback", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(report(e))
     sys.exit(code if isinstance(code, int) else 0)
 
 

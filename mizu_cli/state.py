@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import typer
+if TYPE_CHECKING:  # typer for the annotation only: entry.py runs `view` without it
+    import typer
 
-if TYPE_CHECKING:
     from mizu_core.repo.repository import Repository
 
 

@@ -49,7 +49,7 @@ GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for
 # _BATCH_MEMORY (a large store may have a page to copy for each row a message adds).
 _BATCH_SIZE = 15_000
 _BATCH_MEMORY = 160 << 20
-_GROWTH = 4 << 20  # what a transaction must add to memory before it counts as growing it
+_GROWTH = 16 << 20  # what a transaction must add to memory before it counts as growing it
 # Messages stored at a time (`Ingest.store_many`), and between releases of the store's
 # mapped pages: each write maps ~100 kB (the pages it reads and their fault-around
 # neighbours), so release often (it is cheap). 128 measured 7% faster storing than 20, and
@@ -342,10 +342,12 @@ class Repository:
         # message is typical).
         terms = TermCache(claims=8 * count)
         ceiling = private_memory() + self.config.positive_int("core.batch-memory", _BATCH_MEMORY)
+        size = batch_size
         while stored < count:
             with self.store.writer() as txn:
                 ingest = Ingest(txn, self.store.release_pages, terms)
-                start, batch_end = private_memory(), min(count, stored + batch_size)
+                first, start = stored, private_memory()
+                batch_end = min(count, stored + size)
                 while stored < batch_end:
                     part = list(itertools.islice(records, min(batch_end - stored, _STORE_SLICE)))
                     assert part, "the spool holds fewer records than were prepared"
@@ -356,8 +358,11 @@ class Repository:
                     # copies, never through the map).
                     self.store.release_pages()
                     # LMDB keeps the pages a transaction changed for the next to reuse, so
-                    # memory grows only while this one changes more than any before it.
+                    # memory grows only while this one changes more than any before it:
+                    # past the budget, end the batch then, and let the next ones take as
+                    # many messages as this one did, which mostly fit in those pages.
                     if (now := private_memory()) > ceiling and now > start + _GROWTH:
+                        size = max(_STORE_SLICE, stored - first)
                         break
                 ingest.finish()
             added += ingest.added

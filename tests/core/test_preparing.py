@@ -134,14 +134,22 @@ def test_batches_of_any_size_store_each_message_once(
     assert fsck(repo).ok
 
 
-@pytest.mark.parametrize(("growth", "transactions"), [(8 << 20, 3), (1 << 20, 1), (0, 1)])
+GROWTH = repository._GROWTH
+
+
+@pytest.mark.parametrize(("step", "steps", "transactions"), [
+    (2 * GROWTH, 10**6, 3),  # grows at every check: every batch ends after one slice
+    (2 * GROWTH, 3, 3),  # grows in the first batch only: the later ones take its size
+    (GROWTH // 4, 10**6, 1),  # grows less than _GROWTH a slice: one batch
+    (0, 0, 1),  # holds memory already (pages LMDB kept), grows no more: one batch
+])
 def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
-    repo: Repository, monkeypatch: pytest.MonkeyPatch, growth: int, transactions: int
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, step: int, steps: int, transactions: int
 ) -> None:
     """Past the budget, a transaction ends after the slice that grew memory by more than
-    _GROWTH; memory already held (pages LMDB kept for reuse) or grown less does not end it."""
-    memory = iter(range(1 << 30, 1 << 40, growth or 1) if growth else [1 << 30] * 1000)
-    monkeypatch.setattr(repository, "private_memory", lambda: next(memory))
+    _GROWTH, and the next ones take as many messages as it did."""
+    checks = iter(range(10**6))
+    monkeypatch.setattr(repository, "private_memory", lambda: (1 << 30) + step * min(next(checks), steps))
     monkeypatch.setattr(repository, "_BATCH_MEMORY", 1)
     commits = 0
     writer = repo.store.writer

@@ -128,7 +128,6 @@ class Ingest:
         self.release = release
         self.dictionary = TermDictionary(txn, terms)
         self.index = IndexWriter(txn, self.dictionary, release)
-        self._stored = txn.getter("messages")
         raw = txn.get("meta", _NEXT_SEQ)
         self._next_seq = _SEQ.unpack(raw)[0] if raw else 1
         self._messages: dict[bytes, bytes] = {}  # cid → its MessageInfo, encoded
@@ -138,33 +137,22 @@ class Ingest:
 
     def store(self, prepared: Prepared, pin: bytes | None = PIN_OWN) -> None:
         """Store the block, its metadata and log entry, index its triples; pin it if asked."""
-        self.store_block(prepared.cid.raw, prepared.data, prepared.signers,
-                         triple_terms(prepared.cid, prepared.message), pin)
+        record = (prepared.cid.raw, prepared.data, prepared.signers,
+                  triple_terms(prepared.cid, prepared.message))
+        self.store_many([record], pin)
 
-    def store_block(
-        self, key: bytes, data: bytes, signers: tuple[bytes, ...], terms: list[Term],
+    def store_many(
+        self, records: list[tuple[bytes, bytes, tuple[bytes, ...], list[Term]]],
         pin: bytes | None = PIN_OWN,
     ) -> None:
-        """`store`, given the message's CID (binary) and the terms of its triples
-        (`triple_terms`: mapped already, maybe on another core)."""
-        if key not in self._messages and self._stored(key) is None:
-            # The block at once: held until `finish`, a batch's blocks measured 24 MB more
-            # peak memory (its other rows are small).
-            self.txn.put("blocks", key, data)
-            self._messages[key] = _info(self._next_seq, len(data), signers)
-            self._next_seq += 1
-            self.triples += self.index.add_terms(terms)
-            self.added += 1
-        if pin is not None:
-            self._pins.setdefault(key, pin)
-
-    def store_many(self, records: list[tuple[bytes, bytes, tuple[bytes, ...], list[Term]]]) -> None:
-        """`store_block` (pinned as own) of many records: which are stored already is
-        looked up, and their blocks written, each in one sorted run."""
+        """`store` of many records: (binary CID, block, signers, the terms of its triples as
+        `triple_terms` gives them: mapped already, maybe on another core). Which are stored
+        already is looked up, and their blocks written, each in one sorted run."""
         stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
         blocks = []
         for key, data, signers, terms in records:
-            self._pins.setdefault(key, PIN_OWN)
+            if pin is not None:
+                self._pins.setdefault(key, pin)
             if key in stored or key in self._messages:
                 continue
             blocks.append((key, data))

@@ -41,7 +41,7 @@ SERIAL = 2_000  # an input this short is prepared here: forking costs more than 
 CHUNK = 256  # messages per task sent to a worker
 IN_FLIGHT = 3  # chunks queued per worker: keeps them busy, bounds memory
 
-Record = tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]  # `Ingest.store_block`'s arguments
+Record = tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]  # what `Ingest.store_many` takes
 Schemas = dict[CID, dict[str, Any]]  # schema messages prepared so far, for `$schema` lookups
 Outcome = tuple[CID, Record] | MizuError
 

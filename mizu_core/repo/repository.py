@@ -58,7 +58,7 @@ _STORE_SLICE = 128
 
 
 def _spooled(spool: IO[bytes], parts: list[tuple[int, int, int]]) -> Iterator[tuple[Any, ...]]:
-    """The records `publish` spooled (`Ingest.store_block`'s arguments), part by part:
+    """The records `publish` spooled (`Ingest.store_many`'s records), part by part:
     `parts` holds each part's (CID range, offset, length)."""
     import pickle
 

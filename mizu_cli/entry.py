@@ -46,14 +46,13 @@ def _view(target: str) -> int:
 
 def main() -> None:
     args = sys.argv[1:]
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mizu --help | head` ends quietly, as in main
     if args in HELP and _columns() >= WIDTH:
         from mizu_cli.overview import OVERVIEW
 
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mizu --help | head`
         sys.stdout.write(OVERVIEW)
         sys.exit(0)
     if len(args) == 2 and args[0] in VIEW and not args[1].startswith("-"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         sys.exit(_view(args[1]))
     from mizu_cli.main import main as run
 

@@ -365,9 +365,9 @@ static PyObject *packed_keys(const Row *rows, Py_ssize_t n) {
     return out;
 }
 
-/* KeyPairs(keys, start, stop): (key, b"") for each KEY_LEN-byte key packed in `keys` from
- * byte `start` to `stop`, for LMDB's putmulti. Like zip, it hands out the same pair again
- * when its consumer has let go of it, so a key costs one small bytes object, freed at once. */
+/* KeyPairs(keys): (key, b"") for each KEY_LEN-byte key packed in `keys`, for LMDB's
+ * putmulti. Like zip, it hands out the same pair again when its consumer has let go of it,
+ * so a key costs one small bytes object, freed at once. */
 typedef struct {
     PyObject_HEAD
     PyObject *keys, *pair, *empty;
@@ -394,17 +394,16 @@ static PyObject *KeyPairs_next(KeyPairs *self) {
 
 static int KeyPairs_init(KeyPairs *self, PyObject *args, PyObject *kwargs) {
     PyObject *keys;
-    Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "O!nn:KeyPairs", &PyBytes_Type, &keys, &start, &stop)) return -1;
-    if (start < 0 || stop > PyBytes_GET_SIZE(keys) || start > stop || (stop - start) % KEY_LEN) {
-        PyErr_SetString(PyExc_ValueError, "KeyPairs() takes whole 24-byte keys within the bytes");
+    if (!PyArg_ParseTuple(args, "O!:KeyPairs", &PyBytes_Type, &keys)) return -1;
+    if (PyBytes_GET_SIZE(keys) % KEY_LEN) {
+        PyErr_SetString(PyExc_ValueError, "KeyPairs() takes whole 24-byte keys");
         return -1;
     }
     Py_XSETREF(self->keys, Py_NewRef(keys));
     Py_CLEAR(self->pair);
     if (self->empty == NULL && (self->empty = PyBytes_FromStringAndSize("", 0)) == NULL) return -1;
-    self->pos = start;
-    self->stop = stop;
+    self->pos = 0;
+    self->stop = PyBytes_GET_SIZE(keys);
     return 0;
 }
 
@@ -420,7 +419,7 @@ static PyTypeObject KeyPairsType = {
     .tp_name = "mizu_core._speedups.KeyPairs",
     .tp_basicsize = sizeof(KeyPairs),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "KeyPairs(keys, start, stop): (key, b'') for each 24-byte key packed in keys",
+    .tp_doc = "KeyPairs(keys): (key, b'') for each 24-byte key packed in keys",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)KeyPairs_init,
     .tp_dealloc = (destructor)KeyPairs_dealloc,

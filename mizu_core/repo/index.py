@@ -21,7 +21,7 @@ from mizu_core.speedups import native
 from mizu_core.terms import Term
 
 Triple = tuple[Term, Term, Term]
-T = TypeVar("T")
+S = TypeVar("S", list[tuple[bytes, bytes]], list[bytes], bytes)  # what `_slices` slices
 
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
@@ -84,11 +84,8 @@ def put_sorted(
 
 def put_keys(txn: Txn, table: str, keys: bytes, release: Callable[[], None] | None) -> None:
     """`put_sorted` of index keys packed end to end (`index_keys`), with empty values."""
-    step = RELEASE_SLICE * ID_KEY.size
-    for start in range(0, len(keys), step):
-        txn.put_many(table, key_pairs(keys, start, min(start + step, len(keys))))
-        if release is not None:
-            release()
+    for part in _slices(keys, release, RELEASE_SLICE * ID_KEY.size):
+        txn.put_many(table, key_pairs(part))
 
 
 def get_sorted(
@@ -98,10 +95,12 @@ def get_sorted(
     return [found for part in _slices(keys, release) for found in txn.get_many(table, part)]
 
 
-def _slices(items: list[T], release: Callable[[], None] | None) -> Iterator[list[T]]:
-    """`items` RELEASE_SLICE at a time, calling `release` after each slice is used."""
-    for start in range(0, len(items), RELEASE_SLICE):
-        yield items[start : start + RELEASE_SLICE]
+def _slices(
+    items: S, release: Callable[[], None] | None, size: int = RELEASE_SLICE
+) -> Iterator[S]:
+    """`items` `size` at a time, calling `release` after each slice is used."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
         if release is not None:
             release()
 
@@ -351,9 +350,9 @@ def _index_keys(
     return spo, pos, osp, dict(Counter(t[1] for t in triples))
 
 
-def _key_pairs(keys: bytes, start: int, stop: int) -> Iterator[tuple[bytes, bytes]]:
-    """(key, b"") for each index key packed in `keys[start:stop]` (`_speedups.KeyPairs`)."""
-    return ((keys[i : i + ID_KEY.size], b"") for i in range(start, stop, ID_KEY.size))
+def _key_pairs(keys: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(key, b"") for each index key packed in `keys` (`_speedups.KeyPairs`)."""
+    return ((keys[i : i + ID_KEY.size], b"") for i in range(0, len(keys), ID_KEY.size))
 
 
 index_keys = native.index_keys if native is not None else _index_keys

@@ -39,8 +39,8 @@ def test_index_keys_match_python() -> None:
     replaced = {1: 7, 3: 1, big: 2, 4: 9}  # ids a write gave, mapped to those the store had
     assert native.index_keys(rows, replaced) == index._index_keys(rows, replaced)
     spo = native.index_keys(rows, replaced)[0]
-    keys = [k for k, _ in native.KeyPairs(spo, 0, len(spo))]
-    assert keys == [k for k, _ in index._key_pairs(spo, 0, len(spo))] == sorted(keys)
+    keys = [k for k, _ in native.KeyPairs(spo)]
+    assert keys == [k for k, _ in index._key_pairs(spo)] == sorted(keys)
     assert index.ID_KEY.pack(2, 2, 2) in keys and index.ID_KEY.pack(7, 7, 7) in keys
     assert native.index_keys(b"", {}) == index._index_keys(b"", {}) == (b"", b"", b"", {})
 
@@ -48,11 +48,11 @@ def test_index_keys_match_python() -> None:
 @requires_native
 def test_key_pairs_hand_out_each_key_even_to_a_consumer_that_keeps_the_pairs() -> None:
     keys = b"".join(index.ID_KEY.pack(i, i, i) for i in range(5))
-    kept = list(native.KeyPairs(keys, 24, 96))  # a list keeps every pair: none may be reused
-    assert kept == [(index.ID_KEY.pack(i, i, i), b"") for i in (1, 2, 3)]
-    streamed = [k for k, _ in native.KeyPairs(keys, 0, 120)]  # each pair let go: reused
+    kept = list(native.KeyPairs(keys))  # a list keeps every pair: none may be reused
+    assert kept == [(index.ID_KEY.pack(i, i, i), b"") for i in range(5)]
+    streamed = [k for k, _ in native.KeyPairs(keys)]  # each pair let go: reused
     assert streamed == [index.ID_KEY.pack(i, i, i) for i in range(5)]
-    for bad in ((keys, 0, 23), (keys, -24, 24), (keys, 0, 144), (bytearray(keys), 0, 24)):
+    for bad in ((keys[:23],), (bytearray(keys),), (keys, 0)):
         with pytest.raises((TypeError, ValueError)):
             native.KeyPairs(*bad)
 

@@ -146,6 +146,11 @@ def test_bad_settings_and_a_full_store_are_one_line_errors(mizu: Mizu) -> None:
     bad = mizu("put", input='{"a": 1}')
     assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-size = 'many' is not a positive integer")
     assert mizu("config", "set", "core.batch-size", "100").code == 0
+    assert mizu("config", "set", "core.batch-memory", "lots").code == 0
+    bad = mizu("put", input='{"a": 1}')
+    assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-memory = 'lots' is not a positive integer")
+    assert json.loads(mizu("--json", "log", "--format", "json").stdout or "[]") == []  # nothing stored
+    assert mizu("config", "unset", "core.batch-memory").code == 0
     assert mizu("config", "set", "store.map-size", "200000").code == 0
     big = "".join(json.dumps({"n": i, "pad": "x" * 500}) + "\n" for i in range(2000))
     full = mizu("put", "--lines", input=big)

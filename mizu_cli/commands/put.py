@@ -7,18 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 import typer
 
 from mizu_cli.render import print_json, warn
 from mizu_cli.state import state
-
-
-def _lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    for n, line in enumerate(stream, 1):
-        if line.strip():
-            yield n, line.rstrip(b"\r\n")
 
 
 def _signer(pem: str | None):  # type: ignore[no-untyped-def]
@@ -55,7 +49,7 @@ def put(
     listed, and the exit status is 1 if any were rejected.
     """
     from mizu_core.errors import UsageError
-    from mizu_core.repo.repository import MessageText
+    from mizu_core.repo.inputs import MessageText, read_lines
 
     st = state(ctx)
     repo = st.repository()
@@ -69,7 +63,7 @@ def put(
         raise UsageError(f"cannot open {file}: {e.strerror}") from None
     with opened as stream:
         if lines:
-            items = (MessageText(text, f"line {n}", n) for n, text in _lines(stream))
+            items: Iterator[Any] = read_lines(stream)
         else:
             items = iter([MessageText(stream.read(), name)])
         result = repo.publish(items, sign=not no_sign, signer=signer, skip_invalid=skip_invalid)

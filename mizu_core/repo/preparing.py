@@ -2,11 +2,13 @@
 
 Preparing (parse, validate, sign, encode, hash, and mapping the message to triples) needs
 no store and is most of the work of a large publish, signing above all. Its result is a
-`Chunk`: each message's CID (or error) and the records the store takes, already pickled
-as the store reads them, by CID range (`RANGES`). Past the first SERIAL messages, forked
-workers (one per core) prepare CHUNK messages at a time, a few chunks in flight each,
-and chunks come back in input order: CIDs, errors and what is stored are exactly those
-of a serial run.
+`Chunk` per task: each message's CID (or error), and where the records the store takes
+are, pickled as the store reads them, by CID range (`RANGES`), in a `Spool`. Past the
+first SERIAL messages, forked workers (one per core) take tasks (a `Lines` block of
+NDJSON, which they split into messages, or CHUNK other items), a few in flight each,
+spool the records themselves, and send back only the CIDs: results come in input order,
+and CIDs, errors and what is stored are exactly those of a serial run. The work left to
+this process, which stores afterwards, is small, so the workers have both cores.
 
 Workers never touch the store (an LMDB environment must not cross a fork), so a message
 whose `$schema` they cannot look up fails there; every message that fails in a worker is
@@ -28,38 +30,47 @@ import select
 import signal
 import struct
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from mizu_core.errors import MizuError, StoreError
 from mizu_core.message.cid import CID
 from mizu_core.message.triples import triple_terms
 from mizu_core.repo.ingest import Prepared
+from mizu_core.repo.inputs import Lines
 
 SERIAL = 2_000  # an input this short is prepared here: forking costs more than it saves
-CHUNK = 256  # messages per task sent to a worker
-IN_FLIGHT = 3  # chunks queued per worker: keeps them busy, bounds memory
+CHUNK = 256  # items other than `Lines` blocks per task sent to a worker
+IN_FLIGHT = 3  # tasks queued per worker: keeps them busy, bounds memory
 
 Record = tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]  # what `Ingest.store_many` takes
 Schemas = dict[CID, dict[str, Any]]  # schema messages prepared so far, for `$schema` lookups
 Outcome = tuple[CID, Record] | MizuError
+Task = Lines | list[Any]  # what a worker prepares at a time: a block of NDJSON, or items
+Part = tuple[int, int, int, int]  # pickled records of one CID range: (range, fd, offset, size)
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """Consecutive items of the input, prepared."""
+def _tasks(items: Iterable[Any]) -> Iterator[tuple[Task, int]]:
+    """The input as tasks, each with about how many messages it holds."""
+    group: list[Any] = []
+    for item in items:
+        if isinstance(item, Lines):
+            if group:
+                yield group, len(group)
+                group = []
+            yield item, item.data.count(b"\n") + 1
+            continue
+        group.append(item)
+        if len(group) == CHUNK:
+            yield group, CHUNK
+            group = []
+    if group:
+        yield group, len(group)
 
-    items: list[Any]
-    outcomes: list[CID | MizuError]  # per item
-    parts: list[tuple[int, bytes]]  # the prepared items' records by CID range (`pickled`)
-    valid: bool  # no item failed
 
-    @classmethod
-    def of(cls, items: list[Any], outcomes: list[Outcome]) -> Chunk:
-        records = [o[1] for o in outcomes if not isinstance(o, MizuError)]
-        cids = [o if isinstance(o, MizuError) else o[0] for o in outcomes]
-        return cls(items, cids, pickled(records), len(records) == len(items))
+def _items(task: Task) -> list[Any]:
+    return task.messages() if isinstance(task, Lines) else task
 
 
 RANGES = 16  # CID ranges a large input is stored by, one after another
@@ -71,14 +82,88 @@ def cid_range(raw: bytes) -> int:
     return raw[4] >> 4 if len(raw) > 4 else 0
 
 
-def pickled(records: list[Record]) -> list[tuple[int, bytes]]:
-    """(range, pickled list of its records) for each CID range the records fall in, each
-    in input order. A store taking ranges one after another (repository.py says why) reads
-    each part with one `pickle.loads`."""
+def _write_parts(fd: int, end: int, records: list[Record]) -> tuple[list[Part], int]:
+    """Append `records` to the spool file `fd` at `end`, pickled by CID range, each range's
+    in input order (a store taking ranges one after another reads each with one
+    `pickle.loads`; repository.py says why). Returns the parts and the file's new end."""
     ranges: dict[int, list[Record]] = {}
     for record in records:
         ranges.setdefault(cid_range(record[0]), []).append(record)
-    return [(r, pickle.dumps(part, 5)) for r, part in ranges.items()]
+    parts: list[Part] = []
+    for r, part in ranges.items():
+        data = memoryview(pickle.dumps(part, 5))
+        parts.append((r, fd, end, len(data)))
+        while data:
+            written = os.pwrite(fd, data, end)
+            data, end = data[written:], end + written
+    return parts, end
+
+
+class Spool:
+    """Temporary files holding prepared records until they are stored: one this process
+    writes, and one each worker writes, so records never cross a pipe."""
+
+    def __init__(self) -> None:
+        self._files: list[IO[bytes]] = []
+        self._fd, self._end = self.file(), 0
+
+    def file(self) -> int:
+        """A new spool file's descriptor (for a worker: open it before forking)."""
+        import tempfile  # here, with the rest of the write path: reads never need it
+
+        self._files.append(tempfile.TemporaryFile())  # noqa: SIM115 (closed by __exit__)
+        return self._files[-1].fileno()
+
+    def write(self, records: list[Record]) -> list[Part]:
+        parts, self._end = _write_parts(self._fd, self._end, records)
+        return parts
+
+    def read(self, part: Part) -> list[Record]:
+        _, fd, offset, size = part
+        data = os.pread(fd, size, offset)
+        if len(data) != size:
+            raise StoreError("a spool file of prepared messages was cut short")
+        records: list[Record] = pickle.loads(data)
+        return records
+
+    def records(self, parts: Iterable[Part]) -> Iterator[Record]:
+        for part in parts:
+            yield from self.read(part)
+
+    def in_input_order(self, parts: list[Part], order: bytes) -> Iterator[Record]:
+        """A task's records as its input had them (`Chunk.order`)."""
+        ranges = {part[0]: iter(self.read(part)) for part in parts}
+        for r in order:
+            yield next(ranges[r])
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for f in self._files:
+            f.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A task's messages, prepared."""
+
+    task: Task
+    outcomes: list[CID | MizuError]  # per message
+    parts: list[Part]  # the prepared messages' records, in spool files
+    order: bytes  # the CID range of each record, in input order
+    valid: bool  # no message failed
+
+    def items(self) -> list[Any]:
+        """The messages, as given to `here` and `anywhere` (for error reports)."""
+        return _items(self.task)
+
+    @classmethod
+    def of(cls, task: Task, outcomes: list[Outcome], spool: Spool) -> Chunk:
+        records = [o[1] for o in outcomes if not isinstance(o, MizuError)]
+        cids = [o if isinstance(o, MizuError) else o[0] for o in outcomes]
+        order = bytes(cid_range(r[0]) for r in records)
+        return cls(task, cids, spool.write(records), order, len(records) == len(outcomes))
 
 
 def _ready(prepared: Prepared) -> tuple[CID, Record]:
@@ -101,59 +186,72 @@ def _here(item: Any, prepare: Callable[[Any], Prepared], schemas: Schemas) -> Ou
     return _ready(prepared)
 
 
+def _prepared_here(task: Task, here: Callable[[Any], Prepared], schemas: Schemas, spool: Spool) -> Chunk:
+    return Chunk.of(task, [_here(item, here, schemas) for item in _items(task)], spool)
+
+
 _work: Callable[[Any], Prepared] | None = None  # what workers run (inherited by the fork)
 
 
 def prepare_all(
     items: Iterable[Any], here: Callable[[Any], Prepared], anywhere: Callable[[Any], Prepared],
-    schemas: Schemas,
+    schemas: Schemas, spool: Spool,
 ) -> Generator[Chunk, None, None]:
-    """The items prepared, chunk by chunk, in order. `here` may read the store and
-    `schemas`, which this fills as it goes; `anywhere` must not (it runs in forked workers)."""
-    remaining = iter(items)
-    head = list(itertools.islice(remaining, SERIAL))
-    chunk = list(itertools.islice(remaining, CHUNK))
+    """The items (`Lines` blocks among them, split into their messages) prepared, task by
+    task, in order, their records in `spool`. `here` may read the store and `schemas`,
+    which this fills as it goes; `anywhere` must not (it runs in forked workers)."""
+    tasks = _tasks(items)
+    head: list[Task] = []
+    size = 0
+    for task, n in tasks:
+        head.append(task)
+        size += n
+        if size >= SERIAL:
+            break
+    upcoming: Iterator[Task] = (task for task, _ in tasks)
+    following = next(upcoming, None)
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not chunk or workers < 2 or not hasattr(os, "fork"):
-        rest = itertools.chain(head, chunk, remaining)
-        while part := list(itertools.islice(rest, CHUNK)):
-            yield Chunk.of(part, [_here(item, here, schemas) for item in part])
+    if following is None or workers < 2 or not hasattr(os, "fork"):
+        for task in itertools.chain(head, [following] if following is not None else [], upcoming):
+            yield _prepared_here(task, here, schemas, spool)
         return
     global _work
     _work = anywhere
-    pool = _Pool(workers)  # before the serial part, so the workers start on the rest at once
+    pool = _Pool(workers, spool)  # before the serial part, so the workers start on the rest at once
+    upcoming = itertools.chain([following], upcoming)
     try:
-        pending: deque[list[Any]] = deque()
-        while chunk and len(pending) < IN_FLIGHT * workers:
-            pool.submit(chunk)
-            pending.append(chunk)
-            chunk = list(itertools.islice(remaining, CHUNK))
-        for start in range(0, len(head), CHUNK):
-            part = head[start : start + CHUNK]
-            yield Chunk.of(part, [_here(item, here, schemas) for item in part])
+        pending: deque[Task] = deque()
+
+        def submit_next() -> None:
+            task = next(upcoming, None)
+            if task is not None:
+                pool.submit(task)
+                pending.append(task)
+
+        for _ in range(IN_FLIGHT * workers):
+            submit_next()
+        for task in head:
+            yield _prepared_here(task, here, schemas, spool)
         while pending:
-            yield _collect(pending.popleft(), pool.result(), here, schemas)
-            if chunk:
-                pool.submit(chunk)
-                pending.append(chunk)
-                chunk = list(itertools.islice(remaining, CHUNK))
+            yield _collect(pending.popleft(), pool.result(), here, schemas, spool)
+            submit_next()
     finally:
         pool.close()
         _work = None
 
 
-# A chunk as it comes back from a worker: each item's binary CID (None where it failed),
-# the schema messages among them by index, and the records of those prepared (`pickled`).
-_Result = tuple[list[bytes | None], dict[int, dict[str, Any]], list[tuple[int, bytes]]]
+# A task as it comes back from a worker: each message's binary CID (None where it failed),
+# the schema messages among them by index, and the records of those prepared.
+_Result = tuple[list[bytes | None], dict[int, dict[str, Any]], list[Record]]
 
 
-def _prepare_chunk(chunk: list[Any]) -> _Result:
-    """In a worker: what `_collect` takes."""
+def _prepare_chunk(task: Task) -> _Result:
+    """In a worker: what `_collect` takes (the records once the worker has spooled them)."""
     assert _work is not None
     raws: list[bytes | None] = []
     found: dict[int, dict[str, Any]] = {}
     records: list[Record] = []
-    for i, item in enumerate(chunk):
+    for i, item in enumerate(_items(task)):
         try:
             prepared = _work(item)
             cid, record = _ready(prepared)
@@ -164,21 +262,25 @@ def _prepare_chunk(chunk: list[Any]) -> _Result:
         records.append(record)
         if (schema := _schema(prepared)) is not None:
             found[i] = schema
-    return raws, found, pickled(records)
+    return raws, found, records
 
 
-def _collect(chunk: list[Any], result: _Result, here: Callable[[Any], Prepared], schemas: Schemas) -> Chunk:
+_Spooled = tuple[list[bytes | None], dict[int, dict[str, Any]], list[Part]]  # a spooled result
+
+
+def _collect(task: Task, result: _Spooled, here: Callable[[Any], Prepared], schemas: Schemas,
+             spool: Spool) -> Chunk:
     raws, found, parts = result
     if None not in raws:
         cids = [CID(raw) for raw in raws]  # type: ignore[arg-type]
         for i, schema in found.items():
             schemas[cids[i]] = schema
-        return Chunk(chunk, cids, parts, True)  # type: ignore[arg-type]
+        return Chunk(task, cids, parts, bytes(map(cid_range, raws)), True)  # type: ignore[arg-type]
     # Redo here, in order, what failed in the worker (a schema lookup, or a real error);
-    # rare, so the records are unpickled to put the redone ones in place.
-    done = {r[0]: r for _, data in parts for r in pickle.loads(data)}
+    # rare, so the worker's records are read back to put the redone ones in place.
+    done = {r[0]: r for r in spool.records(parts)}
     outcomes: list[Outcome] = []
-    for i, (item, raw) in enumerate(zip(chunk, raws, strict=True)):
+    for i, (item, raw) in enumerate(zip(_items(task), raws, strict=True)):
         if raw is None:
             outcomes.append(_here(item, here, schemas))
             continue
@@ -186,7 +288,7 @@ def _collect(chunk: list[Any], result: _Result, here: Callable[[Any], Prepared],
         if i in found:
             schemas[cid] = found[i]
         outcomes.append((cid, done[raw]))
-    return Chunk.of(chunk, outcomes)
+    return Chunk.of(task, outcomes, spool)
 
 
 _FRAME = struct.Struct("<Q")  # a pickle's length, before it on a pipe
@@ -199,30 +301,30 @@ class _Pool:
     This process never blocks on a pipe: it writes what fits and reads whatever arrives
     while it waits for a result, so neither side can wait on the other forever."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, spool: Spool) -> None:
         self._workers: list[_Worker] = []
         self._submitted = self._collected = 0
         try:
             for _ in range(size):
-                self._workers.append(_Worker.fork(self._workers))
+                self._workers.append(_Worker.fork(self._workers, spool.file()))
         except BaseException:
             self.close()
             raise
 
-    def submit(self, chunk: list[Any]) -> None:
+    def submit(self, task: Task) -> None:
         worker = self._workers[self._submitted % len(self._workers)]
         self._submitted += 1
-        data = pickle.dumps(chunk, 5)
+        data = pickle.dumps(task, 5)
         worker.outgoing += _FRAME.pack(len(data))
         worker.outgoing += data
         worker.send()
 
-    def result(self) -> _Result:
+    def result(self) -> _Spooled:
         worker = self._workers[self._collected % len(self._workers)]
         self._collected += 1
         while not worker.results:
             self._wait()
-        result: _Result = pickle.loads(worker.results.popleft())
+        result: _Spooled = pickle.loads(worker.results.popleft())
         return result
 
     def _wait(self) -> None:
@@ -248,7 +350,8 @@ class _Pool:
 
 
 class _Worker:
-    """One forked worker: chunks go in on one pipe, results come back on another."""
+    """One forked worker: tasks go in on one pipe, results come back on another, and the
+    records it prepares go to a spool file of its own."""
 
     def __init__(self, pid: int, tasks_fd: int, results_fd: int) -> None:
         self.pid, self.tasks_fd, self.results_fd = pid, tasks_fd, results_fd
@@ -257,7 +360,7 @@ class _Worker:
         self.results: deque[bytes] = deque()
 
     @classmethod
-    def fork(cls, siblings: list[_Worker]) -> _Worker:
+    def fork(cls, siblings: list[_Worker], spool: int) -> _Worker:
         tasks_r, tasks_w = os.pipe()
         results_r, results_w = os.pipe()
         parent = os.getpid()
@@ -270,7 +373,7 @@ class _Worker:
                 # Only its own pipe ends stay open, so each side sees the other end.
                 for fd in (tasks_w, results_r, *(f for s in siblings for f in (s.tasks_fd, s.results_fd))):
                     os.close(fd)
-                _serve(parent, tasks_r, results_w)
+                _serve(parent, tasks_r, results_w, spool)
                 status = 0
             finally:
                 os._exit(status)
@@ -279,7 +382,7 @@ class _Worker:
         for fd in (tasks_w, results_r):
             os.set_blocking(fd, False)
             with contextlib.suppress(OSError, AttributeError):
-                # Room for a few chunks, so a worker rarely waits for this process to read.
+                # Room for a few tasks, so a worker rarely waits for this process to read.
                 fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
         return cls(pid, tasks_w, results_r)
 
@@ -322,8 +425,8 @@ def _died() -> StoreError:
     return StoreError("a worker preparing messages died")
 
 
-def _serve(parent: int, tasks: int, results: int) -> None:
-    """A worker's life: prepare each chunk that comes in until the pipe closes."""
+def _serve(parent: int, tasks: int, results: int, spool: int) -> None:
+    """A worker's life: prepare each task that comes in until the pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         import ctypes
@@ -335,10 +438,13 @@ def _serve(parent: int, tasks: int, results: int) -> None:
         pass
     if os.getppid() != parent:  # the parent died before prctl took effect
         return
+    end = 0  # of the spool file
     with os.fdopen(tasks, "rb") as incoming:
         while head := incoming.read(_FRAME.size):
             (size,) = _FRAME.unpack(head)
-            data = pickle.dumps(_prepare_chunk(pickle.loads(incoming.read(size))), 5)
+            raws, found, records = _prepare_chunk(pickle.loads(incoming.read(size)))
+            parts, end = _write_parts(spool, end, records)
+            data = pickle.dumps((raws, found, parts), 5)
             _write_all(results, _FRAME.pack(len(data)) + data)
 
 

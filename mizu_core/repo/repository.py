@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import NotARepository, NotFound
 from mizu_core.message import codec
@@ -33,10 +33,12 @@ from mizu_core.repo.ingest import (
     prepare,
     read_message,
 )
+from mizu_core.repo.inputs import MessageText
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn, private_memory
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
+    from mizu_core.repo.preparing import Part, Spool
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -57,16 +59,6 @@ _GROWTH = 16 << 20  # what a transaction must add to memory before it counts as 
 _STORE_SLICE = 128
 
 
-def _spooled(spool: IO[bytes], parts: list[tuple[int, int, int]]) -> Iterator[tuple[Any, ...]]:
-    """The records `publish` spooled (`Ingest.store_many`'s records), part by part:
-    `parts` holds each part's (CID range, offset, length)."""
-    import pickle
-
-    fd = spool.fileno()
-    for _, offset, length in parts:
-        yield from pickle.loads(os.pread(fd, length, offset))
-
-
 @contextmanager
 def _without_gc() -> Iterator[None]:
     """Publishing makes millions of objects and no cycles: collections would only cost."""
@@ -79,14 +71,6 @@ def _without_gc() -> Iterator[None]:
     finally:
         if collecting:
             gc.enable()
-
-
-class MessageText(NamedTuple):  # a tuple: it crosses to worker processes cheaply
-    """JSON text to publish, named for error messages (`stdin`, `line 7`)."""
-
-    text: bytes | str
-    where: str
-    line: int | None = None  # set for NDJSON lines: JSON errors then give only the column
 
 
 @dataclass(frozen=True)
@@ -260,7 +244,8 @@ class Repository:
     ) -> PublishResult:
         """Publish messages: all are prepared first, then stored in batches.
 
-        Items are IPLD dicts, or `MessageText` whose errors name where the text came from.
+        Items are IPLD dicts, `MessageText` whose errors name where the text came from, or
+        `Lines` blocks of NDJSON (`inputs.read_lines`).
         Nothing is stored if any item is invalid (unless `skip_invalid`, which reports and
         skips it). Storing then takes one write transaction per `core.batch-size` messages,
         so after a crash each batch is there wholly or not at all, and publishing the same
@@ -296,23 +281,17 @@ class Repository:
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
             return prepare(parsed(item), key_for_many())
 
-        import tempfile  # here, with the rest of the write path: reads never need it
+        from mizu_core.repo.preparing import Spool, prepare_all  # the write path only
 
-        from mizu_core.repo.preparing import prepare_all
-
-        parts: list[tuple[int, int, int]] = []  # spooled records: (CID range, offset, length)
-        spooled = 0
-        with tempfile.TemporaryFile() as spool, _without_gc():
-            with contextlib.closing(prepare_all(messages, here, anywhere, schemas)) as chunks:
+        spooled: list[tuple[list[Part], bytes]] = []  # each task's records: parts, order
+        with Spool() as spool, _without_gc():
+            with contextlib.closing(prepare_all(messages, here, anywhere, schemas, spool)) as chunks:
                 for chunk in chunks:
-                    for cid_range, data in chunk.parts:
-                        parts.append((cid_range, spooled, len(data)))
-                        spool.write(data)
-                        spooled += len(data)
+                    spooled.append((chunk.parts, chunk.order))
                     if chunk.valid:
                         cids += chunk.outcomes  # type: ignore[arg-type]
                     else:
-                        for item, outcome in zip(chunk.items, chunk.outcomes, strict=True):
+                        for item, outcome in zip(chunk.items(), chunk.outcomes, strict=True):
                             if isinstance(outcome, CID):
                                 cids.append(outcome)
                                 continue
@@ -321,12 +300,11 @@ class Repository:
                             if not skip_invalid:
                                 raise type(outcome)(f"{where}: {outcome}", outcome.hint) from None
                             rejected.append(Rejected(where, str(outcome)))
-            spool.flush()  # `_spooled` reads it with pread
-            added, triples = self._store_spooled(spool, parts, len(cids))
+            added, triples = self._store_spooled(spool, spooled, len(cids))
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
     def _store_spooled(
-        self, spool: IO[bytes], parts: list[tuple[int, int, int]], count: int
+        self, spool: Spool, spooled: list[tuple[list[Part], bytes]], count: int
     ) -> tuple[int, int]:
         batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
         if count > batch_size:
@@ -335,9 +313,11 @@ class Repository:
             # their pages rather than all over them, which LMDB copies and writes back
             # whole. 100k messages: 10-25% faster in alternating runs, 23% less written,
             # 35 MB (signed 50 MB) less memory.
-            parts.sort(key=operator.itemgetter(0))
+            parts = sorted((p for ps, _ in spooled for p in ps), key=operator.itemgetter(0))
+            records = spool.records(parts)
+        else:  # one batch: in input order
+            records = (r for parts, order in spooled for r in spool.in_input_order(parts, order))
         added = triples = stored = 0
-        records = _spooled(spool, parts)
         # Each batch starts knowing the terms the committed ones stored (and claimed: ~6 a
         # message is typical).
         terms = TermCache(claims=8 * count)

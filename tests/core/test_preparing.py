@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -12,8 +15,11 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.repo import preparing, repository
-from mizu_core.repo.repository import MessageText, Repository
+from mizu_core.repo.inputs import Lines, MessageText, read_lines
+from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck
+
+Lines_ = Callable[[list[object]], list[Any]]
 
 
 @pytest.fixture
@@ -23,11 +29,24 @@ def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(preparing, "CHUNK", 4)
 
 
-def lines(messages: list[object]) -> list[MessageText]:
+def text_lines(messages: list[object]) -> list[MessageText]:
     return [MessageText(json.dumps(m).encode(), f"line {n}", line=n) for n, m in enumerate(messages, 1)]
 
 
-def test_workers_give_the_serial_result(repo: Repository, small_pool: None) -> None:
+def ndjson_blocks(messages: list[object]) -> list[Lines]:
+    """As `mizu put --lines` reads them: blocks of a few lines (some ending in \r\n), each a
+    task for a worker."""
+    text = b"".join(json.dumps(m).encode() + (b"\r\n" if i % 3 else b"\n") for i, m in enumerate(messages))
+    return list(read_lines(io.BytesIO(text), size=16 * preparing.CHUNK))  # ~CHUNK lines
+
+
+@pytest.fixture(params=[text_lines, ndjson_blocks])
+def lines(request: pytest.FixtureRequest) -> Callable[[list[object]], list[Any]]:
+    """The messages as `publish` input: MessageText items, or NDJSON in `Lines` blocks."""
+    return request.param  # type: ignore[no-any-return]
+
+
+def test_workers_give_the_serial_result(lines: Lines_, repo: Repository, small_pool: None) -> None:
     messages = [{"n": i, "tags": ["a", str(i % 3)]} for i in range(60)]
     result = repo.publish(lines(messages), sign=False)
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
@@ -42,7 +61,7 @@ def test_workers_give_the_serial_result(repo: Repository, small_pool: None) -> N
     assert all(e.signers for e in repo.log(limit=40))
 
 
-def test_an_invalid_message_late_in_the_input_stores_nothing(repo: Repository, small_pool: None) -> None:
+def test_an_invalid_message_late_in_the_input_stores_nothing(lines: Lines_, repo: Repository, small_pool: None) -> None:
     messages: list[object] = [{"n": i} for i in range(50)]
     messages[36] = {"$bogus": 1}
     with pytest.raises(InvalidMessage, match=r"^line 37: unknown reserved field"):
@@ -52,7 +71,7 @@ def test_an_invalid_message_late_in_the_input_stores_nothing(repo: Repository, s
     assert [r.where for r in result.rejected] == ["line 37"] and result.added == 49
 
 
-def test_a_schema_published_earlier_in_the_same_input_is_found(repo: Repository, small_pool: None) -> None:
+def test_a_schema_published_earlier_in_the_same_input_is_found(lines: Lines_, repo: Repository, small_pool: None) -> None:
     schema = {"kind": "json-schema", "schema": {"type": "object", "required": ["title"]}}
     uri = f"https://mizu.stream/v0/view-raw/{CID.for_block(codec.encode(schema))}"
     messages: list[object] = [{"n": i} for i in range(12)] + [schema]
@@ -64,7 +83,7 @@ def test_a_schema_published_earlier_in_the_same_input_is_found(repo: Repository,
         repo.publish(lines(bad), sign=False)
 
 
-def test_chunks_larger_than_a_pipe_holds_cross_whole(repo: Repository, small_pool: None,
+def test_chunks_larger_than_a_pipe_holds_cross_whole(lines: Lines_, repo: Repository, small_pool: None,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Tasks and results of several MB go through pipes written without blocking, in
     pieces: each must arrive whole and in order."""
@@ -77,7 +96,7 @@ def test_chunks_larger_than_a_pipe_holds_cross_whole(repo: Repository, small_poo
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists children through /proc")
 def test_a_worker_that_dies_fails_the_put_and_stores_nothing(
-    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def die(chunk: list[object]) -> object:
         os._exit(3)
@@ -99,7 +118,7 @@ def _children() -> set[int]:
 
 
 def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
-    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent, triple_terms = os.getpid(), preparing.triple_terms
 
@@ -117,7 +136,7 @@ def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
 
 @pytest.mark.parametrize("batch", [1, 7, 100])
 def test_batches_of_any_size_store_each_message_once(
-    repo: Repository, small_pool: None, batch: int, monkeypatch: pytest.MonkeyPatch
+    lines: Lines_, repo: Repository, small_pool: None, batch: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Batches end inside chunks and slices; a chunk may hold no record (all rejected);
     a message repeated in the input is stored once; publishing it all again adds nothing."""
@@ -144,7 +163,7 @@ GROWTH = repository._GROWTH
     (0, 0, 1),  # holds memory already (pages LMDB kept), grows no more: one batch
 ])
 def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
-    repo: Repository, monkeypatch: pytest.MonkeyPatch, step: int, steps: int, transactions: int
+    lines: Lines_, repo: Repository, monkeypatch: pytest.MonkeyPatch, step: int, steps: int, transactions: int
 ) -> None:
     """Past the budget, a transaction ends after the slice that grew memory by more than
     _GROWTH, and the next ones take as many messages as it did."""
@@ -167,7 +186,7 @@ def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
 
 
 def test_a_large_input_is_stored_one_cid_range_after_another(
-    repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
     messages = [{"n": i} for i in range(60)]
@@ -177,7 +196,9 @@ def test_a_large_input_is_stored_one_cid_range_after_another(
     assert ranges == sorted(ranges) and len(set(ranges)) > 1
     # within a range, input order
     assert arrived == sorted(result.cids, key=lambda c: (preparing.cid_range(c.raw), result.cids.index(c)))
-    # an input that fits in one batch keeps its order
+    # an input that fits in one batch keeps its order, though each task spooled its
+    # records by CID range
     monkeypatch.setattr(repository, "_BATCH_SIZE", 1000)
+    monkeypatch.setattr(preparing, "CHUNK", 30)
     more = repo.publish(lines([{"m": i} for i in range(60)]), sign=False)
     assert [e.cid for e in repo.log(limit=60)][::-1] == list(more.cids)

@@ -210,15 +210,16 @@ def prepare_all(
             break
     upcoming: Iterator[Task] = (task for task, _ in tasks)
     following = next(upcoming, None)
+    if following is not None:
+        upcoming = itertools.chain([following], upcoming)
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if following is None or workers < 2 or not hasattr(os, "fork"):
-        for task in itertools.chain(head, [following] if following is not None else [], upcoming):
+        for task in itertools.chain(head, upcoming):
             yield _prepared_here(task, here, schemas, spool)
         return
     global _work
     _work = anywhere
     pool = _Pool(workers, spool)  # before the serial part, so the workers start on the rest at once
-    upcoming = itertools.chain([following], upcoming)
     try:
         pending: deque[Task] = deque()
 

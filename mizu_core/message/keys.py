@@ -123,6 +123,12 @@ class PrivateKey:
         self.public_key = self._public_key()
         self._sodium: tuple[Callable[[bytes, bytes], bytes], bytes] | None = None
 
+    @property
+    def deterministic(self) -> bool:
+        """Whether signing the same bytes twice gives the same signature: Ed25519 (RFC
+        8032) and RSA PKCS#1 v1.5 do; ECDSA here draws a random nonce."""
+        return isinstance(self._key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey)
+
     def for_many(self) -> PrivateKey:
         """This key, made to sign many messages: an Ed25519 key signs through libsodium
         when PyNaCl is installed (it comes with the network layer). The signatures are

@@ -84,13 +84,19 @@ def prepare(
 ) -> Prepared:
     """Validate `message` (an IPLD dict), sign it if asked, and encode it."""
     signers = validate_message(message, schema_lookup)
+    return seal(message, tuple(k.marshal() for k in signers), signer)
+
+
+def seal(message: dict[str, Any], signers: tuple[bytes, ...], signer: PrivateKey | None) -> Prepared:
+    """A validated message (its signatures' keys `signers`, marshalled) signed if asked,
+    and encoded."""
     if signer is not None:
         message, data = sign_and_encode(message, signer)
-        signers.append(signer.public_key)
+        signers = (*signers, signer.public_key.marshal())
     else:
         data = codec.encode(message)
     _check_size(data)
-    return Prepared(CID.for_block(data), data, message, tuple(k.marshal() for k in signers))
+    return Prepared(CID.for_block(data), data, message, signers)
 
 
 def prepare_block(cid: CID, data: bytes, schema_lookup: SchemaLookup | None = None) -> Prepared:

@@ -32,7 +32,7 @@ import struct
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from mizu_core.errors import MizuError, StoreError
 from mizu_core.message.cid import CID
@@ -47,19 +47,28 @@ IN_FLIGHT = 3  # tasks queued per worker: keeps them busy, bounds memory
 Record = tuple[bytes, bytes, tuple[bytes, ...], list[bytes]]  # what `Ingest.store_many` takes
 Schemas = dict[CID, dict[str, Any]]  # schema messages prepared so far, for `$schema` lookups
 Outcome = tuple[CID, Record] | MizuError
-Task = Lines | list[Any]  # what a worker prepares at a time: a block of NDJSON, or items
 Part = tuple[int, int, int, int]  # pickled records of one CID range: (range, fd, offset, size)
+
+
+class Spooled(NamedTuple):
+    """Records a task spooled (`Chunk.parts`, `Chunk.order`), to prepare further."""
+
+    parts: list[Part]
+    order: bytes
+
+
+Task = Lines | Spooled | list[Any]  # what a worker prepares at a time
 
 
 def _tasks(items: Iterable[Any]) -> Iterator[tuple[Task, int]]:
     """The input as tasks, each with about how many messages it holds."""
     group: list[Any] = []
     for item in items:
-        if isinstance(item, Lines):
+        if isinstance(item, Lines | Spooled):
             if group:
                 yield group, len(group)
                 group = []
-            yield item, item.data.count(b"\n") + 1
+            yield item, item.data.count(b"\n") + 1 if isinstance(item, Lines) else len(item.order)
             continue
         group.append(item)
         if len(group) == CHUNK:
@@ -70,7 +79,11 @@ def _tasks(items: Iterable[Any]) -> Iterator[tuple[Task, int]]:
 
 
 def _items(task: Task) -> list[Any]:
-    return task.messages() if isinstance(task, Lines) else task
+    if isinstance(task, Lines):
+        return task.messages()
+    if isinstance(task, Spooled):
+        return list(in_input_order(task.parts, task.order))
+    return task
 
 
 RANGES = 16  # CID ranges a large input is stored by, one after another
@@ -99,6 +112,29 @@ def _write_parts(fd: int, end: int, records: list[Record]) -> tuple[list[Part], 
     return parts, end
 
 
+def _read(part: Part) -> list[Record]:
+    """A part's records (in any process that has the spool files open: workers too)."""
+    _, fd, offset, size = part
+    data = os.pread(fd, size, offset)
+    if len(data) != size:
+        raise StoreError("a spool file of prepared messages was cut short")
+    records: list[Record] = pickle.loads(data)
+    return records
+
+
+def records_of(parts: Iterable[Part]) -> Iterator[Record]:
+    """The records of `parts`, one part after another."""
+    for part in parts:
+        yield from _read(part)
+
+
+def in_input_order(parts: list[Part], order: bytes) -> Iterator[Record]:
+    """A task's records as its input had them (`Chunk.order`)."""
+    ranges = {part[0]: iter(_read(part)) for part in parts}
+    for r in order:
+        yield next(ranges[r])
+
+
 class Spool:
     """Temporary files holding prepared records until they are stored: one this process
     writes, and one each worker writes, so records never cross a pipe."""
@@ -114,27 +150,11 @@ class Spool:
         self._files.append(tempfile.TemporaryFile())  # noqa: SIM115 (closed by __exit__)
         return self._files[-1].fileno()
 
-    def write(self, records: list[Record]) -> list[Part]:
+    def write(self, records: list[Record]) -> Spooled:
+        """Records, in input order, into this process's spool file."""
         parts, self._end = _write_parts(self._fd, self._end, records)
-        return parts
+        return Spooled(parts, bytes(cid_range(r[0]) for r in records))
 
-    def read(self, part: Part) -> list[Record]:
-        _, fd, offset, size = part
-        data = os.pread(fd, size, offset)
-        if len(data) != size:
-            raise StoreError("a spool file of prepared messages was cut short")
-        records: list[Record] = pickle.loads(data)
-        return records
-
-    def records(self, parts: Iterable[Part]) -> Iterator[Record]:
-        for part in parts:
-            yield from self.read(part)
-
-    def in_input_order(self, parts: list[Part], order: bytes) -> Iterator[Record]:
-        """A task's records as its input had them (`Chunk.order`)."""
-        ranges = {part[0]: iter(self.read(part)) for part in parts}
-        for r in order:
-            yield next(ranges[r])
 
     def __enter__(self) -> Spool:
         return self
@@ -162,13 +182,30 @@ class Chunk:
     def of(cls, task: Task, outcomes: list[Outcome], spool: Spool) -> Chunk:
         records = [o[1] for o in outcomes if not isinstance(o, MizuError)]
         cids = [o if isinstance(o, MizuError) else o[0] for o in outcomes]
-        order = bytes(cid_range(r[0]) for r in records)
-        return cls(task, cids, spool.write(records), order, len(records) == len(outcomes))
+        return cls(task, cids, *spool.write(records), len(records) == len(outcomes))
 
 
-def _ready(prepared: Prepared) -> tuple[CID, Record]:
+def _record(prepared: Prepared) -> Record:
+    """What the store takes of a prepared message."""
     cid = prepared.cid
-    return cid, (cid.raw, prepared.data, prepared.signers, triple_terms(cid, prepared.message))
+    return cid.raw, prepared.data, prepared.signers, triple_terms(cid, prepared.message)
+
+
+def _own_cid(prepared: Prepared) -> CID:
+    return prepared.cid
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What preparing does to each message: `here` (which may read the store and the
+    schema messages prepared so far) or `anywhere` (in a forked worker: must not) prepare
+    it; `record` makes the record to spool, whose first field, a binary CID, orders it;
+    `named` is the CID later messages of the input name a schema message by."""
+
+    here: Callable[[Any], Prepared]
+    anywhere: Callable[[Any], Prepared]
+    record: Callable[[Prepared], Record] = _record
+    named: Callable[[Prepared], CID] = _own_cid
 
 
 def _schema(prepared: Prepared) -> dict[str, Any] | None:
@@ -176,30 +213,31 @@ def _schema(prepared: Prepared) -> dict[str, Any] | None:
     return prepared.message if prepared.message.get("kind") == "json-schema" else None
 
 
-def _here(item: Any, prepare: Callable[[Any], Prepared], schemas: Schemas) -> Outcome:
+def _here(item: Any, stage: Stage, schemas: Schemas) -> Outcome:
     try:
-        prepared = prepare(item)
+        prepared = stage.here(item)
     except MizuError as e:
         return e
     if (schema := _schema(prepared)) is not None:
-        schemas[prepared.cid] = schema
-    return _ready(prepared)
+        schemas[stage.named(prepared)] = schema
+    return prepared.cid, stage.record(prepared)
 
 
-def _prepared_here(task: Task, here: Callable[[Any], Prepared], schemas: Schemas, spool: Spool) -> Chunk:
-    return Chunk.of(task, [_here(item, here, schemas) for item in _items(task)], spool)
+def _prepared_here(task: Task, stage: Stage, schemas: Schemas, spool: Spool) -> Chunk:
+    return Chunk.of(task, [_here(item, stage, schemas) for item in _items(task)], spool)
 
 
-_work: Callable[[Any], Prepared] | None = None  # what workers run (inherited by the fork)
+_stage: Stage | None = None  # what workers run (inherited by the fork)
 
 
 def prepare_all(
-    items: Iterable[Any], here: Callable[[Any], Prepared], anywhere: Callable[[Any], Prepared],
-    schemas: Schemas, spool: Spool,
+    items: Iterable[Any], stage: Stage, schemas: Schemas, spool: Spool, *,
+    ahead: int = IN_FLIGHT, nice: int = 0,
 ) -> Generator[Chunk, None, None]:
-    """The items (`Lines` blocks among them, split into their messages) prepared, task by
-    task, in order, their records in `spool`. `here` may read the store and `schemas`,
-    which this fills as it goes; `anywhere` must not (it runs in forked workers)."""
+    """The items (`Lines` and `Spooled` among them, each a task of several messages)
+    prepared by `stage`, task by task, in order, their records in `spool`; `schemas` is
+    filled as it goes. Workers get `ahead` tasks queued each, and run `nice`r than this
+    process (a store running here meanwhile then keeps its core)."""
     tasks = _tasks(items)
     head: list[Task] = []
     size = 0
@@ -215,80 +253,81 @@ def prepare_all(
     workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if following is None or workers < 2 or not hasattr(os, "fork"):
         for task in itertools.chain(head, upcoming):
-            yield _prepared_here(task, here, schemas, spool)
+            yield _prepared_here(task, stage, schemas, spool)
         return
-    global _work
-    _work = anywhere
-    pool = _Pool(workers, spool)  # before the serial part, so the workers start on the rest at once
+    global _stage
+    _stage = stage
+    pool = _Pool(workers, spool, nice)  # before the serial part, so the workers start at once
     try:
         pending: deque[Task] = deque()
 
-        def submit_next() -> None:
+        def submit_next() -> bool:
             task = next(upcoming, None)
             if task is not None:
                 pool.submit(task)
                 pending.append(task)
+            return task is not None
 
-        for _ in range(IN_FLIGHT * workers):
-            submit_next()
+        while len(pending) < ahead * workers and submit_next():
+            pass
         for task in head:
-            yield _prepared_here(task, here, schemas, spool)
+            yield _prepared_here(task, stage, schemas, spool)
         while pending:
-            yield _collect(pending.popleft(), pool.result(), here, schemas, spool)
+            yield _collect(pending.popleft(), pool.result(), stage, schemas, spool)
             submit_next()
     finally:
         pool.close()
-        _work = None
+        _stage = None
 
 
 # A task as it comes back from a worker: each message's binary CID (None where it failed),
-# the schema messages among them by index, and the records of those prepared.
-_Result = tuple[list[bytes | None], dict[int, dict[str, Any]], list[Record]]
+# the schema messages among them by index (with the CID they are named by), and the
+# records of those prepared.
+_Schemas = dict[int, tuple[bytes, dict[str, Any]]]
+_Result = tuple[list[bytes | None], _Schemas, list[Record]]
 
 
 def _prepare_chunk(task: Task) -> _Result:
     """In a worker: what `_collect` takes (the records once the worker has spooled them)."""
-    assert _work is not None
+    assert _stage is not None
     raws: list[bytes | None] = []
-    found: dict[int, dict[str, Any]] = {}
+    found: _Schemas = {}
     records: list[Record] = []
     for i, item in enumerate(_items(task)):
         try:
-            prepared = _work(item)
-            cid, record = _ready(prepared)
+            prepared = _stage.anywhere(item)
+            record = _stage.record(prepared)
+            if (schema := _schema(prepared)) is not None:
+                found[i] = (_stage.named(prepared).raw, schema)
         except Exception:  # redone in the parent, which reports it (or a bug's traceback)
             raws.append(None)
             continue
-        raws.append(cid.raw)
+        raws.append(record[0])
         records.append(record)
-        if (schema := _schema(prepared)) is not None:
-            found[i] = schema
     return raws, found, records
 
 
-_Spooled = tuple[list[bytes | None], dict[int, dict[str, Any]], list[Part]]  # a spooled result
+_Spooled = tuple[list[bytes | None], _Schemas, list[Part]]  # a result, its records spooled
 
 
-def _collect(task: Task, result: _Spooled, here: Callable[[Any], Prepared], schemas: Schemas,
-             spool: Spool) -> Chunk:
+def _collect(task: Task, result: _Spooled, stage: Stage, schemas: Schemas, spool: Spool) -> Chunk:
     raws, found, parts = result
     if None not in raws:
+        for named, schema in found.values():
+            schemas[CID(named)] = schema
         cids = [CID(raw) for raw in raws]  # type: ignore[arg-type]
-        for i, schema in found.items():
-            schemas[cids[i]] = schema
         return Chunk(task, cids, parts, bytes(map(cid_range, raws)), True)  # type: ignore[arg-type]
     # Redo here, in order, what failed in the worker (a schema lookup, or a real error);
     # rare, so the worker's records are read back to put the redone ones in place.
-    done = {r[0]: r for r in spool.records(parts)}
+    done = {r[0]: r for r in records_of(parts)}
     outcomes: list[Outcome] = []
     for i, (item, raw) in enumerate(zip(_items(task), raws, strict=True)):
         if raw is None:
-            outcomes.append(_here(item, here, schemas))
+            outcomes.append(_here(item, stage, schemas))
             continue
-        cid = CID(raw)
         if i in found:
-            schemas[cid] = found[i]
-        outcomes.append((cid, done[raw]))
+            schemas[CID(found[i][0])] = found[i][1]
+        outcomes.append((CID(raw), done[raw]))
     return Chunk.of(task, outcomes, spool)
 
 
@@ -302,12 +341,12 @@ class _Pool:
     This process never blocks on a pipe: it writes what fits and reads whatever arrives
     while it waits for a result, so neither side can wait on the other forever."""
 
-    def __init__(self, size: int, spool: Spool) -> None:
+    def __init__(self, size: int, spool: Spool, nice: int) -> None:
         self._workers: list[_Worker] = []
         self._submitted = self._collected = 0
         try:
             for _ in range(size):
-                self._workers.append(_Worker.fork(self._workers, spool.file()))
+                self._workers.append(_Worker.fork(self._workers, spool.file(), nice))
         except BaseException:
             self.close()
             raise
@@ -361,7 +400,7 @@ class _Worker:
         self.results: deque[bytes] = deque()
 
     @classmethod
-    def fork(cls, siblings: list[_Worker], spool: int) -> _Worker:
+    def fork(cls, siblings: list[_Worker], spool: int, nice: int) -> _Worker:
         tasks_r, tasks_w = os.pipe()
         results_r, results_w = os.pipe()
         parent = os.getpid()
@@ -374,6 +413,8 @@ class _Worker:
                 # Only its own pipe ends stay open, so each side sees the other end.
                 for fd in (tasks_w, results_r, *(f for s in siblings for f in (s.tasks_fd, s.results_fd))):
                     os.close(fd)
+                if nice:
+                    os.nice(nice)
                 _serve(parent, tasks_r, results_w, spool)
                 status = 0
             finally:

@@ -32,13 +32,14 @@ from mizu_core.repo.ingest import (
     Prepared,
     prepare,
     read_message,
+    seal,
 )
 from mizu_core.repo.inputs import MessageText
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn, private_memory
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
-    from mizu_core.repo.preparing import Part, Spool
+    from mizu_core.repo.preparing import Record, Spool, Spooled, Stage
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -57,6 +58,64 @@ _GROWTH = 16 << 20  # what a transaction must add to memory before it counts as 
 # neighbours), so release often (it is cheap). 128 measured 7% faster storing than 20, and
 # 10 MB less peak memory than 256.
 _STORE_SLICE = 128
+# A signed put signs while it stores (`_signed_segments`): the first segment is one batch,
+# the later ones this many batches each (stored one CID range after another).
+_SIGN_AHEAD = 2
+# A message whose signed form might not fit in codec.MAX_MESSAGE_SIZE with this much room
+# is signed once more while the input is validated, to check (a signature entry of any
+# supported key takes under 6 KiB).
+_SIGNING_ROOM = 16 << 10
+_RANGE = operator.itemgetter(0)  # a spooled part's CID range
+
+
+def _fits_signed(prepared: Prepared, key: PrivateKey | None) -> Prepared:
+    """`prepared`, an unsigned message that `key` is to sign later, checked to fit then."""
+    if key is not None and len(prepared.data) + _SIGNING_ROOM > codec.MAX_MESSAGE_SIZE:
+        seal(prepared.message, prepared.signers, key)  # raises if it will not
+    return prepared
+
+
+def _unsigned_record(prepared: Prepared) -> Record:
+    """A validated message's record before signing: no triples yet."""
+    return prepared.cid.raw, prepared.data, prepared.signers, []
+
+
+def _signed(record: Record, key: PrivateKey | None) -> Prepared:
+    """An unsigned message's record (`_unsigned_record`) signed by `key`."""
+    return seal(codec.decode_trusted(record[1]), record[2], key)
+
+
+def _signed_segments(
+    spooled: list[Spooled], stage: Stage, spool: Spool, cids: list[CID], batch_size: int
+) -> Iterator[tuple[list[Spooled], int]]:
+    """The validated messages of `spooled` signed by `stage` in forked workers, in
+    segments (with how many records each holds) for `_store_segments`: the first of one
+    batch, the next of _SIGN_AHEAD batches each, the last of what is left (so every batch
+    but the last is whole). All the signing is queued at once and the workers run niced,
+    so they sign the next segments on the core the store leaves idle while it stores this
+    one. Their CIDs go to `cids`, in input order."""
+    from mizu_core.repo.preparing import Spooled, in_input_order, prepare_all
+
+    segment: list[Spooled] = []
+    held, limit = 0, batch_size
+    with contextlib.closing(prepare_all(spooled, stage, {}, spool, ahead=len(spooled), nice=10)) as chunks:
+        for chunk in chunks:
+            for outcome in chunk.outcomes:  # all validated already: an error here is a bug
+                if not isinstance(outcome, CID):
+                    raise outcome
+            cids += chunk.outcomes  # type: ignore[arg-type]
+            part = Spooled(chunk.parts, chunk.order)
+            while held + len(part.order) >= limit:  # the segment ends in this part: split it
+                records = list(in_input_order(part.parts, part.order))
+                cut = limit - held
+                yield [*segment, spool.write(records[:cut])], limit
+                part = spool.write(records[cut:])
+                segment, held, limit = [], 0, _SIGN_AHEAD * batch_size
+            if part.order:
+                segment.append(part)
+                held += len(part.order)
+    if segment:
+        yield segment, held
 
 
 @contextmanager
@@ -250,7 +309,8 @@ class Repository:
         skips it). Storing then takes one write transaction per `core.batch-size` messages,
         so after a crash each batch is there wholly or not at all, and publishing the same
         input again completes it; an input of more than one batch is stored one CID range
-        after another (`_store_spooled` says why), and so arrives in that order.
+        after another (`_store_segments` says why), and so arrives in that order (when
+        signed, segment by segment, see `_signed_segments`).
         """
         key = (signer or self.identity) if sign else None
         for setting, default in (("core.batch-size", _BATCH_SIZE), ("core.batch-memory", _BATCH_MEMORY)):
@@ -271,23 +331,32 @@ class Repository:
                 return codec.parse_json(item.text, item.line, links=True)
             return item
 
-        def here(item: Any) -> Prepared:
-            return prepare(parsed(item), key, schema_lookup)
-
         @functools.cache
         def key_for_many() -> PrivateKey | None:  # workers run only for large inputs
             return key.for_many() if key is not None else None
 
+        # Ed25519 and RSA give the same bytes the same signature, so a put signing with
+        # them validates the whole input unsigned, then signs while it stores
+        # (`_signed_segments`); ECDSA signs as it validates.
+        later = key if key is not None and key.deterministic else None
+        now = None if later else key
+
+        def here(item: Any) -> Prepared:
+            return _fits_signed(prepare(parsed(item), now, schema_lookup), later)
+
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
-            return prepare(parsed(item), key_for_many())
+            return _fits_signed(prepare(parsed(item), now and key_for_many()), later and key_for_many())
 
-        from mizu_core.repo.preparing import Spool, prepare_all  # the write path only
+        from mizu_core.repo.preparing import Spool, Spooled, Stage, prepare_all  # writes only
 
-        spooled: list[tuple[list[Part], bytes]] = []  # each task's records: parts, order
+        stage = Stage(here, anywhere)
+        if later:  # the unsigned messages' records, schemas named by their signed CIDs
+            stage = Stage(here, anywhere, _unsigned_record, lambda p: seal(p.message, p.signers, later).cid)
+        spooled: list[Spooled] = []  # each task's records
         with Spool() as spool, _without_gc():
-            with contextlib.closing(prepare_all(messages, here, anywhere, schemas, spool)) as chunks:
+            with contextlib.closing(prepare_all(messages, stage, schemas, spool)) as chunks:
                 for chunk in chunks:
-                    spooled.append((chunk.parts, chunk.order))
+                    spooled.append(Spooled(chunk.parts, chunk.order))
                     if chunk.valid:
                         cids += chunk.outcomes  # type: ignore[arg-type]
                     else:
@@ -300,53 +369,67 @@ class Repository:
                             if not skip_invalid:
                                 raise type(outcome)(f"{where}: {outcome}", outcome.hint) from None
                             rejected.append(Rejected(where, str(outcome)))
-            added, triples = self._store_spooled(spool, spooled, len(cids))
+            count = len(cids)
+            if later:
+                signing = Stage(lambda r: _signed(r, later), lambda r: _signed(r, key_for_many()))
+                cids = []
+                segments = _signed_segments(spooled, signing, spool, cids, self._batch_size())
+                added, triples = self._store_segments(segments, count)
+            else:
+                added, triples = self._store_segments([(spooled, count)], count)
         return PublishResult(tuple(cids), tuple(rejected), added, triples)
 
-    def _store_spooled(
-        self, spool: Spool, spooled: list[tuple[list[Part], bytes]], count: int
-    ) -> tuple[int, int]:
-        batch_size = self.config.positive_int("core.batch-size", _BATCH_SIZE)
-        if count > batch_size:
-            # One CID range after another (in input order within each): the tables keyed
-            # by CID (blocks, messages, pins) then take each batch's rows in a few of
-            # their pages rather than all over them, which LMDB copies and writes back
-            # whole. 100k messages: 10-25% faster in alternating runs, 23% less written,
-            # 35 MB (signed 50 MB) less memory.
-            parts = sorted((p for ps, _ in spooled for p in ps), key=operator.itemgetter(0))
-            records = spool.records(parts)
-        else:  # one batch: in input order
-            records = (r for parts, order in spooled for r in spool.in_input_order(parts, order))
-        added = triples = stored = 0
+    def _batch_size(self) -> int:
+        return self.config.positive_int("core.batch-size", _BATCH_SIZE)
+
+    def _store_segments(self, segments: Iterable[tuple[list[Spooled], int]], count: int) -> tuple[int, int]:
+        """Store the spooled records, segment by segment (each holds how many records it
+        says), in batches that never span two segments; `count` records in all."""
+        from mizu_core.repo.preparing import in_input_order, records_of
+
+        batch_size = self._batch_size()
+        added = triples = 0
         # Each batch starts knowing the terms the committed ones stored (and claimed: ~6 a
         # message is typical).
         terms = TermCache(claims=8 * count)
         ceiling = private_memory() + self.config.positive_int("core.batch-memory", _BATCH_MEMORY)
         size = batch_size
-        while stored < count:
-            with self.store.writer() as txn:
-                ingest = Ingest(txn, self.store.release_pages, terms)
-                first, start = stored, private_memory()
-                batch_end = min(count, stored + size)
-                while stored < batch_end:
-                    part = list(itertools.islice(records, min(batch_end - stored, _STORE_SLICE)))
-                    assert part, "the spool holds fewer records than were prepared"
-                    ingest.store_many(part)
-                    stored += len(part)
-                    # Index pages read while inserting stay mapped, and count as resident
-                    # memory, until released (safe mid-transaction: writes go to private
-                    # copies, never through the map).
-                    self.store.release_pages()
-                    # LMDB keeps the pages a transaction changed for the next to reuse, so
-                    # memory grows only while this one changes more than any before it:
-                    # past the budget, end the batch then, and let the next ones take as
-                    # many messages as this one did, which mostly fit in those pages.
-                    if (now := private_memory()) > ceiling and now > start + _GROWTH:
-                        size = max(_STORE_SLICE, stored - first)
-                        break
-                ingest.finish()
-            added += ingest.added
-            triples += ingest.triples
+        for spooled, total in segments:
+            if total > batch_size:
+                # One CID range after another (in input order within each): the tables
+                # keyed by CID (blocks, messages, pins) then take each batch's rows in a
+                # few of their pages rather than all over them, which LMDB copies and
+                # writes back whole. 100k messages: 10-25% faster in alternating runs, 23%
+                # less written, 35 MB (signed 50 MB) less memory.
+                records = records_of(sorted((p for s in spooled for p in s.parts), key=_RANGE))
+            else:  # one batch: in input order
+                records = (r for s in spooled for r in in_input_order(s.parts, s.order))
+            stored = 0
+            while stored < total:
+                with self.store.writer() as txn:
+                    ingest = Ingest(txn, self.store.release_pages, terms)
+                    first, start = stored, private_memory()
+                    batch_end = min(total, stored + size)
+                    while stored < batch_end:
+                        part = list(itertools.islice(records, min(batch_end - stored, _STORE_SLICE)))
+                        assert part, "the spool holds fewer records than were prepared"
+                        ingest.store_many(part)
+                        stored += len(part)
+                        # Index pages read while inserting stay mapped, and count as
+                        # resident memory, until released (safe mid-transaction: writes go
+                        # to private copies, never through the map).
+                        self.store.release_pages()
+                        # LMDB keeps the pages a transaction changed for the next to reuse,
+                        # so memory grows only while this one changes more than any before
+                        # it: past the budget, end the batch then, and let the next ones
+                        # take as many messages as this one did, which mostly fit in those
+                        # pages.
+                        if (now := private_memory()) > ceiling and now > start + _GROWTH:
+                            size = max(_STORE_SLICE, stored - first)
+                            break
+                    ingest.finish()
+                added += ingest.added
+                triples += ingest.triples
         return added, triples
 
     # -- reading -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from mizu_core.errors import InvalidMessage, StoreError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.repo import preparing, repository
 from mizu_core.repo.inputs import Lines, MessageText, read_lines
@@ -202,3 +203,58 @@ def test_a_large_input_is_stored_one_cid_range_after_another(
     monkeypatch.setattr(preparing, "CHUNK", 30)
     more = repo.publish(lines([{"m": i} for i in range(60)]), sign=False)
     assert [e.cid for e in repo.log(limit=60)][::-1] == list(more.cids)
+
+
+@pytest.mark.parametrize("key_type", ["ed25519", "rsa", "ecdsa"])
+def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch, key_type: str
+) -> None:
+    """Ed25519 and RSA messages are signed after the whole input is validated, segment by
+    segment while the store runs (`_signed_segments`); ECDSA, whose signatures are not
+    reproducible, signs while validating. Either way each message gets its own signature,
+    and batches of one segment hold each message once."""
+    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    writer, commits = repo.store.writer, []
+    monkeypatch.setattr(repo.store, "writer", lambda: commits.append(1) or writer())
+    key = PrivateKey.generate(key_type)
+    messages: list[object] = [{"s": i % 50} for i in range(60)]  # 10 repeats
+    result = repo.publish(lines(messages), signer=key)
+    assert len(commits) == 9  # whole batches of 7 but the last, though segments end mid-task
+    distinct = 60  # ECDSA: a repeat gets a signature of its own, so another CID
+    if key.deterministic:
+        assert list(result.cids) == [CID.for_block(sign_and_encode(m, key)[1]) for m in messages]  # type: ignore[arg-type]
+        distinct = 50
+    assert len(result.cids) == 60 and len(set(result.cids)) == distinct == result.added
+    assert result.triples == distinct * 4 == repo.count_triples()  # "s", and the $signatures node's 3
+    for cid, message in zip(result.cids, messages, strict=True):
+        stored = repo.message(cid)
+        assert {k: v for k, v in stored.items() if k != "$signatures"} == message
+    assert all(e.signers == (key.public_key.multibase(),) for e in repo.log())
+    assert fsck(repo).ok
+
+
+def test_a_message_that_fits_only_unsigned_fails_before_anything_is_stored(
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    messages: list[object] = [{"n": i} for i in range(30)]
+    padding = codec.MAX_MESSAGE_SIZE - len(codec.encode({"text": ""})) - 60  # fits unsigned only
+    messages[25] = {"text": "x" * padding}
+    assert len(codec.encode(messages[25])) <= codec.MAX_MESSAGE_SIZE
+    with pytest.raises(InvalidMessage, match=r"^line 26: message is \d+ bytes encoded, over the 1 MiB limit"):
+        repo.publish(lines(messages))
+    assert repo.count_triples() == 0 and list(repo.log()) == []
+
+
+def test_a_signed_schema_is_found_by_its_signed_cid_later_in_the_input(
+    lines: Lines_, repo: Repository, small_pool: None
+) -> None:
+    assert repo.identity is not None
+    schema = {"kind": "json-schema", "schema": {"type": "object", "required": ["title"]}}
+    uri = f"https://mizu.stream/v0/view-raw/{CID.for_block(sign_and_encode(schema, repo.identity)[1])}"
+    messages: list[object] = [{"n": i} for i in range(12)] + [schema]
+    messages += [{"$schema": uri, "title": f"t{i}"} for i in range(20)]
+    assert repo.publish(lines(messages)).added == len(messages)
+    bad = [*messages[:13], {"$schema": uri, "name": "no title"}]
+    with pytest.raises(InvalidMessage, match=r"^line 14: does not conform to schema"):
+        repo.publish(lines(bad))

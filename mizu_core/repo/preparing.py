@@ -155,7 +155,6 @@ class Spool:
         parts, self._end = _write_parts(self._fd, self._end, records)
         return Spooled(parts, bytes(cid_range(r[0]) for r in records))
 
-
     def __enter__(self) -> Spool:
         return self
 
@@ -236,8 +235,8 @@ def prepare_all(
 ) -> Generator[Chunk, None, None]:
     """The items (`Lines` and `Spooled` among them, each a task of several messages)
     prepared by `stage`, task by task, in order, their records in `spool`; `schemas` is
-    filled as it goes. Workers get `ahead` tasks queued each, and run `nice`r than this
-    process (a store running here meanwhile then keeps its core)."""
+    filled as it goes. Workers get `ahead` tasks queued each, and run at `nice` (a store
+    running here meanwhile then keeps its core)."""
     tasks = _tasks(items)
     head: list[Task] = []
     size = 0

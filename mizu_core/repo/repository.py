@@ -11,7 +11,7 @@ import functools
 import itertools
 import operator
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +87,7 @@ def _signed(record: Record, key: PrivateKey | None) -> Prepared:
 
 def _signed_segments(
     spooled: list[Spooled], stage: Stage, spool: Spool, cids: list[CID], batch_size: int
-) -> Iterator[tuple[list[Spooled], int]]:
+) -> Generator[tuple[list[Spooled], int], None, None]:
     """The validated messages of `spooled` signed by `stage` in forked workers, in
     segments (with how many records each holds) for `_store_segments`: the first of one
     batch, the next of _SIGN_AHEAD batches each, the last of what is left (so every batch
@@ -374,7 +374,8 @@ class Repository:
                 signing = Stage(lambda r: _signed(r, later), lambda r: _signed(r, key_for_many()))
                 cids = []
                 segments = _signed_segments(spooled, signing, spool, cids, self._batch_size())
-                added, triples = self._store_segments(segments, count)
+                with contextlib.closing(segments):  # ends the workers if storing fails
+                    added, triples = self._store_segments(segments, count)
             else:
                 added, triples = self._store_segments([(spooled, count)], count)
         return PublishResult(tuple(cids), tuple(rejected), added, triples)

@@ -258,3 +258,31 @@ def test_a_signed_schema_is_found_by_its_signed_cid_later_in_the_input(
     bad = [*messages[:13], {"$schema": uri, "name": "no title"}]
     with pytest.raises(InvalidMessage, match=r"^line 14: does not conform to schema"):
         repo.publish(lines(bad))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="lists children through /proc")
+def test_a_worker_that_dies_while_signing_ends_the_put_after_whole_batches(
+    lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signing runs while the store does, so a worker lost then is like a crash: the put
+    fails with the batches before it stored whole, and running it again completes it."""
+    monkeypatch.setattr(repository, "_BATCH_SIZE", 5)
+    parent, signed = os.getpid(), repository._signed
+    calls = 0
+
+    def dies_late(record: object, key: object) -> object:
+        nonlocal calls
+        calls += 1
+        if os.getpid() != parent and calls > 12:
+            os._exit(3)
+        return signed(record, key)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repository, "_signed", dies_late)
+    messages = [{"n": i} for i in range(60)]
+    with pytest.raises(StoreError, match="a worker preparing messages died"):
+        repo.publish(lines(messages))
+    assert _children() == set()
+    stored = len(list(repo.log()))
+    assert 0 < stored < 60 and stored % 5 == 0 and fsck(repo).ok
+    monkeypatch.setattr(repository, "_signed", signed)
+    assert len(repo.publish(lines(messages)).cids) == 60 == len(list(repo.log()))

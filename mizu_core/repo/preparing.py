@@ -8,7 +8,10 @@ first SERIAL messages, forked workers (one per core) take tasks (a `Lines` block
 NDJSON, which they split into messages, or CHUNK other items), a few in flight each,
 spool the records themselves, and send back only the CIDs: results come in input order,
 and CIDs, errors and what is stored are exactly those of a serial run. The work left to
-this process, which stores afterwards, is small, so the workers have both cores.
+this process, which stores afterwards, is small, so the workers have both cores. What is
+done to each message is a `Stage`: validating, signing, encoding and mapping to triples;
+or, for a signed put (repository.py), validating the input unsigned, then signing its
+spooled records (`Spooled` tasks) while the store runs.
 
 Workers never touch the store (an LMDB environment must not cross a fork), so a message
 whose `$schema` they cannot look up fails there; every message that fails in a worker is

@@ -211,8 +211,8 @@ def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
 ) -> None:
     """Ed25519 and RSA messages are signed after the whole input is validated, segment by
     segment while the store runs (`_signed_segments`); ECDSA, whose signatures are not
-    reproducible, signs while validating. Either way each message gets its own signature,
-    and batches of one segment hold each message once."""
+    reproducible, signs while validating. Either way each message gets the signature of
+    signing it alone, and every batch but the last is whole."""
     monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
     writer, commits = repo.store.writer, []
     monkeypatch.setattr(repo.store, "writer", lambda: commits.append(1) or writer())

@@ -54,7 +54,7 @@ Part = tuple[int, int, int, int]  # pickled records of one CID range: (range, fd
 
 
 class Spooled(NamedTuple):
-    """Records a task spooled (`Chunk.parts`, `Chunk.order`), to prepare further."""
+    """Records in spool files, and the CID range of each record in input order."""
 
     parts: list[Part]
     order: bytes
@@ -132,7 +132,7 @@ def records_of(parts: Iterable[Part]) -> Iterator[Record]:
 
 
 def in_input_order(parts: list[Part], order: bytes) -> Iterator[Record]:
-    """A task's records as its input had them (`Chunk.order`)."""
+    """A task's records as its input had them (`Spooled.order`)."""
     ranges = {part[0]: iter(_read(part)) for part in parts}
     for r in order:
         yield next(ranges[r])
@@ -172,8 +172,7 @@ class Chunk:
 
     task: Task
     outcomes: list[CID | MizuError]  # per message
-    parts: list[Part]  # the prepared messages' records, in spool files
-    order: bytes  # the CID range of each record, in input order
+    spooled: Spooled  # the prepared messages' records
     valid: bool  # no message failed
 
     def items(self) -> list[Any]:
@@ -184,7 +183,7 @@ class Chunk:
     def of(cls, task: Task, outcomes: list[Outcome], spool: Spool) -> Chunk:
         records = [o[1] for o in outcomes if not isinstance(o, MizuError)]
         cids = [o if isinstance(o, MizuError) else o[0] for o in outcomes]
-        return cls(task, cids, *spool.write(records), len(records) == len(outcomes))
+        return cls(task, cids, spool.write(records), len(records) == len(outcomes))
 
 
 def _record(prepared: Prepared) -> Record:
@@ -318,7 +317,7 @@ def _collect(task: Task, result: _Spooled, stage: Stage, schemas: Schemas, spool
         for named, schema in found.values():
             schemas[CID(named)] = schema
         cids = [CID(raw) for raw in raws]  # type: ignore[arg-type]
-        return Chunk(task, cids, parts, bytes(map(cid_range, raws)), True)  # type: ignore[arg-type]
+        return Chunk(task, cids, Spooled(parts, bytes(map(cid_range, raws))), True)  # type: ignore[arg-type]
     # Redo here, in order, what failed in the worker (a schema lookup, or a real error);
     # rare, so the worker's records are read back to put the redone ones in place.
     done = {r[0]: r for r in records_of(parts)}

@@ -94,7 +94,7 @@ def _signed_segments(
     but the last is whole). All the signing is queued at once and the workers run niced,
     so they sign the next segments on the core the store leaves idle while it stores this
     one. Their CIDs go to `cids`, in input order."""
-    from mizu_core.repo.preparing import Spooled, in_input_order, prepare_all
+    from mizu_core.repo.preparing import in_input_order, prepare_all
 
     segment: list[Spooled] = []
     held, limit = 0, batch_size
@@ -104,7 +104,7 @@ def _signed_segments(
                 if not isinstance(outcome, CID):
                     raise outcome
             cids += chunk.outcomes  # type: ignore[arg-type]
-            part = Spooled(chunk.parts, chunk.order)
+            part = chunk.spooled
             while held + len(part.order) >= limit:  # the segment ends in this part: split it
                 records = list(in_input_order(part.parts, part.order))
                 cut = limit - held
@@ -347,7 +347,7 @@ class Repository:
         def anywhere(item: Any) -> Prepared:  # in a worker: no store to look schemas up in
             return _fits_signed(prepare(parsed(item), now and key_for_many()), later and key_for_many())
 
-        from mizu_core.repo.preparing import Spool, Spooled, Stage, prepare_all  # writes only
+        from mizu_core.repo.preparing import Spool, Stage, prepare_all  # writes only
 
         stage = Stage(here, anywhere)
         if later:  # the unsigned messages' records, schemas named by their signed CIDs
@@ -356,7 +356,7 @@ class Repository:
         with Spool() as spool, _without_gc():
             with contextlib.closing(prepare_all(messages, stage, schemas, spool)) as chunks:
                 for chunk in chunks:
-                    spooled.append(Spooled(chunk.parts, chunk.order))
+                    spooled.append(chunk.spooled)
                     if chunk.valid:
                         cids += chunk.outcomes  # type: ignore[arg-type]
                     else:

@@ -23,7 +23,7 @@ class Encoder:
     def __call__(self, value: Any, depth: int = 0) -> bytes: ...
 
 def intern_terms(
-    terms: list[bytes], out: bytearray,
+    term_lists: list[list[bytes]], out: bytearray,
     ids: dict[bytes, int], new: dict[bytes, int], new_terms: list[bytes], next_id: int,
     cache_limit: int, cached_term_size: int,
 ) -> int: ...
@@ -39,5 +39,6 @@ def message_triples(
     root_iri: str, message: dict[str, Any], predicates: dict[str, tuple[bytes, str]],
     predicate: Callable[[str], tuple[bytes, str]], resolve: Callable[[str], str],
     link_iri: Callable[[Any], str], set_elements: Callable[[list[Any]], list[Any]], cid_type: type,
-) -> list[tuple[bytes, bytes, bytes]]: ...
+    flat: bool = False,
+) -> list[Any]: ...
 def bloom_probe(bloom: bytearray, claims: list[tuple[bytes, bytes]]) -> list[int]: ...

@@ -35,13 +35,17 @@ def sign(message: dict[str, Any], key: PrivateKey) -> dict[str, Any]:
     return sign_and_encode(message, key)[0]
 
 
-def sign_and_encode(message: dict[str, Any], key: PrivateKey) -> tuple[dict[str, Any], bytes]:
-    """`sign`, plus the signed message's canonical encoding."""
+def sign_and_encode(
+    message: dict[str, Any], key: PrivateKey, encoded: bytes | None = None
+) -> tuple[dict[str, Any], bytes]:
+    """`sign`, plus the signed message's canonical encoding. `encoded`, if given, is the
+    message's own encoding (spares encoding it again when it has no signatures yet)."""
     entries = signature_entries(message)
     public = key.public_key.multibase()
     if any(type(e) is dict and e.get("key") == public for e in entries):
-        return message, codec.encode(message)
-    digest = multibase_b58(key.sign(signed_bytes(message)))
+        return message, encoded or codec.encode(message)
+    unsigned = encoded if encoded is not None and SIGNATURES not in message else signed_bytes(message)
+    digest = multibase_b58(key.sign(unsigned))
     signed = {**message, SIGNATURES: [*entries, {"key": public, "digest": digest}]}
     return signed, codec.encode(signed)
 

@@ -110,12 +110,10 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
     """Every triple that `message`, stored as `cid`, contributes to the index, in a stable
     order (so term ids are given the same way on every run). `_speedups.message_triples`
     does the same in C."""
+    if native is not None:
+        return _native_triples(cid, message, flat=False)
     root_iri = VIEW_RAW + str(cid)
     resolve = functools.partial(_resolve, root_iri, message)
-    if native is not None:
-        return native.message_triples(  # type: ignore[no-any-return]
-            root_iri, message, _predicates, _predicate, resolve, link_iri, _set_elements, CID
-        )
     out: dict[Triple, None] = {}
     literal = terms.literal
     iri = terms.iri
@@ -158,4 +156,15 @@ def message_triples(cid: CID | str, message: dict[str, Any]) -> list[Triple]:
 def triple_terms(cid: CID | str, message: dict[str, Any]) -> list[Term]:
     """The terms of `message_triples`, each triple's in turn (s, p, o, s, p, o, …): the
     form the index takes, with no tuple per triple to pickle, unpickle and free."""
+    if native is not None:
+        return _native_triples(cid, message, flat=True)
     return list(itertools.chain.from_iterable(message_triples(cid, message)))
+
+
+def _native_triples(cid: CID | str, message: dict[str, Any], flat: bool) -> list[Any]:
+    root_iri = VIEW_RAW + str(cid)
+    resolve = functools.partial(_resolve, root_iri, message)
+    assert native is not None
+    return native.message_triples(  # type: ignore[no-any-return]
+        root_iri, message, _predicates, _predicate, resolve, link_iri, _set_elements, CID, flat
+    )

@@ -199,18 +199,20 @@ class TermDictionary:
             self._next = _ID.unpack(raw)[0] if raw else 1
         return self._next
 
-    def intern_terms(self, terms: list[Term], out: bytearray) -> None:
-        """Append to `out` (`ROW`s) the ids of the triples whose terms `terms` lists in turn
-        (s, p, o, s, p, o, …: no tuple per triple to make, pickle and free), interning them."""
+    def intern_terms(self, term_lists: list[list[Term]], out: bytearray) -> None:
+        """Append to `out` (`ROW`s) the ids of the triples whose terms each of `term_lists`
+        lists in turn (s, p, o, s, p, o, …: no tuple per triple to make, pickle and free),
+        interning them."""
         if native is None:
             intern, known = self.intern, self._ids.get  # the hot path: most terms are cached
-            for s, p, o in zip(*[iter(terms)] * 3, strict=True):
-                out += ROW.pack(known(s) or intern(s), known(p) or intern(p), known(o) or intern(o))
+            for terms in term_lists:
+                for s, p, o in zip(*[iter(terms)] * 3, strict=True):
+                    out += ROW.pack(known(s) or intern(s), known(p) or intern(p), known(o) or intern(o))
             return
         if not self._new:
             self._new_from = self._next_id()
         self._next = native.intern_terms(
-            terms, out, self._ids, self._new, self._new_terms, self._next_id(),
+            term_lists, out, self._ids, self._new, self._new_terms, self._next_id(),
             self.CACHE_LIMIT, self.CACHED_TERM_SIZE,
         )
 
@@ -284,12 +286,13 @@ class IndexWriter:
         self._pending = bytearray()  # id triples (`ROW`s) to write at the next flush
 
     def add(self, triples: Iterable[Triple]) -> int:
-        return self.add_terms(list(itertools.chain.from_iterable(triples)))
+        return self.add_terms([list(itertools.chain.from_iterable(triples))])
 
-    def add_terms(self, terms: list[Term]) -> int:
-        """`add` of the triples whose terms `terms` lists in turn (s, p, o, s, p, o, …)."""
+    def add_terms(self, term_lists: list[list[Term]]) -> int:
+        """`add` of the triples whose terms each of `term_lists` lists in turn (s, p, o, s,
+        p, o, …: the records of many messages at once)."""
         before = len(self._pending)
-        self.dictionary.intern_terms(terms, self._pending)
+        self.dictionary.intern_terms(term_lists, self._pending)
         n = (len(self._pending) - before) // ROW.size
         if len(self._pending) >= self.FLUSH_AT * ROW.size:
             self.flush()

@@ -87,14 +87,17 @@ def prepare(
     return seal(message, tuple(k.marshal() for k in signers), signer)
 
 
-def seal(message: dict[str, Any], signers: tuple[bytes, ...], signer: PrivateKey | None) -> Prepared:
+def seal(
+    message: dict[str, Any], signers: tuple[bytes, ...], signer: PrivateKey | None,
+    encoded: bytes | None = None,
+) -> Prepared:
     """A validated message (its signatures' keys `signers`, marshalled) signed if asked,
-    and encoded."""
+    and encoded (`encoded`: its encoding unsigned, if known)."""
     if signer is not None:
-        message, data = sign_and_encode(message, signer)
+        message, data = sign_and_encode(message, signer, encoded)
         signers = (*signers, signer.public_key.marshal())
     else:
-        data = codec.encode(message)
+        data = encoded or codec.encode(message)
     _check_size(data)
     return Prepared(CID.for_block(data), data, message, signers)
 
@@ -155,16 +158,17 @@ class Ingest:
         `triple_terms` gives them: mapped already, maybe on another core). Which are stored
         already is looked up, and their blocks written, each in one sorted run."""
         stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
-        blocks = []
+        blocks, term_lists = [], []
         for key, data, signers, terms in records:
             if pin is not None:
                 self._pins.setdefault(key, pin)
             if key in stored or key in self._messages:
                 continue
             blocks.append((key, data))
+            term_lists.append(terms)
             self._messages[key] = _info(self._next_seq, len(data), signers)
             self._next_seq += 1
-            self.triples += self.index.add_terms(terms)
+        self.triples += self.index.add_terms(term_lists)
         self.added += len(blocks)
         blocks.sort()
         put_sorted(self.txn, "blocks", blocks, self.release)

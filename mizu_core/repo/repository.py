@@ -82,7 +82,7 @@ def _unsigned_record(prepared: Prepared) -> Record:
 
 def _signed(record: Record, key: PrivateKey | None) -> Prepared:
     """An unsigned message's record (`_unsigned_record`) signed by `key`."""
-    return seal(codec.decode_trusted(record[1]), record[2], key)
+    return seal(codec.decode_trusted(record[1]), record[2], key, record[1])
 
 
 def _signed_segments(

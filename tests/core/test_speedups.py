@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import random
+import struct
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,12 @@ def test_encoder_depth_limit_is_python_s() -> None:
 def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
     rng = random.Random(5)
     pool = [terms.literal(n) for n in range(40)] + [terms.iri("x" * 300), terms.iri("y" * 300)]
-    batches = [[tuple(rng.choice(pool) for _ in range(3)) for _ in range(rng.randrange(0, 30))]
-               for _ in range(6)]
+
+    def term() -> bytes:  # the same object again, or an equal one (C finds objects seen by address)
+        t = rng.choice(pool)
+        return t if rng.random() < 0.5 else bytes(bytearray(t))
+
+    batches = [[(term(), term(), term()) for _ in range(rng.randrange(0, 30))] for _ in range(6)]
 
     def run(use_native: bool) -> tuple[list[tuple[int, ...]], dict[int, bytes]]:
         store = kv.MemoryStore()
@@ -166,7 +171,9 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
             m.setattr(index.TermDictionary, "CACHE_LIMIT", limit)
             dictionary, out = index.TermDictionary(txn), bytearray()
             for n, batch in enumerate(batches):
-                dictionary.intern_terms([t for triple in batch for t in triple], out)
+                half = len(batch) // 2  # two records' terms
+                dictionary.intern_terms([[t for triple in part for t in triple]
+                                         for part in (batch[:half], batch[half:])], out)
                 if n == 3:
                     dictionary.settle()
             rows = list(index.ROW.iter_unpack(out))
@@ -178,10 +185,21 @@ def test_interning_many_triples_matches_one_at_a_time(limit: int) -> None:
     assert [tuple(names[i] for i in row) for row in rows] == [t for batch in batches for t in batch]
     out = bytearray(b"kept")
     with pytest.raises(TypeError):
-        native.intern_terms([b"a", "b", b"c"], out, {}, {}, [], 1, 10, 10)
+        native.intern_terms([[b"x", b"y", b"z"], [b"a", "b", b"c"]], out, {}, {}, [], 1, 10, 10)
     assert out == b"kept"  # a failed call appends nothing
     with pytest.raises(ValueError, match="whole triples"):
-        native.intern_terms([b"a", b"b"], out, {}, {}, [], 1, 10, 10)
+        native.intern_terms([[b"a", b"b"]], out, {}, {}, [], 1, 10, 10)
+
+
+@requires_native
+def test_interning_more_terms_than_the_seen_table_holds() -> None:
+    many = [b"S%d" % (i // 3) for i in range(3 * 40_000)]  # 40,000 distinct, each thrice
+    ids: dict[bytes, int] = {}
+    new: dict[bytes, int] = {}
+    out = bytearray()
+    native.intern_terms([many, many[:30]], out, ids, new, [], 1, 1 << 20, 300)
+    assert list(struct.unpack(f"={len(many) + 30}Q", out)) == [new[t] for t in many + many[:30]]
+    assert sorted(new.values()) == list(range(1, 40_001))
 
 
 @requires_native

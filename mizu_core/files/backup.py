@@ -21,6 +21,7 @@ from mizu_core.files.tree import add_path
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.uris import message_iri
+from mizu_core.repo import blockstore
 from mizu_core.repo.repository import Repository
 
 SNAPSHOTS_QUERY = {"@select": "?snapshot", "@where": {"@id": "?snapshot", "type": "site-snapshot",
@@ -92,7 +93,7 @@ def _pages(repo: Repository, snapshot: CID) -> dict[str, tuple[CID, dict[str, An
     pages = {}
     with repo.store.reader() as txn:  # one snapshot; these blocks were verified when stored
         for link in repo.message(snapshot).get("pages", []):
-            data = txn.get("blocks", link.to_v1().raw) if type(link) is CID else None
+            data = blockstore.get(txn, link.to_v1().raw) if type(link) is CID else None
             if data is not None:
                 page = codec.decode_trusted(bytes(data))
                 pages[str(page.get("path"))] = (link, page)
@@ -101,8 +102,7 @@ def _pages(repo: Repository, snapshot: CID) -> dict[str, tuple[CID, dict[str, An
 
 def _count_blocks(repo: Repository) -> int:
     with repo.store.reader() as txn:
-        count: int = txn.count("blocks")
-        return count
+        return blockstore.count(txn)
 
 
 def snapshot_id(repo: Repository, cid: CID) -> str:

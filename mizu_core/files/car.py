@@ -17,6 +17,7 @@ from typing import IO
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, read_varint, varint
+from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
 from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
@@ -43,8 +44,8 @@ def reachable(repo: Repository, roots: Iterable[CID]) -> Iterator[tuple[CID, byt
 
 def all_blocks(repo: Repository) -> Iterator[tuple[CID, bytes]]:
     with repo.store.reader() as txn:
-        for key, data in txn.scan("blocks"):
-            yield CID(bytes(key)), bytes(data)
+        for key, data in blockstore.scan(txn):
+            yield CID(key), bytes(data)
 
 
 def write_car(out: IO[bytes], roots: list[CID], blocks: Iterable[tuple[CID, bytes]]) -> int:
@@ -141,7 +142,7 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
                 store_checked(txn, (pickle.load(spool) for _ in range(min(_BATCH, count - start))))
         with repo.store.writer() as txn:
             for root in roots:
-                if txn.get("blocks", root.to_v1().raw) is not None:
+                if blockstore.has(txn, root.to_v1().raw):
                     txn.put("pins", root.to_v1().raw, PIN_USER, overwrite=False)
     return Imported(roots, count, messages)
 

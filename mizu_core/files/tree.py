@@ -30,6 +30,7 @@ from mizu_core.files.unixfs import (
     directory_node,
 )
 from mizu_core.message.cid import CID, DAG_PB, RAW
+from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
 from mizu_core.repo.repository import Repository
 
@@ -91,7 +92,7 @@ def _add_file(path: Path | str, st: os.stat_result, buffer: BlockBuffer, raw_lea
             size, mtime, ctime, inode, tsize = _STAT.unpack_from(cached)
             root = CID(bytes(cached[_STAT.size :]))
             if (size, mtime, ctime, inode) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) \
-                    and txn.get("blocks", root.to_v1().raw) is not None:
+                    and blockstore.has(txn, root.to_v1().raw):
                 return Link(root, "", tsize)
     builder = FileBuilder(buffer.put, raw_leaves)
     with open(path, "rb") as f:

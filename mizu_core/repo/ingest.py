@@ -18,6 +18,7 @@ from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import triple_terms
 from mizu_core.message.validate import SchemaLookup, validate_message
+from mizu_core.repo import blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, put_sorted
 from mizu_core.repo.kv import Txn
 from mizu_core.terms import Term
@@ -62,7 +63,7 @@ def _info(seq: int, size: int, signers: tuple[bytes, ...]) -> bytes:
 
 
 def read_message(txn: Txn, cid: CID) -> dict[str, Any] | None:
-    data = txn.get("blocks", cid.raw)
+    data = blockstore.get(txn, cid.raw)
     if data is None or cid.codec != DAG_CBOR:
         return None
     value = codec.decode(bytes(data))
@@ -156,22 +157,23 @@ class Ingest:
     ) -> None:
         """`store` of many records: (binary CID, block, signers, the terms of its triples as
         `triple_terms` gives them: mapped already, maybe on another core). Which are stored
-        already is looked up, and their blocks written, each in one sorted run."""
+        already is looked up in one sorted run, and the new ones' blocks appended to
+        `message_blocks` (blockstore.py says why)."""
         stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
-        blocks, term_lists = [], []
+        new_blocks, term_lists = [], []
         for key, data, signers, terms in records:
             if pin is not None:
                 self._pins.setdefault(key, pin)
             if key in stored or key in self._messages:
                 continue
-            blocks.append((key, data))
+            new_blocks.append((_SEQ.pack(self._next_seq), data))
             term_lists.append(terms)
             self._messages[key] = _info(self._next_seq, len(data), signers)
             self._next_seq += 1
         self.triples += self.index.add_terms(term_lists)
-        self.added += len(blocks)
-        blocks.sort()
-        put_sorted(self.txn, "blocks", blocks, self.release)
+        self.added += len(new_blocks)
+        if put_sorted(self.txn, "message_blocks", new_blocks, self.release, append=True) != len(new_blocks):
+            raise StoreError("the message blocks hold entries above next_seq")
 
     def finish(self) -> None:
         """Write the queued rows, index keys and counters; call before the transaction

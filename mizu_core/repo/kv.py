@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from sortedcontainers import SortedDict
 
 TABLES = (
-    "meta", "blocks", "messages", "log", "pins", "term_ids", "terms", "spo", "pos", "osp",
+    "meta", "blocks", "messages", "log", "message_blocks", "pins", "term_ids", "terms", "spo",
+    "pos", "osp",
     "subs", "sub_records", "sub_nodes", "file_stats",
 )
 

@@ -19,6 +19,7 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
 from mizu_core.message.triples import message_triples
 from mizu_core.message.validate import validate_message
+from mizu_core.repo import blockstore
 from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
 from mizu_core.repo.kv import ID_KEY, Txn, prefix_end
@@ -60,7 +61,7 @@ def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
         if key in live:
             continue
         live.add(key)
-        data = txn.get("blocks", key)
+        data = blockstore.get(txn, key)
         if data is not None:
             stack.extend(link.to_v1().raw for link in block_links(CID(key), bytes(data)))
     return live
@@ -73,19 +74,21 @@ def gc(repo: Repository) -> GcResult:
     pinned_by_filter = [cid.raw for cid in covered(repo, "pin")]
     with repo.collecting(), repo.store.writer() as txn:
         live = live_blocks(txn, pinned_by_filter)
-        dead = [bytes(k) for k, _ in txn.scan("blocks") if bytes(k) not in live]
+        dead = [key for key, _ in blockstore.scan(txn) if key not in live]
         index = IndexWriter(txn, TermDictionary(txn))
         for key in dead:
-            data = bytes(txn.get("blocks", key) or b"")
+            data = bytes(blockstore.get(txn, key) or b"")
             meta = txn.get("messages", key)
             if meta is not None:
                 cid = CID(key)
-                info = MessageInfo.decode(cid, bytes(meta))
+                seq_key = _SEQ.pack(MessageInfo.decode(cid, bytes(meta)).seq)
                 triples += index.remove(message_triples(cid, codec.decode(data)))
-                txn.delete("log", _SEQ.pack(info.seq))
+                blockstore.delete_message(txn, key, seq_key)
+                txn.delete("log", seq_key)
                 txn.delete("messages", key)
                 messages += 1
-            txn.delete("blocks", key)
+            else:
+                txn.delete("blocks", key)
             blocks += 1
             freed += len(data)
     return GcResult(blocks, messages, triples, freed)
@@ -108,15 +111,18 @@ def fsck(repo: Repository) -> FsckReport:
     problem = report.problems.append
     with repo.store.reader() as txn:
         dictionary = TermDictionary(txn)
-        for key, data in txn.scan("blocks"):
+        for key, data in blockstore.scan(txn):
             report.blocks += 1
             try:
-                cid = CID(bytes(key))
+                cid = CID(key)
             except ValueError as e:
-                problem(f"block key {bytes(key).hex()}: {e}")
+                problem(f"block key {key.hex()}: {e}")
                 continue
             if not cid.matches(bytes(data)):
                 problem(f"block {cid}: content does not hash to its CID")
+        for seq_key, _ in txn.scan("message_blocks"):
+            if txn.get("log", seq_key) is None:
+                problem(f"message block {_SEQ.unpack(seq_key)[0]} has no log entry")
         seqs: dict[int, bytes] = {}
         for key, meta in txn.scan("messages"):
             report.messages += 1
@@ -135,7 +141,7 @@ def fsck(repo: Repository) -> FsckReport:
             if n != report.triples:
                 problem(f"index {table} holds {n} triples but the messages give {report.triples}")
         for key, _ in txn.scan("pins"):
-            if txn.get("blocks", key) is None:
+            if not blockstore.has(txn, bytes(key)):
                 problem(f"pin {CID(bytes(key))} names a block that is not stored")
         for root, missing in _incomplete_pins(txn):
             problem(f"pin {root}: linked block {missing} is not stored")
@@ -162,7 +168,7 @@ def _incomplete_pins(txn: Txn) -> list[tuple[CID, CID]]:
             if raw in seen:
                 continue
             seen.add(raw)
-            data = txn.get("blocks", raw)
+            data = blockstore.get(txn, raw)
             if data is None:
                 if cid != root:
                     out.append((root, cid))

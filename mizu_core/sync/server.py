@@ -13,7 +13,7 @@ from mizu_core.errors import MizuError, PeerError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
-from mizu_core.repo import filters
+from mizu_core.repo import blockstore, filters
 from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
 from mizu_core.sync import records, subscriptions
@@ -74,7 +74,7 @@ class Server:
         hidden = filters.private_messages(self.repo)
         with self.repo.store.reader() as txn:
             for cid in cids:
-                data = txn.get("blocks", cid.raw)
+                data = blockstore.get(txn, cid.raw)
                 if data is None or cid in hidden:
                     continue
                 if pairs and size + len(data) > MAX_RESPONSE_BYTES:
@@ -86,7 +86,7 @@ class Server:
     def _have(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
         with self.repo.store.reader() as txn:
             return {"have": [
-                subscriptions.tree_node(txn, sub, c) is not None or txn.get("blocks", c.raw) is not None
+                subscriptions.tree_node(txn, sub, c) is not None or blockstore.has(txn, c.raw)
                 for c in cids
             ]}
 

@@ -17,7 +17,7 @@ import trio
 
 from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
 from mizu_core.message.cid import CID, DAG_PB
-from mizu_core.repo import filters
+from mizu_core.repo import blockstore, filters
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
 from mizu_core.sync import prolly, subscriptions
@@ -129,7 +129,7 @@ class SyncSession:
                 else:
                     frontier.extend((c, node.level - 1) for c in node.entries if c not in ours)
         with self.repo.store.reader() as txn:
-            return [c for c in candidates if txn.get("blocks", c.raw) is None]
+            return [c for c in candidates if not blockstore.has(txn, c.raw)]
 
     async def fetch(self, wanted: Iterable[CID], transfer: Transfer, sub: CID | None = None,
                     progress: Progress | None = None) -> None:
@@ -158,7 +158,7 @@ class SyncSession:
             with self.repo.store.reader() as txn:
                 for block in checked:
                     for link in block.links:
-                        if link not in asked and txn.get("blocks", link.raw) is None:
+                        if link not in asked and not blockstore.has(txn, link.raw):
                             asked.add(link)
                             queue.append(link)
             with self.repo.store.writer() as txn:
@@ -251,7 +251,7 @@ class SyncSession:
             while stack:
                 cid = stack.pop()
                 with self.repo.store.reader() as txn:
-                    data = txn.get("blocks", cid.raw)
+                    data = blockstore.get(txn, cid.raw)
                 if data is None:
                     continue
                 yield cid, bytes(data)
@@ -267,7 +267,7 @@ class SyncSession:
             response = await self.request({"op": "query", "query": query})
             found = cid_list(response, "records", self.peer, limit=100_000)
             with self.repo.store.reader() as txn:
-                need = [c for c in found if txn.get("blocks", c.raw) is None]
+                need = [c for c in found if not blockstore.has(txn, c.raw)]
             await self.fetch(need, transfer)
             transfer.records = len(need) - len(transfer.unavailable)
         finally:

@@ -44,7 +44,7 @@ def test_alias_pages_point_at_their_command(alias: str) -> None:
 def test_overview_and_layout_pages() -> None:
     assert (MAN / "mizu.1").is_file()
     layout = (MAN / "mizu-repository-layout.5").read_text("utf-8")
-    for table in ("spo", "pos", "osp", "term_ids", "blocks", "log", "pins"):
+    for table in ("spo", "pos", "osp", "term_ids", "blocks", "message_blocks", "log", "pins"):
         assert table in layout
 
 

@@ -89,7 +89,8 @@ def test_fsck_reports_damage(mizu: Mizu, repo_dir: Path) -> None:
 
     cid = mizu("put", input='{"a": 1}').stdout.strip()
     with Repository.open(find_repository(str(repo_dir))) as repo, repo.store.writer() as txn:
-        txn.put("blocks", CID.parse(cid).raw, b"\xa1\x61\x61\x02")
+        seq_key = bytes(txn.get("messages", CID.parse(cid).raw) or b"")[:8]  # its arrival
+        txn.put("message_blocks", seq_key, b"\xa1\x61\x61\x02")
     result = mizu("fsck")
     assert result.code == 1
     assert f"problem: block {cid}: content does not hash to its CID" in result.stderr

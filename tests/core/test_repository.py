@@ -6,10 +6,12 @@ import pytest
 
 from mizu_core import terms
 from mizu_core.errors import InvalidMessage, NotFound
+from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.repo import blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary
 from mizu_core.repo.inputs import MessageText
-from mizu_core.repo.kv import MemoryStore
+from mizu_core.repo.kv import MemoryStore, Txn
 from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck, gc
 from tests.conftest import SPEC_VECTORS
@@ -124,9 +126,49 @@ def test_gc_keeps_what_pins_link(repo: Repository) -> None:
 def test_fsck_finds_a_corrupted_block(repo: Repository) -> None:
     cid = repo.publish([{"a": 1}], sign=False).cids[0]
     with repo.store.writer() as txn:
-        txn.put("blocks", cid.raw, b"\xa1\x61\x61\x02")
+        txn.put("message_blocks", _seq_key(txn, cid), b"\xa1\x61\x61\x02")
     report = fsck(repo)
-    assert not report.ok and any("does not hash" in p for p in report.problems)
+    assert not report.ok and any(f"block {cid}: content does not hash" in p for p in report.problems)
+
+
+def _seq_key(txn: Txn, cid: CID) -> bytes:
+    """The key of a stored message's `log` entry and block: its arrival, packed."""
+    return bytes(txn.get("messages", cid.raw) or b"")[:8]
+
+
+def test_a_put_appends_message_blocks_by_arrival(repo: Repository) -> None:
+    cids = repo.publish([{"n": n} for n in range(5)], sign=False).cids
+    with repo.store.reader() as txn:
+        assert [k for k, _ in txn.scan("message_blocks")] == [k for k, _ in txn.scan("log")]
+        assert [_seq_key(txn, cid) for cid in cids] == [k for k, _ in txn.scan("log")]
+        assert txn.count("blocks") == 0
+    assert [codec.decode(repo.block(cid)) for cid in cids] == [{"n": n} for n in range(5)]
+
+
+def test_messages_kept_by_cid_as_older_stores_keep_them_still_work(repo: Repository) -> None:
+    """A store written before `message_blocks` keeps message blocks in `blocks`."""
+    old = repo.publish([{"old": 1}, {"old": 2}], sign=False).cids
+    with repo.store.writer() as txn:
+        for cid in old:
+            key = _seq_key(txn, cid)
+            txn.put("blocks", cid.raw, txn.get("message_blocks", key) or b"")
+            txn.delete("message_blocks", key)
+    new = repo.publish([{"new": 1}], sign=False).cids[0]
+    assert repo.message(old[0]) == {"old": 1} and repo.has(old[1]) and repo.message(new) == {"new": 1}
+    assert fsck(repo).ok
+    with repo.store.reader() as txn:
+        assert {CID(k) for k, _ in blockstore.scan(txn)} == {*old, new}
+    repo.unpin([old[1], new])
+    assert (gc(repo).blocks, repo.has(old[1]), repo.has(new)) == (2, False, False)
+    assert repo.message(old[0]) == {"old": 1} and fsck(repo).ok
+
+
+def test_fsck_finds_a_message_block_without_its_log_entry(repo: Repository) -> None:
+    cid = repo.publish([{"a": 1}], sign=False).cids[0]
+    data = repo.block(cid)
+    with repo.store.writer() as txn:
+        txn.put("message_blocks", b"\x00" * 7 + b"\x09", data)
+    assert "message block 9 has no log entry" in fsck(repo).problems
 
 
 def test_fsck_finds_a_missing_index_entry(repo: Repository) -> None:

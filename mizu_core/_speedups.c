@@ -344,6 +344,7 @@ static PyObject *intern_terms(PyObject *module, PyObject *args) {
                 }
                 if (slot != NULL) *slot = (Seen){term, value};
             }
+            /* the bytearray may have moved: term_id runs Python code (dict lookups) */
             memcpy(PyByteArray_AS_STRING(out) + start + (Py_ssize_t)sizeof(uint64_t) * i, &value,
                    sizeof value);
         }
@@ -1017,7 +1018,7 @@ static void b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t 
     v[12] ^= counter; /* messages here are far below 2**64 bytes: the high word stays 0 */
     if (last) v[14] = ~v[14];
     /* Rounds written out, so each message word's index is a constant (the compiler does
-     * not unroll a loop this long): a third faster than looping over B2_SIGMA. */
+     * not unroll a loop this long): a term hashes ~20% faster than looping over B2_SIGMA. */
 #define B2_ROUND(r)                                                                          \
     do {                                                                                     \
         const unsigned char *s = B2_SIGMA[(r) % 10];                                         \

@@ -1,4 +1,4 @@
-"""The OrbitDB anchor of the sync benchmark: ../shared/anchors/orbitdb (two OrbitDB nodes replicating
+"""The OrbitDB anchor of the sync benchmark: bench/anchors/orbitdb (two OrbitDB nodes replicating
 N entries over 127.0.0.1, see its README), npm-installed once into a cache under $TMPDIR.
 Every failure comes back as {"error": "<why, one line>"} so the Mizu side still reports.
 """
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "orbitdb"
+ANCHOR = Path(__file__).resolve().parent / "anchors" / "orbitdb"
 CACHE = Path(tempfile.gettempdir()) / "mizu-bench-orbitdb"
 
 

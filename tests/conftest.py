@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DATA = Path(__file__).resolve().parent / "data"  # third-party test data: data/*/README.md
 
 # SPEC §1 vectors: (message, CID) — unsigned.
 SPEC_VECTORS = [
@@ -23,7 +23,7 @@ RSA_VECTOR_CID = "bafyreicxbb5e4mcx6747b5ev3zhiyy74gi6ixaaamzpf4iwvtwtde6oxbm"
 
 
 def rsa_vector_text() -> str:
-    return (SHARED / "vectors" / "tutorial-rsa-signed-message.json").read_text("utf-8")
+    return (DATA / "vectors" / "tutorial-rsa-signed-message.json").read_text("utf-8")
 
 
 def rsa_vector() -> dict:

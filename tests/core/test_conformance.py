@@ -1,6 +1,6 @@
 """Differential conformance: each json-rql reference query against its SPARQL twin.
 
-For every case in shared/jsonrql-cases, a dataset is generated from the query's own
+For every case in tests/data/jsonrql, a dataset is generated from the query's own
 patterns (coherent instantiations that match it whole, plus noise), loaded into a memory
 repository and into pyoxigraph; the json-rql query runs in mizu, the SPARQL twin in
 pyoxigraph, and the solutions are compared as bags (blank nodes up to renaming).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,11 +21,12 @@ from mizu_core.query.engine import run, run_sparql
 from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import IndexWriter, TermDictionary, TripleIndex
 from mizu_core.repo.repository import Repository
+from tests.conftest import DATA
 
 pyoxigraph = pytest.importorskip("pyoxigraph")
 
-CASES = Path(__file__).resolve().parents[3] / "shared" / "jsonrql-cases"
-NAMES = sorted(p.stem for p in (CASES / "json-rql/test/data").glob("*.json") if p.stem != "todo")
+CASES = DATA / "jsonrql"
+NAMES = sorted(p.stem for p in (CASES / "json-rql").glob("*.json") if p.stem != "todo")
 XSD = terms.XSD
 
 # Cases whose result is not determined by the query alone: LIMIT over a partial order.
@@ -243,8 +243,8 @@ def oxigraph_rows(store: Any, sparql: str, parsed: Any, context: Any) -> list[st
 
 @pytest.mark.parametrize("name", NAMES)
 def test_case_agrees_with_pyoxigraph(name: str) -> None:
-    query = json.loads((CASES / "json-rql/test/data" / f"{name}.json").read_text("utf-8"))
-    sparql = (CASES / "SPARQL.js/queries/sparql" / f"{name}.sparql").read_text("utf-8")
+    query = json.loads((CASES / "json-rql" / f"{name}.json").read_text("utf-8"))
+    sparql = (CASES / "sparqljs" / f"{name}.sparql").read_text("utf-8")
     parser = Parser()
     parsed = parser.query(query)
     answered = 0

@@ -1,4 +1,4 @@
-"""m-ld's read-only test cases (shared/jsonrql-cases/m-ld-js), run against Mizu's engine.
+"""m-ld's read-only test cases (tests/data/m-ld), run against Mizu's engine.
 
 Each case writes plain subjects into an empty store, then reads (select, describe,
 construct), gets one subject or asks whether patterns match, and compares with m-ld's
@@ -11,7 +11,6 @@ messages never change. m-ld's context is `@base http://test.m-ld.org/`,
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,8 +22,9 @@ from mizu_core.query.engine import evaluate
 from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import IndexWriter, TermDictionary, TripleIndex
 from mizu_core.repo.repository import Repository
+from tests.conftest import DATA
 
-CASES = Path(__file__).resolve().parents[3] / "shared/jsonrql-cases/m-ld-js/MeldClone.cases.json"
+CASES = DATA / "m-ld" / "MeldClone.cases.json"
 BASE = "http://test.m-ld.org/"
 CONTEXT = Context(vocab=BASE + "#", base=BASE)
 ANY_ID = "<blank-or-genid>"

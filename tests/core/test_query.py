@@ -182,11 +182,11 @@ def test_construct_and_describe(poems: Repository) -> None:
 
 def test_every_reference_case_parses() -> None:
     import json
-    from pathlib import Path
 
     from mizu_core.query.jsonrql import parse
+    from tests.conftest import DATA
 
-    data = Path(__file__).resolve().parents[3] / "shared/jsonrql-cases/json-rql/test/data"
+    data = DATA / "jsonrql" / "json-rql"
     cases = [p for p in sorted(data.glob("*.json")) if p.name != "todo.json"]
     assert len(cases) == 46
     for case in cases:

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-HELP = ([], ["--help"], ["-h"])
+HELP: tuple[list[str], ...] = ([], ["--help"], ["-h"])
 VIEW = ("view", "view-raw")
 WIDTH = 80  # click's help is 78 columns from a terminal this wide up, so the text is fixed
 
@@ -20,7 +20,7 @@ def _columns() -> int:
         columns = int(os.environ.get("COLUMNS", "0"))
         if columns > 0:
             return columns
-        return os.get_terminal_size(sys.__stdout__.fileno()).columns or WIDTH
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or WIDTH  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):
         return WIDTH
 

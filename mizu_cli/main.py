@@ -8,6 +8,7 @@ import inspect
 import signal
 import sys
 from collections.abc import Iterator, Mapping
+from types import MethodType
 from typing import Any
 
 import click
@@ -18,42 +19,54 @@ from typer.main import get_command, get_group
 from mizu_cli.exits import report
 from mizu_cli.state import State
 
-# name → (module under mizu_cli.commands, aliases). Like git's command table: one line each.
-COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "init": ("init", ()),
-    "put": ("put", ("publish",)),
-    "view": ("view", ("view-raw",)),
-    "log": ("log", ()),
-    "query": ("query", ()),
-    "config": ("config", ()),
-    "pin": ("pins", ()),
-    "unpin": ("pins", ()),
-    "gc": ("gc", ()),
-    "fsck": ("fsck", ()),
-    "keygen": ("keygen", ()),
-    "add": ("add", ()),
-    "cat": ("cat", ()),
-    "ls": ("ls", ()),
-    "get": ("get", ()),
-    "backup": ("backup", ()),
-    "export": ("export", ()),
-    "import": ("import_", ()),
-    "id": ("id", ()),
-    "subscribe": ("subscribe", ()),
-    "unsubscribe": ("subscribe", ()),
-    "subscriptions": ("subscribe", ()),
-    "pull": ("pull", ()),
-    "push": ("pull", ()),
-    "serve": ("serve", ()),
-    "remote": ("remote", ()),
-    "swarm": ("swarm", ()),
+# The global options: State field → (flags, metavar, help). Each is accepted before the
+# command (the app's callback) and after it (added to every command by _with_global_options).
+GLOBALS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
+    "repo_arg": (("--repo",), "PATH", "Repository to use (default: nearest .mizu upward, or $MIZU_DIR)."),
+    "quiet": (("--quiet", "-q"), None, "Print only what scripts need."),
+    "verbose": (("--verbose", "-v"), None, "Show tracebacks on errors."),
+    "json": (("--json",), None, "Machine-readable output where a command has one."),
+}
+REPO, QUIET, JSON = "repo_arg", "quiet", "json"  # --verbose applies to every command
+
+# name → (module under mizu_cli.commands, aliases, the global options it uses). Like git's
+# command table: one line each. A global option a command does not use is still accepted
+# after it (its place on the line never changes what it means), but not listed in its help.
+COMMANDS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "init": ("init", (), (QUIET,)),
+    "put": ("put", ("publish",), (REPO, JSON)),
+    "view": ("view", ("view-raw",), (REPO,)),
+    "log": ("log", (), (REPO, JSON, QUIET)),
+    "query": ("query", (), (REPO, JSON)),
+    "config": ("config", (), (REPO,)),
+    "pin": ("pins", (), (REPO,)),
+    "unpin": ("pins", (), (REPO,)),
+    "gc": ("gc", (), (REPO, JSON, QUIET)),
+    "fsck": ("fsck", (), (REPO, JSON, QUIET)),
+    "keygen": ("keygen", (), ()),
+    "add": ("add", (), (REPO, QUIET)),
+    "cat": ("cat", (), (REPO,)),
+    "ls": ("ls", (), (REPO, JSON)),
+    "get": ("get", (), (REPO, QUIET)),
+    "backup": ("backup", (), (REPO, JSON, QUIET)),
+    "export": ("export", (), (REPO, QUIET)),
+    "import": ("import_", (), (REPO, JSON, QUIET)),
+    "id": ("id", (), (REPO, JSON)),
+    "subscribe": ("subscribe", (), (REPO, QUIET)),
+    "unsubscribe": ("subscribe", (), (REPO,)),
+    "subscriptions": ("subscribe", (), (REPO, JSON)),
+    "pull": ("pull", (), (REPO, JSON, QUIET)),
+    "push": ("pull", (), (REPO, JSON, QUIET)),
+    "serve": ("serve", (), (REPO, QUIET)),
+    "remote": ("remote", (), (REPO, JSON)),
+    "swarm": ("swarm", (), ()),
 }
 
 SETTINGS: dict[str, Any] = {
     "add_completion": False, "rich_markup_mode": None, "pretty_exceptions_enable": False,
     "suggest_commands": False,  # click suggests already; typer would say it twice
 }
-ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in aliases}
+ALIASES = {alias: name for name, (_, aliases, _) in COMMANDS.items() for alias in aliases}
 
 
 class _Commands(Mapping[str, click.Command]):
@@ -92,14 +105,63 @@ def _target(name: str) -> Any:
 
 
 def _build(name: str, called: str) -> click.Command:
-    """One command as typer would build it inside the whole app (same settings)."""
+    """One command as typer would build it inside the whole app (same settings), taking the
+    global options after it too."""
     target = _target(name)
     one = typer.Typer(**SETTINGS)
     if isinstance(target, typer.Typer):
         one.add_typer(target, name=called)
     else:
         one.command(called)(target)
-    return get_group(one).commands[called]
+    command = get_group(one).commands[called]
+    _with_global_options(command, COMMANDS[name][2])
+    return command
+
+
+class _GlobalOption(click.Option):
+    """A global option given after the command: it sets the State the app's callback made,
+    over what was given before the command."""
+
+    def __init__(self, name: str, flags: list[str], metavar: str | None, help: str, listed: bool) -> None:
+        super().__init__([name, *flags], metavar=metavar, help=help, is_flag=metavar is None,
+                         expose_value=False, hidden=not listed, callback=self._set)
+
+    @staticmethod
+    def _set(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        root = ctx.find_root().obj
+        if value and isinstance(root, State):
+            setattr(root, str(param.name), value)
+
+
+def _with_global_options(command: click.Command, uses: tuple[str, ...]) -> None:
+    """Add the global options to `command` (and to its subcommands), under their own heading
+    in its help; a flag the command already defines for itself stays its own (add's -Q)."""
+    taken = {flag for param in command.params for flag in param.opts + param.secondary_opts}
+    for name, (flags, metavar, help) in GLOBALS.items():
+        free = [flag for flag in flags if flag not in taken]
+        if free:
+            listed = name in uses or name == "verbose"
+            command.params.append(_GlobalOption(name, free, metavar, help, listed))
+    command.format_options = MethodType(_format_options, command)  # type: ignore[method-assign]
+    for sub in getattr(command, "commands", {}).values():
+        _with_global_options(sub, uses)
+
+
+def _format_options(self: click.Command, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    """A command's arguments, its own options, then the global options it takes."""
+    sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": [], "Global options": []}
+    for param in self.get_params(ctx):
+        record = param.get_help_record(ctx)
+        if record is not None:
+            heading = ("Global options" if isinstance(param, _GlobalOption)
+                       else "Arguments" if param.param_type_name == "argument" else "Options")
+            sections[heading].append(record)
+    for heading, rows in sections.items():
+        if rows:
+            with formatter.section(heading):
+                formatter.write_dl(rows)
+    if isinstance(self, click.Group):
+        self.format_commands(ctx, formatter)
 
 
 def _summary(name: str) -> str:
@@ -117,7 +179,7 @@ def _summary(name: str) -> str:
 class _LazyGroup(TyperGroup):
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
-        self.commands = _Commands()
+        self.commands = _Commands()  # type: ignore[assignment]  # click only reads it
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)  # typer's would build every command to list them
@@ -148,13 +210,18 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _global(name: str, default: Any) -> Any:
+    flags, metavar, help = GLOBALS[name]
+    return typer.Option(default, *flags, metavar=metavar, help=help)
+
+
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    repo: str = typer.Option(None, "--repo", metavar="PATH", help="Repository to use (default: nearest .mizu upward, or $MIZU_DIR)."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only what scripts need."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors."),
-    json_output: bool = typer.Option(False, "--json", help="Machine-readable output where a command has one."),
+    repo: str = _global(REPO, None),
+    quiet: bool = _global(QUIET, False),
+    verbose: bool = _global("verbose", False),
+    json_output: bool = _global(JSON, False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     ctx.obj = State(repo_arg=repo, quiet=quiet, verbose=verbose, json=json_output)

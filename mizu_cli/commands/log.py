@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from mizu_cli.render import dumps, print_json, print_ndjson
@@ -27,7 +29,9 @@ def log(
         "cid": str(e.cid), "seq": e.seq, "size": e.size,
         "signers": list(e.signers), "pinned": e.pinned,
     } for e in entries)
-    if fmt == "json":
+    if st.quiet and fmt == "text":  # scripts: the CIDs alone
+        sys.stdout.write("".join(f"{e.cid}\n" for e in entries))
+    elif fmt == "json":
         print_json(list(rows))
     elif fmt == "ndjson":
         print_ndjson(rows)

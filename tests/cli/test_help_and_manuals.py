@@ -16,7 +16,7 @@ from tests.cli.conftest import run_mizu
 
 MAN = Path(__file__).resolve().parents[2] / "man"
 SECTIONS = ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES")
-ALL_NAMES = sorted({*COMMANDS, *(a for _, aliases in COMMANDS.values() for a in aliases)})
+ALL_NAMES = sorted({*COMMANDS, *(a for _, aliases, _ in COMMANDS.values() for a in aliases)})
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
@@ -36,7 +36,7 @@ def test_command_has_a_man_page_in_git_shape(name: str) -> None:
         assert re.search(rf'^\.SH "?{section}"?\s*$', text, re.M), f"{page.name} lacks {section}"
 
 
-@pytest.mark.parametrize("alias", sorted({a for _, aliases in COMMANDS.values() for a in aliases}))
+@pytest.mark.parametrize("alias", sorted({a for _, aliases, _ in COMMANDS.values() for a in aliases}))
 def test_alias_pages_point_at_their_command(alias: str) -> None:
     assert (MAN / f"mizu-{alias}.1").is_file()
 

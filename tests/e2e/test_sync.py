@@ -60,7 +60,7 @@ def answers(repo: Path) -> list[dict]:
 
 
 def pull(repo: Path, *args: str) -> dict:
-    return json.loads(mizu("--json", "pull", *args, cwd=repo).stdout)
+    return json.loads(mizu("pull", *args, "--json", cwd=repo).stdout)
 
 
 def has(repo: Path, cid: str) -> bool:
@@ -346,7 +346,7 @@ def test_push_to_a_serving_node_and_a_progress_bar_on_a_terminal(tmp_path: Path)
     mizu("subscribe", sub, cwd=b)
     node_b = Serving(b)
     try:
-        pushed = json.loads(mizu("--json", "push", "--to", node_b.address, cwd=a).stdout)
+        pushed = json.loads(mizu("push", "--to", node_b.address, "--json", cwd=a).stdout)
         assert pushed["records"] == 601 and pushed["bytes_sent"] > 0  # and the query b lacked
         assert answers(b) == answers(a)
         # on a terminal, a pull draws a progress bar on stderr

@@ -14,11 +14,10 @@ def cat(
     target: str = typer.Argument(..., metavar="CID[/PATH]", help="A file, or a path inside a folder."),
 ) -> None:
     """Write a stored file's bytes to standard output, streaming, byte for byte."""
-    from mizu_cli.commands.ls import parse_target
-    from mizu_core.files.tree import read_file
+    from mizu_core.files.tree import read_file, resolve_target
 
     repo = state(ctx).repository()
     out = sys.stdout.buffer
-    for chunk in read_file(repo, parse_target(repo, target)):
+    for chunk in read_file(repo, resolve_target(repo, target)):
         out.write(chunk)
     out.flush()

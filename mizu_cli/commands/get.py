@@ -20,12 +20,11 @@ def get(
     Entry names that would leave DEST (`..`, names with `/`) are refused before anything
     is written.
     """
-    from mizu_cli.commands.ls import parse_target
-    from mizu_core.files.tree import restore
+    from mizu_core.files.tree import resolve_target, restore
 
     st = state(ctx)
     repo = st.repository()
-    cid = parse_target(repo, target)
+    cid = resolve_target(repo, target)
     dest = destination or Path(str(cid.to_v1()))
     count = restore(repo, cid, dest)
     info(f"wrote {count} file{'s' if count != 1 else ''} to {dest}", st.quiet)

@@ -20,7 +20,8 @@ def init(
     """
     from mizu_core.repo.repository import Repository
 
-    repo, created = Repository.init(directory)
+    created = not Repository.exists(directory)
+    repo = Repository.init(directory)
     with repo:
         verb = "Initialized empty" if created else "Reinitialized existing"
         info(f"{verb} mizu repository in {repo.path}", state(ctx).quiet)

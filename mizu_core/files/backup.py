@@ -84,7 +84,7 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
     }
     if previous is not None:
         message["$prev"] = message_iri(previous)
-    cid = repo.publish([message]).cids[0]
+    cid = repo.publish(message)
     return Snapshot(cid, len(links), new_file_blocks, len(new_pages))
 
 

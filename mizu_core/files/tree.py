@@ -29,7 +29,7 @@ from mizu_core.files.unixfs import (
     decode_node,
     directory_node,
 )
-from mizu_core.message.cid import CID, DAG_PB, RAW
+from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, parse_cid
 from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
 from mizu_core.repo.repository import Repository
@@ -179,6 +179,19 @@ def resolve(repo: Repository, cid: CID, path: str) -> CID:
             raise NotFound(f"no '{name}' in {cid}")
         cid = entry.cid
     return cid
+
+
+def resolve_target(repo: Repository, target: str) -> CID:
+    """`CID[/PATH]`, `ipfs://CID[/PATH]` or `/ipfs/CID[/PATH]` → the CID of that file or
+    folder; a site snapshot message stands for its folder."""
+    text = target.removeprefix("ipfs://").removeprefix("/ipfs/")
+    cid_text, _, path = text.partition("/")
+    cid = parse_cid(cid_text)
+    if cid.codec == DAG_CBOR:
+        snapshot = repo.message(cid)
+        if snapshot.get("type") == "site-snapshot" and "root" in snapshot:
+            cid = snapshot["root"]
+    return resolve(repo, cid, path)
 
 
 def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:

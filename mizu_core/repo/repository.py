@@ -15,11 +15,11 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from mizu_core.errors import NotARepository, NotFound
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58
+from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import StaticRef, message_iri, parse_static
@@ -48,16 +48,16 @@ IDENTITY = "identity.pem"
 STORE = "store"
 GC_LOCK = "gc.lock"  # flock: shared by multi-transaction writers, exclusive for gc
 # A write transaction stores at most _BATCH_SIZE messages: bigger ones rewrite the pages of
-# the tables keyed by hash fewer times (100k messages: 15,000 stored 10% faster than 7,500,
-# for 11 MB more memory). It ends sooner once the put has grown the process's memory by
-# _BATCH_MEMORY (a large store may have a page to copy for each row a message adds).
+# the tables keyed by hash fewer times, for a little more memory (docs/performance.md). It
+# ends sooner once the put has grown the process's memory by _BATCH_MEMORY (a large store
+# may have a page to copy for each row a message adds).
 _BATCH_SIZE = 15_000
 _BATCH_MEMORY = 160 << 20
 _GROWTH = 16 << 20  # what a transaction must add to memory before it counts as growing it
 # Messages stored at a time (`Ingest.store_many`), and between releases of the store's
 # mapped pages: each write maps ~100 kB (the pages it reads and their fault-around
-# neighbours), so release often (it is cheap). 128 measured 7% faster storing than 20, and
-# 10 MB less peak memory than 256.
+# neighbours), so release often (it is cheap). Fewer per slice made storing slower, more
+# raised peak memory (docs/performance.md).
 _STORE_SLICE = 128
 # A signed put signs while it stores (`_signed_segments`): the first segment is one batch,
 # the later ones this many batches each (stored one CID range after another).
@@ -182,6 +182,11 @@ def find_repository(
     )
 
 
+def _as_cid(value: CID | str) -> CID:
+    """A CID given as text by a script is parsed as one typed at the command line."""
+    return value if isinstance(value, CID) else parse_cid(value)
+
+
 def include_resolver(txn: Txn) -> Callable[[str], Any]:
     """How `$include` finds the messages it names: in this snapshot, or not at all."""
 
@@ -222,9 +227,14 @@ class Repository:
 
     # -- opening -------------------------------------------------------------------------
 
+    @staticmethod
+    def exists(directory: str | os.PathLike[str]) -> bool:
+        """Whether `directory` holds a repository (`directory/.mizu`)."""
+        return _is_repository(Path(directory).absolute() / REPO_DIR)
+
     @classmethod
-    def init(cls, directory: Path) -> tuple[Repository, bool]:
-        """Create `directory/.mizu` (or keep the one there); return it and whether it is new."""
+    def init(cls, directory: str | os.PathLike[str] = ".") -> Repository:
+        """Create `directory/.mizu` and open it; an existing one is kept as it is."""
         mizu = Path(directory).absolute() / REPO_DIR
         created = not (mizu / CONFIG).exists()
         mizu.mkdir(parents=True, exist_ok=True)
@@ -241,10 +251,18 @@ class Repository:
             config.data.setdefault("core", {})["version"] = 1
             config.save()
         LmdbStore(str(mizu / STORE), create=True).close()
-        return cls.open(mizu), created
+        return cls.open(mizu)
 
     @classmethod
-    def open(cls, mizu: Path) -> Repository:
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Repository:
+        """The repository of a working folder (its `.mizu`, or the nearest one upward, as
+        the CLI finds it), or a `.mizu` folder itself; None: $MIZU_DIR, else upward from
+        the current folder."""
+        if path is None:
+            mizu = find_repository()
+        else:
+            given = Path(path).expanduser().absolute()
+            mizu = given if _is_repository(given) else find_repository(env={}, start=given)
         config = Config(ConfigFile(mizu / CONFIG), ConfigFile(global_config_path()))
         map_size = config.positive_int("store.map-size", 1 << 36)
         return cls(LmdbStore(str(mizu / STORE), map_size=map_size), None, config, mizu)
@@ -294,13 +312,34 @@ class Repository:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @overload
     def publish(
-        self,
-        messages: Iterable[Any],
-        *,
-        sign: bool = True,
-        signer: PrivateKey | None = None,
-        skip_invalid: bool = False,
+        self, message: Mapping[str, Any] | str | bytes | MessageText, /, *,
+        sign: bool = True, signer: PrivateKey | None = None,
+    ) -> CID: ...
+
+    @overload
+    def publish(
+        self, messages: list[Any] | Iterator[Any], /, *,
+        sign: bool = True, signer: PrivateKey | None = None, skip_invalid: bool = False,
+    ) -> PublishResult: ...
+
+    def publish(
+        self, messages: Any, /, *,
+        sign: bool = True, signer: PrivateKey | None = None, skip_invalid: bool = False,
+    ) -> CID | PublishResult:
+        """Publish one message (a dict, or JSON text) and return its CID; or publish a list
+        or an iterator of them, `Lines` blocks of NDJSON among them, and return what was
+        stored. Signed with `signer`, else the repository's identity, unless `sign=False`.
+        """
+        if isinstance(messages, (Mapping, str, bytes, MessageText)):
+            if isinstance(messages, (str, bytes)):
+                messages = MessageText(messages, "message")
+            return self._publish([messages], sign, signer, False).cids[0]
+        return self._publish(messages, sign, signer, skip_invalid)
+
+    def _publish(
+        self, messages: Iterable[Any], sign: bool, signer: PrivateKey | None, skip_invalid: bool
     ) -> PublishResult:
         """Publish messages: all are prepared first, then stored in batches.
 
@@ -401,8 +440,7 @@ class Repository:
                 # One CID range after another (in input order within each): the tables
                 # keyed by CID (messages, pins) then take each batch's rows in a few of
                 # their pages rather than all over them, which LMDB copies and writes back
-                # whole. 100k unsigned: 9% faster than input order, 13 MB less memory
-                # (10-25% and 35 MB when message blocks were kept by CID too).
+                # whole: faster, and less memory, than input order (docs/performance.md).
                 records = records_of(sorted((p for s in spooled for p in s.parts), key=_RANGE))
             else:  # one batch: in input order
                 records = (r for s in spooled for r in in_input_order(s.parts, s.order))
@@ -436,18 +474,22 @@ class Repository:
 
     # -- reading -------------------------------------------------------------------------
 
-    def block(self, cid: CID) -> bytes:
+    def block(self, cid: CID | str) -> bytes:
+        cid = _as_cid(cid)
         with self.store.reader() as txn:
             data = blockstore.get(txn, cid.to_v1().raw)
         if data is None:
             raise NotFound(f"{cid} is not in the repository")
         return bytes(data)
 
-    def has(self, cid: CID) -> bool:
+    def has(self, cid: CID | str) -> bool:
+        cid = _as_cid(cid)
         with self.store.reader() as txn:
             return blockstore.has(txn, cid.to_v1().raw)
 
-    def message(self, cid: CID) -> dict[str, Any]:
+    def message(self, cid: CID | str) -> dict[str, Any]:
+        """A stored message as IPLD: its links are `CID`s (`codec.to_json` gives JSON)."""
+        cid = _as_cid(cid)
         if cid.codec != DAG_CBOR:
             raise NotFound(f"{cid} is not a message (codec 0x{cid.codec:x})")
         with self.store.reader() as txn:
@@ -456,8 +498,9 @@ class Repository:
             raise NotFound(f"message {cid} is not in the repository")
         return message
 
-    def resolve(self, cid: CID, path: str = "") -> Any:
+    def resolve(self, cid: CID | str, path: str = "") -> Any:
         """The value at `path` (`a/b/0`) inside a message, following CID links."""
+        cid = _as_cid(cid)
         value: Any = self.message(cid)
         walked = str(cid)
         for seg in [s for s in path.split("/") if s]:
@@ -472,7 +515,9 @@ class Repository:
             walked += "/" + seg
         return value
 
-    def update_view(self, cid: CID) -> UpdateView:
+    def update_view(self, cid: CID | str) -> UpdateView:
+        """The message merged with its `$prev` ancestors (SPEC §4)."""
+        cid = _as_cid(cid)
         with self.store.reader() as txn:
             return update_view(cid.to_v1(), lambda c: read_message(txn, c))
 
@@ -513,7 +558,7 @@ class Repository:
 
     def query(
         self, query: Any = None, params: dict[str, Any] | None = None, *,
-        cid: CID | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
+        cid: CID | str | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
     ) -> Iterator[Any]:
         """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
 
@@ -532,6 +577,7 @@ class Repository:
                 return
             message, self_iri = None, None
             if cid is not None:
+                cid = _as_cid(cid)
                 message = read_message(txn, cid.to_v1())
                 if message is None:
                     raise NotFound(f"message {cid} is not in the repository")
@@ -541,6 +587,28 @@ class Repository:
 
             prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
             yield from engine.run(prepared, index, self_iri, message, nquads)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def add(self, path: str | os.PathLike[str], *, raw_leaves: bool = False) -> CID:
+        """Add a file or folder as `mizu add` does (UnixFS, the CID `ipfs add` gives);
+        return its root's CIDv1, pinned."""
+        from mizu_core.files.tree import add_path
+
+        return add_path(self, Path(path), raw_leaves)[-1].link.cid.to_v1()
+
+    def cat(self, target: CID | str) -> bytes:
+        """The bytes of a stored file: `CID`, `CID/path/in/folder` or `ipfs://CID/…`."""
+        from mizu_core.files.tree import read_file, resolve_target
+
+        return b"".join(read_file(self, resolve_target(self, str(target))))
+
+    def get(self, target: CID | str, destination: str | os.PathLike[str]) -> int:
+        """Write a stored file or folder (or a site snapshot) to `destination`, as
+        `mizu get`; return the number of files written."""
+        from mizu_core.files.tree import resolve_target, restore
+
+        return restore(self, resolve_target(self, str(target)), Path(destination))
 
     # -- pins ----------------------------------------------------------------------------
 

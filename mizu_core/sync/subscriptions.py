@@ -81,7 +81,7 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
     if cid is None:
         with repo.store.reader() as txn:
             _parse(txn, query, None)  # refuse what is not a query before publishing it
-        cid = repo.publish([query], sign=False).cids[0]
+        cid = repo.publish(query, sign=False)
     cid = cid.to_v1()
     if cid.codec != DAG_CBOR or len(cid.raw) != SUB_KEY_LEN:
         raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")

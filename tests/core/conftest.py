@@ -12,9 +12,6 @@ from mizu_core.repo.repository import Repository
 
 @pytest.fixture(params=["memory", "lmdb"])
 def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repository]:
-    if request.param == "memory":
-        r = Repository.memory()
-    else:
-        r, _ = Repository.init(tmp_path)
+    r = Repository.memory() if request.param == "memory" else Repository.init(tmp_path)
     yield r
     r.close()

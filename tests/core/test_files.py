@@ -131,7 +131,7 @@ def test_gc_keeps_pinned_files_and_drops_unpinned(repo: Repository, tmp_path: Pa
 
 
 def test_adding_streams_in_bounded_memory(tmp_path: Path) -> None:
-    repo, _ = Repository.init(tmp_path / "repo")
+    repo = Repository.init(tmp_path / "repo")
     path = _file(tmp_path, "big", b"")
     with open(path, "wb") as f:
         for _ in range(48):
@@ -198,7 +198,7 @@ def _mapped_kb(path: str) -> int:
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux only")
 def test_reading_a_large_file_does_not_keep_the_store_resident(tmp_path: Path) -> None:
-    repo, _ = Repository.init(tmp_path / "r")
+    repo = Repository.init(tmp_path / "r")
     big = tmp_path / "big"
     big.write_bytes(os.urandom(96 << 20))
     root = add_path(repo, big)[-1].link.cid
@@ -213,7 +213,7 @@ def test_an_unchanged_file_is_not_read_again(tmp_path: Path, monkeypatch: pytest
     import mizu_core.files.tree as tree
 
     monkeypatch.setattr(tree, "_RACY_NS", 0)  # files made by the test are seconds old at most
-    repo, _ = Repository.init(tmp_path / "r")
+    repo = Repository.init(tmp_path / "r")
     page = tmp_path / "page.html"
     page.write_bytes(os.urandom(300_000))
     first = add_path(repo, page)[-1].link

@@ -223,7 +223,7 @@ def test_a_large_result_streams_in_bounded_memory(tmp_path: Any) -> None:
     from mizu_core import terms
     from mizu_core.repo.index import IndexWriter, TermDictionary
 
-    repo, _ = Repository.init(tmp_path)
+    repo = Repository.init(tmp_path)
     predicate = terms.iri("https://mizu.stream/v")
     with repo.store.writer() as txn:
         writer = IndexWriter(txn, TermDictionary(txn))
@@ -296,7 +296,7 @@ def test_aggregates_fold_rows_in_bounded_memory(tmp_path: Any) -> None:
     from mizu_core import terms
     from mizu_core.repo.index import IndexWriter, TermDictionary
 
-    repo, _ = Repository.init(tmp_path)
+    repo = Repository.init(tmp_path)
     kind, value = terms.iri("https://mizu.stream/kind"), terms.iri("https://mizu.stream/v")
     with repo.store.writer() as txn:
         writer = IndexWriter(txn, TermDictionary(txn))

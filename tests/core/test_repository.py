@@ -182,7 +182,7 @@ def test_fsck_finds_a_missing_index_entry(repo: Repository) -> None:
 
 
 def test_memory_and_lmdb_agree(tmp_path) -> None:
-    disk, _ = Repository.init(tmp_path)
+    disk = Repository.init(tmp_path)
     memory = Repository.memory()
     batch = [{"a": [1, {"b": 2}], "c": {"d": None}}, {"x": "y"}]
     assert disk.publish(batch, sign=False).cids == memory.publish(batch, sign=False).cids
@@ -193,7 +193,7 @@ def test_memory_and_lmdb_agree(tmp_path) -> None:
 def test_gc_waits_for_writes_that_are_not_pinned_yet(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import threading
 
-    repo, _ = Repository.init(tmp_path)
+    repo = Repository.init(tmp_path)
     collected = threading.Event()
     with repo.unpinned_writes():
         with repo.store.writer() as txn:  # a block stored, its pin still to come

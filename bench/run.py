@@ -528,7 +528,21 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
         f"  {results['command']}",
         "  ```",
         "",
+        "## How to run",
+        "",
+        "`pip install -e '.[bench]'` (pyoxigraph, rdflib, psutil), then "
+        "`.venv/bin/python bench/run.py` from the repository root runs every benchmark and "
+        "rewrites this file; `--only ingest|startup|query|files|sync` runs one (this file is "
+        "then written only with `--markdown PATH`), and `--help` lists the sizes and run "
+        "counts. The sync benchmark needs Node.js and npm for its OrbitDB comparison "
+        "(`bench/anchors/orbitdb/`); the files benchmark, `ipfs_cid`.",
+        "",
         "## How to read this",
+        "",
+        "Ratios are measured side by side in the same run, never against an earlier run's "
+        "figure: a virtual machine's speed drifts, by up to 2x within minutes on the one "
+        "these figures come from, and not every program alike. Earlier runs and what they "
+        "showed are in `docs/performance.md`.",
         "",
         "Mizu's ingest time is the wall time of the whole `mizu --json put --lines FILE` "
         "process: interpreter start-up, then JSON parsing, validation, encoding, hashing (CID) "

@@ -1,1 +1,1 @@
-"""Queries: json-rql (and later SPARQL) → one algebra → a streaming evaluator over the index."""
+"""Queries: json-rql and SPARQL → one algebra → a streaming evaluator over the index."""

@@ -1,4 +1,4 @@
-"""json-rql → algebra (SPEC §4; grammar in shared/jsonrql-cases/GRAMMAR.md).
+"""json-rql → algebra (SPEC §4; the grammar is json-rql's, https://json-rql.org).
 
 Every error names the key path of the offending place (`@where[1].@filter`). Implemented:
 @select/@distinct (with expressions and aggregates), @construct, @describe, @where as

@@ -2,11 +2,10 @@
 
 A message's block is kept under its arrival number (`message_blocks`: seq → block, the
 same key as its `log` entry). Messages arrive in order, so a put appends their blocks at
-the end of that table; kept by CID, each block went to a random page, and every batch
-rewrote most of the table (100k signed messages: ~10% of the time storing, and 15-45 MB
-of what each 15,000-message commit wrote). Every other block (file chunks and nodes,
-blocks received that are not messages) is kept by CID in `blocks`, as are the messages of
-stores written before `message_blocks` existed, which stay readable as they are.
+the end of that table; kept by CID, each block would go to a random page, and every batch
+would rewrite most of the table (docs/decisions.md). Every other block (file chunks and
+nodes, blocks received that are not messages) is kept by CID in `blocks`, as are the
+messages of stores written before `message_blocks` existed, which stay readable as they are.
 """
 
 from __future__ import annotations

@@ -18,9 +18,8 @@ whose `$schema` they cannot look up fails there; every message that fails in a w
 prepared again here, in order, with everything this process knows (schemas published
 earlier in the same input included), and that result is the one reported.
 
-The workers are plain forks fed through pipes, not a `multiprocessing.Pool`: its three
-handler threads cost this process a second of CPU per 100,000 messages, all of it taken
-from the store, which runs here.
+The workers are plain forks fed through pipes, not a `multiprocessing.Pool`: its handler
+threads would take CPU from this process, which runs the store.
 """
 
 from __future__ import annotations

@@ -127,3 +127,10 @@ def test_options_after_a_double_dash_are_arguments(tmp_path: Path) -> None:
     assert run_mizu("init", str(tmp_path)).code == 0
     result = run_mizu("view", "--", "--json", cwd=tmp_path)
     assert result.code == 2 and "--json" in result.stderr
+
+
+def test_the_repo_after_the_command_wins(tmp_path: Path) -> None:
+    assert run_mizu("init", str(tmp_path / "here")).code == 0
+    cid = run_mizu("put", "--no-sign", input='{"a": 1}', cwd=tmp_path / "here").stdout.strip()
+    shown = run_mizu("--repo", "/nonexistent", "view", cid, "--repo", str(tmp_path / "here"), cwd=tmp_path)
+    assert shown.code == 0 and shown.stdout == '{\n  "a": 1\n}\n'

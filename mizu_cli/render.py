@@ -24,8 +24,9 @@ def print_ndjson(rows: Iterable[Any]) -> None:
         write(dumps(row, pretty=False) + "\n")
 
 
-def write_rows(rows: Iterable[dict[str, Any]], fmt: str) -> None:
-    """Write query rows as they come: the first row is out before the last is computed."""
+def write_rows(rows: Iterable[Any], fmt: str) -> None:
+    """Write query rows as they come: the first row is out before the last is computed.
+    Rows are JSON objects, or lines of text for nquads."""
     write = sys.stdout.write
     if fmt == "json":
         first = True
@@ -37,7 +38,7 @@ def write_rows(rows: Iterable[dict[str, Any]], fmt: str) -> None:
         print_ndjson(rows)
     elif fmt == "nquads":
         for line in rows:
-            write(line)  # type: ignore[arg-type]
+            write(line)
     elif fmt in ("csv", "tsv"):
         _write_delimited(rows, "," if fmt == "csv" else "\t")
     else:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from mizu_cli.render import print_json
 
 if TYPE_CHECKING:
+    from mizu_core.message.cid import CID
     from mizu_core.repo.repository import Repository
 
 
@@ -34,7 +35,7 @@ def show(repo: Repository, target: str, update: bool = False, compact: bool = Fa
     print_json(codec.to_json(value), pretty=not compact)
 
 
-def _update_view(repo: Repository, cid: Any) -> Any:
+def _update_view(repo: Repository, cid: CID) -> Any:
     """The update view; ancestors missing here are fetched from the remotes first."""
     from mizu_core.errors import MissingAncestor
 

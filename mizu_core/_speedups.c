@@ -172,7 +172,7 @@ static void KeyReader_dealloc(KeyReader *self) {
 static PyTypeObject KeyReaderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mizu_core._speedups.KeyReader",
-    .tp_doc = "KeyReader(cursor, more, short): read(prefix) -> list of id triples, or "
+    .tp_doc = "KeyReader(cursor, more, short)\n--\n\nread(prefix) -> list of id triples, or "
               "more(found, last_key, prefix) once `short` keys are found",
     .tp_basicsize = sizeof(KeyReader),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -247,7 +247,7 @@ static void IdStream_dealloc(IdStream *self) {
 static PyTypeObject IdStreamType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mizu_core._speedups.IdStream",
-    .tp_doc = "IdStream(keys, prefix): the id triples of the keys, until one lacks the prefix",
+    .tp_doc = "IdStream(keys, prefix)\n--\n\nThe id triples of the keys, until one lacks the prefix",
     .tp_basicsize = sizeof(IdStream),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -455,7 +455,7 @@ static PyTypeObject KeyPairsType = {
     .tp_name = "mizu_core._speedups.KeyPairs",
     .tp_basicsize = sizeof(KeyPairs),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "KeyPairs(keys): (key, b'') for each 24-byte key packed in keys",
+    .tp_doc = "KeyPairs(keys, /)\n--\n\n(key, b'') for each 24-byte key packed in keys",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)KeyPairs_init,
     .tp_dealloc = (destructor)KeyPairs_dealloc,
@@ -784,7 +784,7 @@ static void Encoder_dealloc(Encoder *self) {
 static PyTypeObject EncoderType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mizu_core._speedups.Encoder",
-    .tp_doc = "Encoder(cid_type, error): encode(value, depth=0) -> canonical DAG-CBOR bytes",
+    .tp_doc = "Encoder(cid_type, error)\n--\n\nencode(value, depth=0) -> canonical DAG-CBOR bytes",
     .tp_basicsize = sizeof(Encoder),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -1018,7 +1018,7 @@ static void b2_compress(uint64_t h[8], const unsigned char block[128], uint64_t 
     v[12] ^= counter; /* messages here are far below 2**64 bytes: the high word stays 0 */
     if (last) v[14] = ~v[14];
     /* Rounds written out, so each message word's index is a constant (the compiler does
-     * not unroll a loop this long): a term hashes ~20% faster than looping over B2_SIGMA. */
+     * not unroll a loop this long); hashing terms is on every write's path. */
 #define B2_ROUND(r)                                                                          \
     do {                                                                                     \
         const unsigned char *s = B2_SIGMA[(r) % 10];                                         \
@@ -1481,32 +1481,42 @@ static PyObject *message_triples(PyObject *module, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"intern_terms", intern_terms, METH_VARARGS,
-     "intern_terms(term_lists, out, ids, new, new_terms, next_id, cache_limit, cached_term_size)"
-     " -> next_id: TermDictionary.intern over the terms of many triples, each list's in turn"
+     "intern_terms($module, term_lists, out, ids, new, new_terms, next_id, cache_limit,"
+     " cached_term_size, /)\n--\n\n"
+     "-> next_id: TermDictionary.intern over the terms of many triples, each list's in turn"
      " (s, p, o, s, ...), their ids appended to out (native uint64s)"},
     {"has_reserved", has_reserved, METH_O,
-     "has_reserved(value) -> whether a dict or list holds a '$' key at any depth (or a key"
-     " that is not a string, or nesting past MAX_DEPTH)"},
-    {"base32", base32, METH_O, "base32(data) -> RFC 4648 base32 text, lower case, unpadded"},
-    {"b58encode", b58encode, METH_O, "b58encode(data) -> base58btc text (bitcoin alphabet)"},
-    {"b58decode", b58decode, METH_O, "b58decode(text) -> bytes; ValueError on a bad character"},
-    {"term_hash", py_term_hash, METH_O, "term_hash(term) -> 16-byte BLAKE2b digest"},
+     "has_reserved($module, value, /)\n--\n\n"
+     "Whether a dict or list holds a '$' key at any depth (or a key that is not a string, or"
+     " nesting past MAX_DEPTH)"},
+    {"base32", base32, METH_O,
+     "base32($module, data, /)\n--\n\nRFC 4648 base32 text, lower case, unpadded"},
+    {"b58encode", b58encode, METH_O,
+     "b58encode($module, data, /)\n--\n\nbase58btc text (bitcoin alphabet)"},
+    {"b58decode", b58decode, METH_O,
+     "b58decode($module, text, /)\n--\n\nbytes; ValueError on a bad character"},
+    {"term_hash", py_term_hash, METH_O,
+     "term_hash($module, term, /)\n--\n\n16-byte BLAKE2b digest"},
     {"term_claims", term_claims, METH_O,
-     "term_claims(new) -> [(term_hash(term), 8-byte id)] of a {term: id} dict, by hash"},
+     "term_claims($module, new, /)\n--\n\n"
+     "[(term_hash(term), 8-byte id)] of a {term: id} dict, by hash"},
     {"bloom_probe", bloom_probe, METH_VARARGS,
-     "bloom_probe(bloom, claims) -> indexes of the claims whose hash the bloom may hold; it"
-     " then holds them all (two bits each, from the hash's two halves)"},
+     "bloom_probe($module, bloom, claims, /)\n--\n\n"
+     "Indexes of the claims whose hash the bloom may hold; it then holds them all (two bits"
+     " each, from the hash's two halves)"},
     {"term_rows", term_rows, METH_VARARGS,
-     "term_rows(new, skip) -> [(8-byte id, term)] of a {term: id} dict, in its order, but"
-     " for the ids in skip"},
+     "term_rows($module, new, skip, /)\n--\n\n"
+     "[(8-byte id, term)] of a {term: id} dict, in its order, but for the ids in skip"},
     {"message_triples", message_triples, METH_VARARGS,
-     "message_triples(root_iri, message, predicates, predicate, resolve, link_iri, set_elements,"
-     " cid_type, flat=False) -> triples (flat: their terms in turn): message/triples.py's mapping,"
-     " with its helpers for the rare parts"},
+     "message_triples($module, root_iri, message, predicates, predicate, resolve, link_iri,"
+     " set_elements, cid_type, flat=False, /)\n--\n\n"
+     "Triples (flat: their terms in turn): message/triples.py's mapping, with its helpers for"
+     " the rare parts"},
     {"index_keys", index_keys, METH_VARARGS,
-     "index_keys(rows, replaced) -> (spo, pos, osp, predicate_counts): of id triples packed"
-     " as native uint64s (intern_terms), each its sorted 24-byte keys packed end to end (for"
-     " KeyPairs), ids mapped through replaced; and {p: triples with p}"},
+     "index_keys($module, rows, replaced, /)\n--\n\n"
+     "(spo, pos, osp, predicate_counts): of id triples packed as native uint64s (intern_terms),"
+     " each its sorted 24-byte keys packed end to end (for KeyPairs), ids mapped through"
+     " replaced; and {p: triples with p}"},
     {NULL, NULL, 0, NULL},
 };
 

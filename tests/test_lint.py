@@ -1,10 +1,15 @@
-"""House style is checked like behaviour: ruff on everything, mypy --strict on the core."""
+"""House style is checked like behaviour: ruff on everything, mypy --strict on the core and
+the CLI, and the C speedups' type stub against the built module."""
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -16,9 +21,32 @@ def test_ruff() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_mypy_strict_on_the_core() -> None:
+def test_mypy_strict_on_the_core_and_the_cli() -> None:
+    # pyproject.toml's [tool.mypy]: strict, files mizu_core and mizu_cli
     result = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mizu_core._speedups") is None,
+                    reason="the C speedups are not built")
+def test_the_c_stub_matches_the_c_module() -> None:
+    # stubtest compares _speedups.pyi with the module: names, classes that cannot be
+    # subclassed, and the arguments of each function and constructor (names, by position
+    # only or not, defaults), which it reads from the docstrings' "name(args)\n--" lines.
+    # Without that line a function's arguments go unchecked, so each must have one.
+    from mizu_core import _speedups
+
+    unsigned = []
+    for name, value in vars(_speedups).items():
+        if callable(value):
+            try:
+                inspect.signature(value)
+            except ValueError:
+                unsigned.append(name)
+    assert unsigned == [], f"give {unsigned} a text signature in _speedups.c (as the others have)"
+    result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", "pyproject.toml",
+                             "mizu_core._speedups"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_core_never_imports_the_cli() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -30,13 +31,14 @@ def add(
     if cid_version == 0 and raw_leaves:
         raise UsageError("--cid-version 0 cannot name raw leaves", hint="use CIDv1 with --raw-leaves")
     st = state(ctx)
-    progress = None
+    progress: Callable[[int], None] | None = None
     if sys.stderr.isatty() and not (quiet or st.quiet):
-        def progress(done: int) -> None:
+        def show(done: int) -> None:
             print(f"\radded {done / 1e6:.1f} MB", end="", file=sys.stderr, flush=True)
 
+        progress = show
     added = add_path(st.repository(), path, raw_leaves, progress)
-    if progress:
+    if progress is not None:
         print(file=sys.stderr)
     for entry in added if not (quiet or st.quiet) else added[-1:]:
         cid = entry.link.cid if cid_version == 0 else entry.link.cid.to_v1()

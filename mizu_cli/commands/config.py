@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mizu_cli.state import state
+
+if TYPE_CHECKING:
+    from mizu_core.repo.config import ConfigFile
 
 app = typer.Typer(help="Read and write configuration (section.name keys).", no_args_is_help=True)
 
 GLOBAL = typer.Option(False, "--global", help="Use the user's global file instead of the repository's.")
 
 
-def _file(ctx: typer.Context, use_global: bool):  # type: ignore[no-untyped-def]
+def _file(ctx: typer.Context, use_global: bool) -> ConfigFile:
     from mizu_core.repo.config import ConfigFile, global_config_path
 
     if use_global:

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import typer
 
 from mizu_cli.render import human_size, print_json, warn
 from mizu_cli.state import state
+
+if TYPE_CHECKING:
+    from mizu_core.message.cid import CID
+    from mizu_core.repo.repository import Repository
+    from mizu_core.sync.exchange import Report
+    from mizu_core.sync.session import Progress
+
+    Exchange = Callable[[Repository, CID | None, list[str], Progress | None], Report]
 
 TIMEOUT = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Give up on a peer that does not connect, or answer a request, within this (default 5).")
 
@@ -37,7 +47,7 @@ def push(
     _sync(ctx, sub, peers, lambda repo, cid, addrs, _: exchange.push(repo, cid, addrs, timeout), "pushed")
 
 
-def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run, verb: str) -> None:  # type: ignore[no-untyped-def]
+def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run: Exchange, verb: str) -> None:
     from mizu_core.message.cid import parse_cid
     from mizu_core.sync.remotes import resolve_peers
 
@@ -61,7 +71,7 @@ def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run, ver
               f"{report.peers} peer{plural} in {report.seconds:.1f} s")
 
 
-def _progress_bar():  # type: ignore[no-untyped-def]
+def _progress_bar() -> Callable[[int, int], None]:
     def show(done: int, total: int) -> None:
         width = 30
         filled = width * done // max(total, 1)

@@ -7,15 +7,18 @@ import sys
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mizu_cli.render import print_json, warn
 from mizu_cli.state import state
 
+if TYPE_CHECKING:
+    from mizu_core.message.keys import PrivateKey
 
-def _signer(pem: str | None):  # type: ignore[no-untyped-def]
+
+def _signer(pem: str | None) -> PrivateKey | None:
     """The key named by --pem PATH[,PASSWORD] (password also from MIZU_KEY_PASSWORD)."""
     from mizu_core.errors import BadKey
     from mizu_core.message.keys import PrivateKey

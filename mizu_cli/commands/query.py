@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import typer
 
 from mizu_cli.render import write_rows
 from mizu_cli.state import state
+
+if TYPE_CHECKING:
+    from mizu_core.repo.repository import Repository
 
 
 def query(
@@ -54,7 +58,7 @@ def query(
     write_rows(rows, fmt)
 
 
-def _ask_network(repo, source: str, params: dict[str, str], sparql: bool) -> None:  # type: ignore[no-untyped-def]
+def _ask_network(repo: Repository, source: str, params: dict[str, str], sparql: bool) -> None:
     from mizu_cli.render import warn
     from mizu_core.errors import UsageError
     from mizu_core.message import codec

@@ -14,7 +14,6 @@ command does) does not load the store and the query engine.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import (
@@ -77,6 +76,8 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'mizu_core' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(_WHERE[name]), name)
     globals()[name] = value
     return value

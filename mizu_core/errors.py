@@ -76,3 +76,14 @@ class RejectedData(PeerError):
     """A peer sent data that failed verification: bad data, not an unreachable peer."""
 
     exit_code = 1
+
+
+def shorten(value: str, limit: int = 40) -> str:
+    """`value` for an error message: whole when short, else its first `limit` characters
+    and its length, so that a hostile 4 MiB value never lands whole in an error line;
+    control characters escaped, so that it stays one line."""
+    shown = value if value.isprintable() else "".join(
+        c if c.isprintable() else repr(c)[1:-1] for c in value[:limit])
+    if len(value) <= limit:
+        return shown
+    return f"{shown[:limit]}… ({len(value)} characters)"

@@ -2,14 +2,21 @@
 
 CIDs are built by hand rather than through `multiformats`, which is ~50x slower on the
 publish hot path; the text forms are byte-identical to what IPFS tools print.
+
+Turning base58 or base36 text into bytes takes time quadratic in its length, so every
+length is bounded before anything is decoded: a CID is at most MAX_CID_BYTES bytes (its
+digest at most MAX_DIGEST_BYTES, identity hashes included) and its text at most
+MAX_CID_TEXT characters; other multibase values (keys, signatures) at most
+MAX_MULTIBASE_BYTES. man/mizu-protocol.5 documents them.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
 
-from mizu_core.errors import UsageError
+from mizu_core.errors import UsageError, shorten
 from mizu_core.speedups import native
 
 DAG_PB = 0x70
@@ -17,6 +24,16 @@ DAG_CBOR = 0x71
 RAW = 0x55
 SHA2_256 = 0x12
 IDENTITY_HASH = 0x00
+
+# A digest longer than this is refused, whatever the hash function: kubo (boxo's verifcid)
+# refuses identity digests over 128 bytes too. It keeps every CID far below LMDB's 511-byte
+# key limit, with the prefixes the store's tables put before it.
+MAX_DIGEST_BYTES = 128
+# Version, codec, hash code and digest length (varints), and the digest: 149 bytes at most
+# with 9-byte varints; a few more allowed, none needed.
+MAX_CID_BYTES = 160
+MAX_CID_TEXT = 2 * MAX_CID_BYTES + 1  # the longest text of the longest CID: base16 and its "f"
+MAX_MULTIBASE_BYTES = 4096  # keys and signatures as multibase text (an RSA-16384 key fits)
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
@@ -97,31 +114,51 @@ def _b32decode(text: str) -> bytes:
 
 def _b64decode(text: str, urlsafe: bool) -> bytes:
     text = text.rstrip("=")
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded) if urlsafe else base64.b64decode(padded, validate=True)
+    if urlsafe:  # the stdlib's urlsafe decoder skips characters it does not know: refuse them
+        if "+" in text or "/" in text:
+            raise ValueError("invalid base64url character")
+        text = text.translate(_URLSAFE)
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
-def multibase_decode(text: str) -> bytes:
-    """Decode a multibase string (base16, base32, base36, base58btc, base64 variants)."""
+_URLSAFE = str.maketrans("-_", "+/")
+
+
+# Bits per character of each multibase prefix this module decodes.
+_BITS = {"f": 4.0, "F": 4.0, "b": 5.0, "B": 5.0, "k": math.log2(36), "K": math.log2(36),
+         "z": math.log2(58), "m": 6.0, "M": 6.0, "u": 6.0, "U": 6.0}
+
+
+def multibase_decode(text: str, max_bytes: int = MAX_MULTIBASE_BYTES) -> bytes:
+    """Decode a multibase string (base16, base32, base36, base58btc, base64 variants) of at
+    most `max_bytes` bytes. Longer text is refused before it is decoded (base58 and base36
+    take time quadratic in their length); errors never quote the text."""
     if not text:
         raise ValueError("empty multibase string")
     prefix, body = text[0], text[1:]
+    bits = _BITS.get(prefix)
+    if bits is None:
+        raise ValueError(f"unsupported multibase prefix {prefix!r}")
+    # Base58 and base36 spell each leading zero byte with one character: at most max_bytes.
+    limit = max(max_bytes, math.ceil(max_bytes * 8 / bits)) + 2  # + padding
+    if len(body) > limit:
+        raise ValueError(f"{len(text)} characters, longer than {max_bytes} bytes can be")
     try:
         if prefix in "fF":
-            return bytes.fromhex(body)
-        if prefix in "bB":
-            return _b32decode(body)
-        if prefix in "kK":
-            return _b36decode(body)
-        if prefix == "z":
-            return b58decode(body)
-        if prefix in "mM":
-            return _b64decode(body, urlsafe=False)
-        if prefix in "uU":
-            return _b64decode(body, urlsafe=True)
+            data = bytes.fromhex(body)
+        elif prefix in "bB":
+            data = _b32decode(body)
+        elif prefix in "kK":
+            data = _b36decode(body)
+        elif prefix == "z":
+            data = b58decode(body)
+        else:
+            data = _b64decode(body, urlsafe=prefix in "uU")
     except (ValueError, base64.binascii.Error) as e:  # type: ignore[attr-defined]
         raise ValueError(f"invalid multibase string: {e}") from None
-    raise ValueError(f"unsupported multibase prefix {prefix!r}")
+    if len(data) > max_bytes:
+        raise ValueError(f"{len(data)} bytes, over the {max_bytes}-byte limit")
+    return data
 
 
 def read_varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -166,6 +203,8 @@ class CID:
             self.raw, self._text, self.version, self.codec = bytes(raw), text, 1, raw[1]
             self.hash_code, self.digest = SHA2_256, self.raw[4:]
             return
+        if len(raw) > MAX_CID_BYTES:
+            raise ValueError(f"invalid CID: {len(raw)} bytes, over the {MAX_CID_BYTES}-byte limit")
         try:
             if len(raw) == 34 and raw[0] == SHA2_256 and raw[1] == 32:
                 version, codec, mh = 0, DAG_PB, raw
@@ -179,6 +218,8 @@ class CID:
             length, pos = read_varint(mh, pos)
         except ValueError as e:
             raise ValueError(f"invalid CID: {e}") from None
+        if length > MAX_DIGEST_BYTES:
+            raise ValueError(f"invalid CID: a {length}-byte digest, over the {MAX_DIGEST_BYTES}-byte limit")
         if len(mh) - pos != length:
             raise ValueError("invalid CID: multihash length does not match its digest")
         self.raw = bytes(raw)
@@ -200,11 +241,14 @@ class CID:
 
     @classmethod
     def parse(cls, text: str) -> CID:
-        """Parse a CID in any multibase (CIDv0 `Qm…` included); raise ValueError if not one."""
+        """Parse a CID in any multibase (CIDv0 `Qm…` included); raise ValueError if not one.
+        Text longer than MAX_CID_TEXT is refused before it is decoded."""
         text = text.strip()
+        if len(text) > MAX_CID_TEXT:
+            raise ValueError(f"{len(text)} characters, over the {MAX_CID_TEXT}-character limit")
         if len(text) == 46 and text.startswith("Qm"):
             return cls(b58decode(text))
-        return cls(multibase_decode(text))
+        return cls(multibase_decode(text, MAX_CID_BYTES))
 
     def matches(self, data: bytes) -> bool:
         """True when `data` hashes to this CID (only sha2-256 and identity are supported)."""
@@ -250,4 +294,4 @@ def parse_cid(text: str) -> CID:
     try:
         return CID.parse(text)
     except ValueError as e:
-        raise UsageError(f"'{text}' is not a CID ({e})") from None
+        raise UsageError(f"'{shorten(text)}' is not a CID ({e})") from None

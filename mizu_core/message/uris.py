@@ -56,7 +56,7 @@ def parse_static(uri: str) -> StaticRef | None:
             return None
         action, cid_text, path = "ipfs", m.group(1), m.group(2)
     try:
-        cid = CID.parse(cid_text)
+        cid = CID.parse(cid_text)  # bounded: long text is refused before it is decoded
     except ValueError:
         return None
     return StaticRef(action, cid, (path or "").rstrip("/"))
@@ -70,14 +70,31 @@ def message_iri(cid: CID | str) -> str:
     return VIEW_RAW + str(cid)
 
 
-@lru_cache(maxsize=4096)  # field names repeat: in every query and every message
+# The caches below keep only short values: a cache of 4,096 hostile 4 MiB strings (a peer's
+# query frames, say) would hold 16 GiB.
+CACHED_LENGTH = 512
+
+
 def segment(key: str) -> str:
     """A field name as one IRI path segment."""
+    return _cached_segment(key) if len(key) <= CACHED_LENGTH else _segment(key)
+
+
+def _segment(key: str) -> str:
     return quote(key, safe=_SEGMENT_SAFE)
 
 
-@lru_cache(maxsize=4096)  # queries name the same few IRIs again and again
+_cached_segment = lru_cache(maxsize=4096)(_segment)  # field names repeat in every message
+
+
 def normalise_iri(iri: str) -> str:
     """Canonical spelling of a Mizu or ipfs URI; any other IRI is returned unchanged."""
+    return _cached_normalise(iri) if len(iri) <= CACHED_LENGTH else _normalise(iri)
+
+
+def _normalise(iri: str) -> str:
     ref = parse_static(iri)
     return ref.iri() if ref else iri
+
+
+_cached_normalise = lru_cache(maxsize=4096)(_normalise)  # queries name the same few IRIs

@@ -4,6 +4,14 @@ Format: a varint-prefixed DAG-CBOR header `{"roots": [CID…], "version": 1}`, t
 section per block: varint(len(cid) + len(data)), the binary CID, the data. Importing
 re-hashes every block and validates every message through the same path as a publish;
 one bad block rejects the whole archive and nothing is stored.
+
+A CAR v1 has no length, so a cut at a section boundary reads as a shorter archive. What
+an import can check, it checks before storing anything: every root must be in the archive
+or in the repository (else the header is damaged or the archive cut), and each root's DAG
+is walked over the archive and the store; what it references that neither holds is
+reported as incomplete (partial replication makes that normal), never pinned in silence,
+and so are the archive's blocks that no root reaches (stored unpinned: the next gc
+removes them).
 """
 
 from __future__ import annotations
@@ -12,23 +20,30 @@ import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, read_varint, varint
+from mizu_core.message.validate import MissingSchema
 from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
-from mizu_core.repo.received import check_block, store_checked
+from mizu_core.repo.kv import Txn
+from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.repo.upkeep import block_links
+from mizu_core.repo.upkeep import block_references
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
+MAX_CID = 256  # bytes: a sha2-256 CID takes 36; the store's keys may not exceed 511
 _BATCH = 10_000
 
 
-def reachable(repo: Repository, roots: Iterable[CID]) -> Iterator[tuple[CID, bytes]]:
-    """Every block the roots reach, each once, roots first (depth first)."""
+def reachable(
+    repo: Repository, roots: Iterable[CID], missing: list[CID] | None = None
+) -> Iterator[tuple[CID, bytes]]:
+    """Every block the roots reach (links, and the schema messages of `$schema`), each
+    once, roots first (depth first). A linked block not stored raises NotFound, or with
+    `missing` is added there and skipped (partial replication)."""
     seen: set[bytes] = set()
     stack = list(reversed(list(roots)))
     while stack:
@@ -37,9 +52,15 @@ def reachable(repo: Repository, roots: Iterable[CID]) -> Iterator[tuple[CID, byt
         if key in seen:
             continue
         seen.add(key)
-        data = repo.block(cid)
+        try:
+            data = repo.block(cid)
+        except NotFound:
+            if missing is None:
+                raise
+            missing.append(cid)
+            continue
         yield cid, data
-        stack.extend(reversed(block_links(cid, data)))
+        stack.extend(reversed(block_references(cid, data)))
 
 
 def all_blocks(repo: Repository) -> Iterator[tuple[CID, bytes]]:
@@ -63,6 +84,8 @@ class Imported:
     roots: tuple[CID, ...]
     blocks: int
     messages: int
+    missing: tuple[CID, ...] = ()  # referenced under the roots, in neither archive nor store
+    unrooted: int = 0  # blocks of the archive no root reaches: stored, not pinned
 
 
 def _read_exact(stream: IO[bytes], n: int, what: str) -> bytes:
@@ -96,6 +119,8 @@ def _split_cid(section: bytes) -> tuple[CID, bytes]:
         _, pos = read_varint(section, pos)  # codec
         _, pos = read_varint(section, pos)  # hash function
         length, pos = read_varint(section, pos)
+        if pos + length > min(MAX_CID, len(section)):
+            raise ValueError(f"it would take {pos + length} bytes (at most {MAX_CID})")
         return CID(section[: pos + length]), section[pos + length:]
     except ValueError as e:
         raise InvalidMessage(f"CAR section with a malformed CID: {e}") from None
@@ -117,23 +142,72 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
         raise InvalidMessage(f"not a CAR file (header: {e})") from None
     if type(header) is not dict or header.get("version") != 1 or type(header.get("roots")) is not list:
         raise InvalidMessage("not a CAR v1 file (bad header)")
-    roots = tuple(r for r in header["roots"] if type(r) is CID)
+    if any(type(r) is not CID for r in header["roots"]):
+        raise InvalidMessage("not a CAR v1 file (a root in its header is not a CID)")
+    roots = tuple(header["roots"])
 
     count = messages = 0
+    references: dict[bytes, tuple[CID, ...]] = {}  # each block of the archive → what it references
+    schemas: dict[CID, dict[str, object]] = {}  # schema messages of the archive
+    waiting: list[tuple[int, CID, bytes]] = []  # messages whose schema may come later
+
+    def schema(ref: Any) -> dict[str, object] | None:
+        return schemas.get(ref.cid.to_v1()) or _stored_schema(repo, ref.cid)
+
+    def check(n: int, cid: CID, data: bytes) -> Checked | None:
+        missing: list[CID] = []
+        try:
+            checked = check_block(cid, data, schema, missing)
+        except InvalidMessage as e:
+            raise InvalidMessage(f"CAR block {n}: {e}") from None
+        if missing:
+            return None
+        if checked.signers is not None and b"json-schema" in data:
+            message = codec.decode_trusted(data)
+            if message.get("kind") == "json-schema" and type(message.get("schema")) is dict:
+                schemas[checked.cid] = message
+        return checked
+
     with tempfile.SpooledTemporaryFile(max_size=32 << 20) as spool:
+
+        def keep(checked: Checked) -> None:
+            nonlocal count, messages
+            pickle.dump(checked, spool)
+            references[checked.cid.raw] = checked.links + checked.schemas
+            messages += checked.signers is not None
+            count += 1
+
         n = 0
         while (size := _read_varint(stream)) is not None:
             n += 1
             if size > MAX_SECTION:
                 raise InvalidMessage(f"CAR block {n} is {size} bytes, over the limit")
             cid, data = _split_cid(_read_exact(stream, size, f"block {n}"))
-            try:
-                checked = check_block(cid, data, lambda ref: _stored_schema(repo, ref.cid))
-            except InvalidMessage as e:
-                raise InvalidMessage(f"CAR block {n}: {e}") from None
-            pickle.dump(checked, spool)
-            messages += checked.signers is not None
-            count += 1
+            checked = check(n, cid, data)
+            if checked is None:
+                waiting.append((n, cid, data))
+            else:
+                keep(checked)
+        while waiting:  # messages whose schema message comes later in the archive
+            still = []
+            for item in waiting:
+                checked = check(*item)
+                if checked is None:
+                    still.append(item)
+                else:
+                    keep(checked)
+            if len(still) == len(waiting):  # no schema came: the first one waiting fails
+                n, cid, data = still[0]
+                try:
+                    check_block(cid, data, schema)
+                except MissingSchema as e:
+                    raise MissingSchema(
+                        f"CAR block {n}: $schema {e.cid} is neither in the archive nor in the repository",
+                        "import the schema message first", e.cid,
+                    ) from None
+            waiting = still
+        with repo.store.reader() as txn:
+            missing, unrooted = _completeness(txn, roots, references)
         spool.seek(0)
         # Everything is verified: store in batches as `put` does (a crash leaves whole
         # batches, and importing the same archive again completes it); roots pinned last.
@@ -142,9 +216,45 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
                 store_checked(txn, (pickle.load(spool) for _ in range(min(_BATCH, count - start))))
         with repo.store.writer() as txn:
             for root in roots:
-                if blockstore.has(txn, root.to_v1().raw):
-                    txn.put("pins", root.to_v1().raw, PIN_USER, overwrite=False)
-    return Imported(roots, count, messages)
+                txn.put("pins", root.to_v1().raw, PIN_USER, overwrite=False)
+    return Imported(roots, count, messages, tuple(missing), unrooted)
+
+
+def _completeness(
+    txn: Txn, roots: tuple[CID, ...], references: dict[bytes, tuple[CID, ...]]
+) -> tuple[list[CID], int]:
+    """What the roots' DAGs reference that neither the archive nor the store holds, and how
+    many blocks of the archive no root reaches. A root held by neither fails the import:
+    the header was damaged, or the archive cut before it."""
+    for root in roots:
+        key = root.to_v1().raw
+        if key not in references and not _stored(txn, key):
+            raise InvalidMessage(
+                f"CAR root {root} is neither in the archive nor in the repository",
+                hint="the archive is truncated or its header damaged",
+            )
+    missing: list[CID] = []
+    seen: set[bytes] = set()
+    stack = [root.to_v1() for root in roots]
+    while stack:
+        cid = stack.pop()
+        key = cid.raw
+        if key in seen:
+            continue
+        seen.add(key)
+        links = references.get(key)
+        if links is None:
+            data = blockstore.get(txn, key) if _stored(txn, key) else None
+            if data is None:
+                missing.append(cid)
+                continue
+            links = tuple(block_references(cid, bytes(data)))
+        stack.extend(link.to_v1() for link in links)
+    return missing, sum(key not in seen for key in references)
+
+
+def _stored(txn: Txn, key: bytes) -> bool:
+    return len(key) <= MAX_CID and blockstore.has(txn, key)
 
 
 def _stored_schema(repo: Repository, cid: CID) -> dict[str, object] | None:

@@ -17,6 +17,13 @@ VAR = "$var"
 MAX_EXPANDED_NODES = 100_000
 
 
+def _kept(key: str) -> bool:
+    """Fields not walked: `$$name` escapes, and `$signatures` (validated to hold only keys
+    and digests, so nothing to expand; and signing adds to it, which must not change what
+    the expansion counts against its budget)."""
+    return key.startswith("$$") or key == "$signatures"
+
+
 def pointer_segments(ref: str) -> list[str]:
     """`#/a/b~1c` → ["a", "b/c"] (JSON pointer escapes)."""
     if ref == "#":
@@ -57,7 +64,7 @@ def expand_includes(
         if t is not dict:
             return value
         if INCLUDE not in value:
-            return {k: (v if k.startswith("$$") else walk(v, active)) for k, v in value.items()}
+            return {k: (v if _kept(k) else walk(v, active)) for k, v in value.items()}
         target_uri = value[INCLUDE]
         if target_uri in active:
             raise InvalidMessage(f"$include cycle through '{target_uri}'")
@@ -69,14 +76,14 @@ def expand_includes(
         elif resolve_external is not None:
             target = resolve_external(target_uri)
         else:
-            return {k: (v if k.startswith("$$") else walk(v, active)) for k, v in value.items()}
+            return {k: (v if _kept(k) else walk(v, active)) for k, v in value.items()}
         included = walk(target, (*active, target_uri))
         if type(included) is not dict:
             raise InvalidMessage(f"$include target '{target_uri}' is not an object")
         merged = dict(included)
         for k, v in value.items():
             if k != INCLUDE:
-                merged[k] = v if k.startswith("$$") else walk(v, active)
+                merged[k] = v if _kept(k) else walk(v, active)
         return merged
 
     result: dict[str, Any] = walk(root, ())

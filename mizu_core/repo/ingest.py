@@ -103,15 +103,19 @@ def seal(
     return Prepared(CID.for_block(data), data, message, signers)
 
 
-def prepare_block(cid: CID, data: bytes, schema_lookup: SchemaLookup | None = None) -> Prepared:
-    """Check a message block that came from elsewhere: re-hash, decode strictly, validate."""
+def prepare_block(
+    cid: CID, data: bytes, schema_lookup: SchemaLookup | None = None,
+    missing_schemas: list[CID] | None = None,
+) -> Prepared:
+    """Check a message block that came from elsewhere: re-hash, decode strictly, validate
+    (`validate_message` says what `missing_schemas` does)."""
     if cid.codec != DAG_CBOR:
         raise InvalidMessage(f"{cid} is not a dag-cbor message")
     if not cid.matches(data):
         raise InvalidMessage(f"block does not hash to {cid}")
     _check_size(data)
     message = codec.decode(data)
-    signers = validate_message(message, schema_lookup)
+    signers = validate_message(message, schema_lookup, missing_schemas)
     return Prepared(cid.to_v1(), data, message, tuple(k.marshal() for k in signers))
 
 

@@ -1,9 +1,16 @@
 """Storage upkeep: garbage collection and the consistency check (`fsck`).
 
-gc keeps pinned blocks and every block they link (tag-42 links), and drops the rest with
-their triples, log entries and metadata in one transaction. fsck re-hashes every block,
-re-validates every message and proves the three index orderings equal the triples the
-messages give.
+gc keeps pinned blocks and every block they reference (tag-42 links, dag-pb links, the
+schema messages of `$schema`), and drops the rest with their triples, log entries and
+metadata in one transaction. fsck re-hashes every block, re-validates every message and
+proves the three index orderings equal the triples the messages give.
+
+fsck tells corruption from incompleteness. Corruption (a problem, exit 1) is what no
+command could have stored: a block that does not hash to its CID, a message that
+`validate_message` (the judge of put and import too) refuses, an index that disagrees
+with the blocks. Incompleteness is what partial replication makes normal: a link to a
+block not stored, a `$prev` ancestor not stored, a `$schema` whose schema message is not
+stored (its conformance then goes unchecked); it is reported and is not a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from mizu_core.files.unixfs import decode_node
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
 from mizu_core.message.triples import message_triples
-from mizu_core.message.validate import validate_message
+from mizu_core.message.update import prev_cids
+from mizu_core.message.validate import schema_cids, validate_message
 from mizu_core.repo import blockstore
 from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
@@ -48,8 +56,20 @@ def block_links(cid: CID, data: bytes) -> list[CID]:
     return []
 
 
+def block_references(cid: CID, data: bytes) -> list[CID]:
+    """`block_links`, and for a message the schema messages its `$schema` fields name:
+    what gc keeps and export writes along with the block."""
+    links = block_links(cid, data)
+    if cid.codec == DAG_CBOR and b"$schema" in data:
+        try:
+            links.extend(schema_cids(codec.decode(data)))
+        except MizuError:
+            pass
+    return links
+
+
 def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
-    """Pinned blocks (and `also`) and everything they link, transitively."""
+    """Pinned blocks (and `also`) and everything they reference, transitively."""
     live: set[bytes] = set()
     stack = [bytes(k) for k, _ in txn.scan("pins")] + (also or [])
     # Subscription records are kept like pins. Keys: the subscription's 36-byte CID
@@ -63,7 +83,7 @@ def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
         live.add(key)
         data = blockstore.get(txn, key)
         if data is not None:
-            stack.extend(link.to_v1().raw for link in block_links(CID(key), bytes(data)))
+            stack.extend(link.to_v1().raw for link in block_references(CID(key), bytes(data)))
     return live
 
 
@@ -96,7 +116,8 @@ def gc(repo: Repository) -> GcResult:
 
 @dataclass
 class FsckReport:
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # corruption: fsck fails
+    incomplete: list[str] = field(default_factory=list)  # blocks referenced, not stored
     blocks: int = 0
     messages: int = 0
     triples: int = 0
@@ -120,6 +141,10 @@ def fsck(repo: Repository) -> FsckReport:
                 continue
             if not cid.matches(bytes(data)):
                 problem(f"block {cid}: content does not hash to its CID")
+            elif cid.codec == DAG_PB or (cid.codec == DAG_CBOR and txn.get("messages", key) is None):
+                for link in block_links(cid, bytes(data)):  # messages: in _check_message
+                    if not blockstore.has(txn, link.to_v1().raw):
+                        report.incomplete.append(f"block {cid} links {link}, which is not stored")
         for seq_key, _ in txn.scan("message_blocks"):
             if txn.get("log", seq_key) is None:
                 problem(f"message block {_SEQ.unpack(seq_key)[0]} has no log entry")
@@ -143,8 +168,6 @@ def fsck(repo: Repository) -> FsckReport:
         for key, _ in txn.scan("pins"):
             if not blockstore.has(txn, bytes(key)):
                 problem(f"pin {CID(bytes(key))} names a block that is not stored")
-        for root, missing in _incomplete_pins(txn):
-            problem(f"pin {root}: linked block {missing} is not stored")
         if txn.count("terms") != txn.count("term_ids"):
             problem("the term dictionary's two tables differ in size")
         _check_statistics(txn, report)
@@ -153,28 +176,6 @@ def fsck(repo: Repository) -> FsckReport:
     except MizuError as e:
         problem(f"identity: {e}")
     return report
-
-
-def _incomplete_pins(txn: Txn) -> list[tuple[CID, CID]]:
-    """(pin, missing block) for every block a pinned DAG links but the store lacks."""
-    out = []
-    for key, _ in txn.scan("pins"):
-        root = CID(bytes(key))
-        seen: set[bytes] = set()
-        stack = [root]
-        while stack:
-            cid = stack.pop()
-            raw = cid.to_v1().raw
-            if raw in seen:
-                continue
-            seen.add(raw)
-            data = blockstore.get(txn, raw)
-            if data is None:
-                if cid != root:
-                    out.append((root, cid))
-                continue
-            stack.extend(block_links(cid, bytes(data)))
-    return out
 
 
 def _check_statistics(txn: Txn, report: FsckReport) -> None:
@@ -199,10 +200,20 @@ def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckR
     if message is None:
         problem(f"message {cid}: block missing or not a message")
         return
+    missing_schemas: list[CID] = []
     try:
-        validate_message(message, lambda ref: read_message(txn, ref.cid.to_v1()))
+        validate_message(message, lambda ref: read_message(txn, ref.cid.to_v1()), missing_schemas)
     except MizuError as e:
         problem(f"message {cid}: {e}")
+    incomplete = report.incomplete.append
+    for schema in missing_schemas:
+        incomplete(f"message {cid}: its $schema {schema} is not stored, so conformance was not checked")
+    for link in dict.fromkeys(link.to_v1() for link in codec.iter_links(message)):
+        if not blockstore.has(txn, link.raw):
+            incomplete(f"message {cid} links {link}, which is not stored")
+    for parent in prev_cids(message):
+        if not blockstore.has(txn, parent.raw):
+            incomplete(f"message {cid}: its $prev {parent} is not stored")
     missing: set[str] = set()
     for triple in message_triples(cid, message):
         report.triples += 1

@@ -80,3 +80,123 @@ def test_a_bad_block_rejects_the_whole_archive(tmp_path: Path, damage: str) -> N
         read_car(target, io.BytesIO(bytes(archive)))
     with target.store.reader() as txn:
         assert txn.count("blocks") == 0 and txn.count("pins") == 0
+
+
+# -- imports that report success and lose data (issue 21, class 3) -------------------------
+
+
+def _sections(archive: bytes) -> list[int]:
+    """The offsets where the archive's sections start, and its end."""
+    from mizu_core.message.cid import read_varint
+
+    length, pos = read_varint(archive, 0)
+    bounds = [pos + length]
+    while bounds[-1] < len(archive):
+        length, pos = read_varint(archive, bounds[-1])
+        bounds.append(pos + length)
+    return bounds
+
+
+def _stored(repo: Repository) -> tuple[int, int, int]:
+    with repo.store.reader() as txn:
+        return txn.count("blocks"), txn.count("messages"), txn.count("pins")
+
+
+def test_a_cut_at_any_section_boundary_is_refused_or_reported(tmp_path: Path) -> None:
+    source, roots = filled(tmp_path)
+    archive = car_of(source, roots)
+    bounds = _sections(archive)
+    for cut in bounds[:-1]:
+        target = Repository.memory()
+        try:
+            result = read_car(target, io.BytesIO(archive[:cut]))
+        except InvalidMessage as e:
+            assert "neither in the archive nor in the repository" in str(e)
+            assert _stored(target) == (0, 0, 0)
+            continue
+        assert result.missing, f"a cut at {cut} imported in silence"
+        report = fsck(target)
+        assert report.ok and report.incomplete
+        assert set(target.pins()) == {r.to_v1() for r in roots}
+    whole = read_car(Repository.memory(), io.BytesIO(archive))
+    assert whole.missing == () and whole.unrooted == 0
+
+
+def test_damaged_header_roots_fail_and_store_nothing(tmp_path: Path) -> None:
+    source = Repository.memory()
+    (tmp_path / "d").mkdir()
+    for i in range(3):
+        (tmp_path / "d" / f"f{i}").write_bytes(os.urandom(1000))
+    folder = add_path(source, tmp_path / "d")[-1].link.cid
+    archive = car_of(source, [folder])
+    damaged = archive.replace(folder.raw, folder.raw[:-1] + bytes([folder.raw[-1] ^ 1]), 1)
+    target = Repository.memory()
+    with pytest.raises(InvalidMessage, match=r"CAR root .* is neither in the archive nor in the repository"):
+        read_car(target, io.BytesIO(damaged))
+    assert _stored(target) == (0, 0, 0)
+
+
+def test_a_root_that_is_not_a_cid_is_refused() -> None:
+    header = codec.encode({"roots": ["not a cid"], "version": 1})
+    with pytest.raises(InvalidMessage, match="not a CID"):
+        read_car(Repository.memory(), io.BytesIO(bytes([len(header)]) + header))
+
+
+def test_a_root_already_stored_is_pinned_and_blocks_no_root_reaches_are_counted() -> None:
+    repo = Repository.memory()
+    stored = repo.publish({"a": 1}, sign=False)
+    loose = codec.encode({"b": 2})
+    out = io.BytesIO()
+    write_car(out, [stored], [(CID.for_block(loose), loose)])
+    repo.unpin([stored])
+    result = read_car(repo, io.BytesIO(out.getvalue()))
+    assert result.unrooted == 1 and result.missing == ()
+    assert repo.pins() == [stored]
+
+
+def test_a_schema_travels_with_its_message_and_may_come_after_it() -> None:
+    source = Repository.memory()
+    schema = source.publish({"kind": "json-schema", "schema": {"type": "object", "required": ["t"]}})
+    message = source.publish({"$schema": f"https://mizu.stream/v0/view-raw/{schema}", "t": 1})
+    blocks = list(reachable(source, [message]))
+    assert [c for c, _ in blocks] == [message, schema]  # export follows $schema, message first
+    target = Repository.memory()
+    out = io.BytesIO()
+    write_car(out, [message], blocks)
+    result = read_car(target, io.BytesIO(out.getvalue()))
+    assert result.messages == 2 and target.message(message) == source.message(message)
+    assert fsck(target).ok and fsck(target).incomplete == []
+
+
+def test_a_schema_in_neither_archive_nor_repository_fails_naming_both() -> None:
+    source = Repository.memory()
+    schema = source.publish({"kind": "json-schema", "schema": {"type": "object"}})
+    message = source.publish({"$schema": f"https://mizu.stream/v0/view-raw/{schema}"})
+    out = io.BytesIO()
+    write_car(out, [message], [(message, source.block(message))])
+    target = Repository.memory()
+    with pytest.raises(InvalidMessage, match=r"CAR block 1: \$schema .* neither in the archive nor in the repository"):
+        read_car(target, io.BytesIO(out.getvalue()))
+    assert _stored(target) == (0, 0, 0)
+
+
+def test_export_skips_linked_blocks_not_held_when_asked() -> None:
+    repo = Repository.memory()
+    absent = CID.parse(SPEC_VECTORS[0][1])
+    cid = repo.publish({"cover": absent})
+    with pytest.raises(Exception, match="not in the repository"):
+        list(reachable(repo, [cid]))
+    missing: list[CID] = []
+    assert [c for c, _ in reachable(repo, [cid], missing)] == [cid] and missing == [absent]
+
+
+def test_an_overlong_cid_in_a_section_is_refused() -> None:
+    from mizu_core.message.cid import varint
+
+    header = codec.encode({"roots": [], "version": 1})
+    data = b"x" * 1000
+    cid = bytes([1, 0x55, 0]) + varint(len(data)) + data  # an identity CID of 1000 bytes
+    section = cid + data
+    archive = varint(len(header)) + header + varint(len(section)) + section
+    with pytest.raises(InvalidMessage, match="CAR section with a malformed CID"):
+        read_car(Repository.memory(), io.BytesIO(archive))

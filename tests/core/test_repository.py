@@ -251,3 +251,70 @@ def test_a_term_the_writer_claimed_before_is_found_through_its_bloom_filter() ->
         assert dictionary.settle() == {again: first}
         assert asked == [1]  # only "a" was probed: no reading back of every claim
         assert dictionary.lookup(terms.literal("a")) == first
+
+
+# -- put and fsck agree; incompleteness is not corruption (issue 21, class 2) ----------------
+
+
+def test_put_refuses_what_fsck_would_reject(repo: Repository) -> None:
+    for sign in (True, False):
+        with pytest.raises(InvalidMessage, match="cannot itself be a \\$var"):
+            repo.publish({"$var": "x"}, sign=sign)
+    assert list(repo.log()) == [] and fsck(repo).ok
+
+
+def test_links_and_ancestors_not_held_are_incomplete_not_corrupt(repo: Repository) -> None:
+    absent = CID.parse(SPEC_VECTORS[0][1])
+    cid = repo.publish({"cover": absent, "$prev": f"https://mizu.stream/v0/view-raw/{absent}"})
+    report = fsck(repo)
+    assert report.ok and report.problems == []
+    assert report.incomplete == [
+        f"message {cid} links {absent}, which is not stored",
+        f"message {cid}: its $prev {absent} is not stored",
+    ]
+    repo.publish(SPEC_VECTORS[0][0], sign=False)  # now held: complete
+    assert fsck(repo).incomplete == []
+
+
+def test_a_schema_in_use_survives_gc_and_a_closed_schema_holds_once_signed(repo: Repository) -> None:
+    schema = repo.publish({"kind": "json-schema", "schema": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"title": {}}, "patternProperties": {"^[$]schema$": {}}}})
+    message = repo.publish({"$schema": f"https://mizu.stream/v0/view-raw/{schema}", "title": "x"})
+    assert "$signatures" in repo.message(message)
+    repo.unpin([schema])
+    gc(repo)
+    assert repo.has(schema)  # the message that names it keeps it
+    report = fsck(repo)
+    assert report.ok and report.incomplete == []
+
+
+def test_fsck_reports_a_schema_not_held_as_incomplete(repo: Repository) -> None:
+    schema = repo.publish({"kind": "json-schema", "schema": {"type": "object"}})
+    message = repo.publish({"$schema": f"https://mizu.stream/v0/view-raw/{schema}"})
+    repo.unpin([schema, message])
+    with repo.store.writer() as txn:  # as if only the message had been replicated
+        txn.put("pins", message.raw, b"user")
+    _drop_message(repo, schema)
+    report = fsck(repo)
+    assert report.ok
+    assert report.incomplete == [f"message {message}: its $schema {schema} is not stored, so conformance was not checked"]
+
+
+def _drop_message(repo: Repository, cid: CID) -> None:
+    """Remove a message the way gc does (its triples, log entry, block and metadata)."""
+    import struct
+
+    from mizu_core.message.triples import message_triples
+    from mizu_core.repo.ingest import MessageInfo
+
+    with repo.store.writer() as txn:
+        meta = txn.get("messages", cid.raw)
+        assert meta is not None
+        seq_key = struct.pack(">Q", MessageInfo.decode(cid, bytes(meta)).seq)
+        data = bytes(blockstore.get(txn, cid.raw) or b"")
+        IndexWriter(txn, TermDictionary(txn)).remove(message_triples(cid, codec.decode(data)))
+        blockstore.delete_message(txn, cid.raw, seq_key)
+        txn.delete("log", seq_key)
+        txn.delete("messages", cid.raw)
+        txn.delete("pins", cid.raw)

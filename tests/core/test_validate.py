@@ -105,3 +105,63 @@ def test_nested_signatures_are_checked() -> None:
     with pytest.raises(SignatureError):
         validate_message({"outer": inner})
     assert validate_message(sign({"a": 1}, key)) == [key.public_key]
+
+
+# -- what put accepts, fsck and import accept (issue 21, class 2) -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"$var": "x"}, "cannot itself be a \\$var"),  # signing would add a field beside it
+        ({"$var": "x", "a": 1}, "cannot itself be a \\$var"),
+        ({"a": {"$include": "#/$signatures"}}, "into \\$signatures"),  # the root's grow when signed
+        ({"a": {"$include": "#/b/$signatures/0"}, "b": {}}, "into \\$signatures"),
+    ],
+)
+def test_invalid_whether_signed_or_not(message: Any, error: str) -> None:
+    with pytest.raises(InvalidMessage, match=error):
+        validate_message(message)
+    with pytest.raises(InvalidMessage, match=error):
+        validate_message(sign(message, PrivateKey.generate()))
+
+
+def test_a_schema_judges_what_the_signatures_sign() -> None:
+    """A closed schema holds for the message before signing adds `$signatures` and after."""
+    schema_message = {"kind": "json-schema", "schema": {
+        "type": "object", "additionalProperties": False,
+        "properties": {"$schema": {"type": "string"}, "title": {"type": "string"}}}}
+    schema_cid = CID.for_block(codec.encode(schema_message))
+    lookup = {schema_cid: schema_message}.get
+    message = {"$schema": f"https://mizu.stream/v0/view-raw/{schema_cid}", "title": "x"}
+    validate_message(message, lambda ref: lookup(ref.cid))
+    validate_message(sign(message, PrivateKey.generate()), lambda ref: lookup(ref.cid))
+    with pytest.raises(InvalidMessage, match="does not conform"):
+        validate_message(dict(message, extra=1), lambda ref: lookup(ref.cid))
+
+
+def test_a_missing_schema_can_be_noted_instead_of_raised() -> None:
+    from mizu_core.message.validate import MissingSchema
+
+    message = {"$schema": URI_A, "nested": {"$foo": 1}}
+    with pytest.raises(MissingSchema):
+        validate_message({"$schema": URI_A})
+    missing: list[CID] = []
+    with pytest.raises(InvalidMessage, match="'\\$foo'"):  # the rest is still checked
+        validate_message(message, None, missing)
+    assert missing == [CID.parse(CID_A)]
+
+
+def test_a_hostile_schema_is_a_one_line_error() -> None:
+    schema_message = {"kind": "json-schema", "schema": {"type": "string", "pattern": "(unclosed"}}
+    with pytest.raises(InvalidMessage) as caught:
+        validate_message({"$schema": URI_A}, lambda ref: schema_message)
+    assert "\n" not in str(caught.value)
+
+
+def test_signing_does_not_change_the_include_budget() -> None:
+    """Expansion does not walk `$signatures`, so a message just inside the budget stays so."""
+    message: dict[str, Any] = {"base": {"v": list(range(10))}, "d": {"$include": "#/base"}}
+    signed = sign(message, PrivateKey.generate())
+    assert expand_includes(signed)["$signatures"] == signed["$signatures"]
+    assert expand_includes(signed)["d"] == {"v": list(range(10))}

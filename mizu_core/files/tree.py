@@ -3,7 +3,11 @@
 `add_path` streams a file or a folder tree into UnixFS blocks (memory stays bounded: one
 chunk, plus at most 174 links per tree level) and pins the root last, so an interrupted add
 leaves only unpinned blocks for gc. `read_file`, `list_directory` and `restore` walk the
-DAG back; `restore` refuses entry names that would leave the destination.
+DAG back, iteratively (never Python's stack), and treat every DAG as hostile: `read_file`
+yields exactly the bytes a file's root declares or fails; `restore` checks the whole DAG
+first (`plan`: names, duplicates, nesting and the entries it expands to, counted along
+every path, against files.max-depth and files.max-entries) and writes exactly what the DAG
+holds, or nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mizu_core.errors import InvalidMessage, MizuError, NotFound, UsageError
 from mizu_core.files.unixfs import (
@@ -159,6 +164,28 @@ def _add_path(
     return added
 
 
+class UnsafeTree(InvalidMessage):
+    """A file or folder DAG that `get` (or `cat`, `ls`) refuses: names that cannot be
+    written as they are, nesting or expansion past the configured bounds, sizes that do
+    not add up. Exit status 1, like any bad block."""
+
+
+# The bounds of `get` (man/mizu-config.1): entries written, counted along every path (a
+# folder that links the same child twice has it written twice), and folders nested.
+MAX_ENTRIES_KEY, DEFAULT_MAX_ENTRIES = "files.max-entries", 1_000_000
+MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH = "files.max-depth", 256
+
+
+def _bound(repo: Repository, key: str, default: int) -> int:
+    return repo.config.positive_int(key, default)
+
+
+def _short(name: str, limit: int = 40) -> str:
+    """A name for an error line: its repr, cut short."""
+    text = repr(name)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(name.encode())} bytes)"
+
+
 def node(repo: Repository, cid: CID) -> Node:
     block = repo.block(cid)
     if cid.codec == RAW:
@@ -166,19 +193,49 @@ def node(repo: Repository, cid: CID) -> Node:
     if cid.codec != DAG_PB:
         raise InvalidMessage(f"{cid} is not a file or folder (codec 0x{cid.codec:x})")
     decoded = decode_node(block)
+    if not decoded.unixfs:
+        raise InvalidMessage(f"{cid} is a dag-pb node without UnixFS data, not a file or folder")
     if decoded.kind not in (FILE, DIRECTORY, RAW_TYPE):
         raise InvalidMessage(f"{cid}: UnixFS node type {decoded.kind} (symlink, sharded folder…) is not supported")
     return decoded
 
 
+def _entry(cid: CID, current: Node, name: str) -> Link:
+    """The link named `name` in a folder; refuses a name that two entries have."""
+    found = [link for link in current.links if link.name == name]
+    if not found:
+        raise NotFound(f"no '{name}' in {cid}")
+    if len(found) > 1:
+        raise UnsafeTree(f"refusing the folder {cid}: {len(found)} entries are named {_short(name)}")
+    return found[0]
+
+
 def resolve(repo: Repository, cid: CID, path: str) -> CID:
     """Follow a path of entry names from a folder."""
     for name in [p for p in path.split("/") if p]:
-        entry = next((link for link in node(repo, cid).links if link.name == name), None)
-        if entry is None:
-            raise NotFound(f"no '{name}' in {cid}")
-        cid = entry.cid
+        current = node(repo, cid)
+        if current.kind != DIRECTORY:
+            raise NotFound(f"no '{name}' in {cid}: it is a file, not a folder")
+        cid = _entry(cid, current, name).cid
     return cid
+
+
+def snapshot_root(cid: CID, message: Any) -> CID:
+    """The folder CID a site snapshot message names; InvalidMessage saying why when the
+    message is typed `site-snapshot` but is not one (SPEC §8)."""
+    def refuse(why: str) -> InvalidMessage:
+        return InvalidMessage(f"{cid} is not a site snapshot: {why}")
+
+    if type(message) is not dict or message.get("type") != "site-snapshot":
+        raise refuse("its type is not site-snapshot")
+    root = message.get("root")
+    if root is None:
+        raise refuse("it has no root")
+    if type(root) is not CID:
+        raise refuse("its root is not a CID link")
+    if root.codec != DAG_PB:
+        raise refuse(f"its root {root.to_v1()} is not a folder (codec 0x{root.codec:x})")
+    return root
 
 
 def resolve_target(repo: Repository, target: str) -> CID:
@@ -188,23 +245,61 @@ def resolve_target(repo: Repository, target: str) -> CID:
     cid_text, _, path = text.partition("/")
     cid = parse_cid(cid_text)
     if cid.codec == DAG_CBOR:
-        snapshot = repo.message(cid)
-        if snapshot.get("type") == "site-snapshot" and "root" in snapshot:
-            cid = snapshot["root"]
+        message = repo.message(cid)
+        if type(message) is dict and message.get("type") == "site-snapshot":
+            root = snapshot_root(cid, message)
+            if node(repo, root).kind != DIRECTORY:
+                raise InvalidMessage(f"{cid} is not a site snapshot: its root {root.to_v1()} is not a folder")
+            cid = root
     return resolve(repo, cid, path)
 
 
+def _file_size(cid: CID, current: Node, expected: int | None = None) -> int:
+    """The size a file node declares, checked against its own block sizes (and against
+    `expected`, what its parent says): so the bytes a file yields are exactly what its
+    root declares, however its blocks are linked."""
+    def refuse(why: str) -> UnsafeTree:
+        return UnsafeTree(f"{cid} is not a valid UnixFS file: {why}")
+
+    if current.kind == DIRECTORY:
+        raise refuse("it links a folder as a part of the file")
+    sizes = current.blocksizes
+    if len(sizes) != len(current.links):
+        raise refuse(f"it has {len(current.links)} links but {len(sizes)} block sizes")
+    if current.links and 0 in sizes:
+        raise refuse("it links a part of 0 bytes")
+    size = len(current.data) + sum(sizes)
+    if current.filesize is not None and current.filesize != size:
+        raise refuse(f"it declares {current.filesize} bytes but holds {size}")
+    if expected is not None and size != expected:
+        raise refuse(f"it holds {size} bytes where its parent says {expected}")
+    return size
+
+
 def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
-    """The bytes of a file, chunk by chunk, in order."""
-    stack = [cid]
+    """The bytes of a file, chunk by chunk, in order.
+
+    Every node's size is checked against its parent's block sizes as it is read, so a
+    file yields exactly the bytes its root declares, or fails: linking the same part many
+    times makes a large file, never an endless one. A part of 0 bytes inside a file, or a
+    file DAG deeper than files.max-depth, is refused."""
+    max_depth = _bound(repo, MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH)
+    stack: list[tuple[CID, int | None, int]] = [(cid, None, 0)]  # node, size expected, depth
     since_release = 0
     while stack:
-        current = node(repo, stack.pop())
-        if current.kind == DIRECTORY:
+        current_cid, expected, depth = stack.pop()
+        current = node(repo, current_cid)
+        if current.kind == DIRECTORY and expected is None:
             raise UsageError(f"{cid} is a folder (use mizu ls or mizu get)")
+        _file_size(current_cid, current, expected)
         if current.links:
-            stack.extend(link.cid for link in reversed(current.links))
-        elif current.data:
+            if depth >= max_depth:
+                raise UnsafeTree(f"refusing the file {cid}: its DAG is nested more than "
+                                 f"{MAX_DEPTH_KEY} ({max_depth}) deep",
+                                 hint=f"raise it with: mizu config set {MAX_DEPTH_KEY} N")
+            stack.extend((link.cid, size, depth + 1)
+                         for link, size in zip(reversed(current.links), reversed(current.blocksizes), strict=True))
+        if current.data:
             yield current.data
             since_release += len(current.data)
             if since_release >= _RELEASE_BYTES:
@@ -223,46 +318,204 @@ def list_directory(repo: Repository, cid: CID) -> list[Link]:
 
 def _safe_name(name: str) -> str:
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
-        raise InvalidMessage(f"refusing the entry name {name!r}: it would leave the destination")
+        raise InvalidMessage(f"refusing the entry name {_short(name)}: it would leave the destination")
     return name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `get` would write for a DAG, counted along every path (a child linked twice
+    counts twice): entries (files and folders below the root), files, the deepest
+    nesting, the longest relative path in bytes, and the bytes the files declare."""
+
+    entries: int
+    files: int
+    depth: int
+    longest: int
+    size: int
+
+
+def plan(repo: Repository, cid: CID, *, max_entries: int | None = None,
+         max_depth: int | None = None, name_max: int = 255) -> Plan:
+    """Check a whole file or folder DAG before anything is written, and count what
+    writing it means. Iterative, and each distinct block is read once (a summary per CID):
+    the time is linear in the blocks stored, however often they are linked. Refuses
+    (UnsafeTree) names that cannot be written as they are (empty, `.`, `..`, `/`, `\\`,
+    NUL, longer than `name_max` bytes), two entries of a folder with one name, nesting
+    deeper than `max_depth`, and more than `max_entries` entries."""
+    max_entries = max_entries if max_entries is not None else _bound(repo, MAX_ENTRIES_KEY, DEFAULT_MAX_ENTRIES)
+    max_depth = max_depth if max_depth is not None else _bound(repo, MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH)
+    done: dict[bytes, Plan] = {}
+    expanding: set[bytes] = set()  # folders whose entries are being summed: the DFS path
+    stack: list[tuple[CID, Node | None]] = [(cid, None)]
+    while stack:
+        if len(done) > max_entries + 1:  # each distinct block is an entry somewhere
+            raise UnsafeTree(f"refusing {cid}: it holds more than {MAX_ENTRIES_KEY} ({max_entries}) entries",
+                             hint=f"if it is meant to be that large: mizu config set {MAX_ENTRIES_KEY} N")
+        current_cid, current = stack[-1]
+        key = current_cid.to_v1().raw
+        if current is None:  # first visit
+            if key in done:
+                stack.pop()
+                continue
+            current = node(repo, current_cid)
+            if current.kind != DIRECTORY:
+                done[key] = Plan(0, 1, 0, 0, _file_size(current_cid, current))
+                stack.pop()
+                continue
+            stack[-1] = (current_cid, current)  # summed up once its entries are
+            expanding.add(key)
+            if len(expanding) > max_depth + 1:  # the folders on the path from the root
+                raise _too_deep(cid, max_depth)
+            names = set()
+            for link in current.links:
+                _safe_name(link.name)
+                encoded = len(link.name.encode())
+                if encoded > name_max:
+                    raise UnsafeTree(f"refusing the entry name {_short(link.name)} in {current_cid}: "
+                                     f"{encoded} bytes, longer than this file system allows ({name_max})")
+                if link.name in names:
+                    raise UnsafeTree(f"refusing the folder {current_cid}: two entries are named {_short(link.name)}")
+                names.add(link.name)
+                child = link.cid.to_v1().raw
+                if child in expanding:  # impossible with sound hashes
+                    raise UnsafeTree(f"refusing the folder {current_cid}: it contains itself")
+                if child not in done:
+                    stack.append((link.cid, None))
+            continue
+        stack.pop()
+        expanding.discard(key)
+        entries = files = depth = longest = size = 0
+        for link in current.links:
+            below = done[link.cid.to_v1().raw]
+            entries += 1 + below.entries
+            files += below.files
+            depth = max(depth, 1 + below.depth)
+            name = len(link.name.encode())
+            longest = max(longest, name + 1 + below.longest if below.longest else name)
+            size += below.size
+        if entries > max_entries:
+            where = "it" if current_cid == cid else f"its folder {current_cid.to_v1()} alone"
+            raise UnsafeTree(
+                f"refusing {cid}: {where} expands to {entries} entries (files and folders, "
+                f"counted along every path), more than {MAX_ENTRIES_KEY} ({max_entries})",
+                hint=f"if it is meant to be that large: mizu config set {MAX_ENTRIES_KEY} N")
+        if depth > max_depth:
+            raise _too_deep(cid, max_depth)
+        done[key] = Plan(entries, files, depth, longest, size)
+    return done[cid.to_v1().raw]
+
+
+def _too_deep(cid: CID, max_depth: int) -> UnsafeTree:
+    return UnsafeTree(f"refusing {cid}: its folders are nested deeper than {MAX_DEPTH_KEY} ({max_depth})",
+                      hint=f"if it is meant to be that deep: mizu config set {MAX_DEPTH_KEY} N")
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _pathconf(path: Path, name: str, default: int) -> int:
+    try:
+        value = os.pathconf(path, name)
+    except (OSError, ValueError, AttributeError):
+        return default
+    return value if value > 0 else default
 
 
 def restore(repo: Repository, cid: CID, destination: Path) -> int:
     """Write a file or folder tree to `destination`, which must not exist yet; return the
     number of files written.
 
-    Every entry name is checked before anything is written, so a hostile folder node
-    (a `../` name) is refused whole; the tree is written beside `destination` and renamed
-    into place at the end, so a failure (a missing block) leaves nothing behind."""
-    if destination.exists() or destination.is_symlink():
-        raise UsageError(f"{destination} already exists", hint="choose a new destination")
-    _check_names(repo, cid)
-    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+    The whole DAG is checked first (`plan`): names, duplicates, nesting, the number of
+    entries and their bytes against the bounds and the free space, so a hostile DAG is
+    refused before anything is written. The tree is then written beside `destination`,
+    every entry created new (never through something already there), and renamed into
+    place at the end, so a failure (a missing block, a name that the file system takes
+    for another) leaves nothing behind: `get` writes exactly what the DAG holds, or
+    nothing."""
     try:
-        count = _write(repo, cid, partial)
+        if destination.exists() or destination.is_symlink():
+            raise UsageError(f"{destination} already exists", hint="choose a new destination")
+        anchor = _existing_ancestor(destination.parent)
+    except OSError as e:
+        raise MizuError(f"cannot write {destination}: {e.strerror}") from None
+    name_max = _pathconf(anchor, "PC_NAME_MAX", 255)
+    path_max = _pathconf(anchor, "PC_PATH_MAX", 4096)
+    summary = plan(repo, cid, name_max=name_max)
+    short = os.fsencode(destination.name)[:100].decode("utf-8", "ignore")
+    partial = Path(os.path.abspath(destination)).with_name(f".{short}.partial-{os.getpid()}")
+    longest = len(os.fsencode(str(partial))) + 1 + summary.longest
+    if longest >= path_max:
+        raise UnsafeTree(f"refusing {cid}: its longest path would be {longest} bytes under "
+                         f"{destination}, more than this system allows ({path_max})")
+    free = shutil.disk_usage(anchor).free
+    if summary.size > free:
+        raise MizuError(f"refusing {cid}: its files hold {summary.size} bytes, and only {free} "
+                        f"are free where {destination} goes")
+    created: list[Path] = []  # the parent folders made for the destination, removed on failure
+    for parent in reversed(Path(os.path.abspath(destination)).parents):
+        if not parent.exists():
+            try:
+                parent.mkdir()
+            except OSError as e:
+                _remove(created)
+                raise MizuError(f"cannot create {parent}: {e.strerror}") from None
+            created.append(parent)
+    try:
+        count = _write(repo, cid, partial, destination)
         os.rename(partial, destination)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
-        if partial.is_file():
+        if partial.is_file() or partial.is_symlink():
             partial.unlink()
+        _remove(created)
         raise
     return count
 
 
-def _check_names(repo: Repository, cid: CID) -> None:
-    current = node(repo, cid)
-    if current.kind == DIRECTORY:
-        for link in current.links:
-            _safe_name(link.name)
-            _check_names(repo, link.cid)
+def _remove(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
-def _write(repo: Repository, cid: CID, destination: Path) -> int:
-    current = node(repo, cid)
-    if current.kind == DIRECTORY:
-        destination.mkdir(parents=True, exist_ok=True)
-        return sum(_write(repo, link.cid, destination / link.name) for link in current.links)
-    with open(destination, "wb") as f:
-        for chunk in read_file(repo, cid):
-            f.write(chunk)
-    return 1
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _create(path: str) -> int:
+    """A new file, opened for writing: never one already there, nor through a link."""
+    return os.open(path, _CREATE, 0o666)
+
+
+def _write(repo: Repository, cid: CID, partial: Path, destination: Path) -> int:
+    """Write the DAG at `partial` (iteratively: nesting is bounded by files.max-depth,
+    not by Python's stack); every file and folder is created new."""
+    files = 0
+    stack: list[tuple[CID, str]] = [(cid, "")]  # what, and where relative to partial
+    while stack:
+        current_cid, relative = stack.pop()
+        path = os.path.join(partial, relative) if relative else str(partial)
+        current = node(repo, current_cid)
+        try:
+            if current.kind == DIRECTORY:
+                os.mkdir(path)
+                stack.extend((link.cid, os.path.join(relative, link.name) if relative else link.name)
+                             for link in reversed(current.links))
+                continue
+            with open(_create(path), "wb") as f:
+                for chunk in read_file(repo, current_cid):
+                    f.write(chunk)
+            files += 1
+        except FileExistsError:
+            raise UnsafeTree(
+                f"refusing {cid}: '{os.path.join(destination, relative)}' is the same name as "
+                "another entry of its folder on this file system (case or Unicode folding)") from None
+        except OSError as e:
+            raise MizuError(f"cannot write {os.path.join(destination, relative)}: {e.strerror}") from None
+    return files

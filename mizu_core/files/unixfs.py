@@ -35,6 +35,7 @@ class Node:
     data: bytes  # the file bytes a leaf carries
     filesize: int | None
     blocksizes: tuple[int, ...]
+    unixfs: bool = True  # False: a dag-pb node without UnixFS data (no Data, or no Type in it)
 
 
 def _field_bytes(number: int, value: bytes) -> bytes:
@@ -87,7 +88,7 @@ def decode_node(block: bytes) -> Node:
     """Parse a dag-pb block holding UnixFS; InvalidMessage if it is neither."""
     try:
         links: list[Link] = []
-        data = b""
+        data, has_data, has_type = b"", False, False
         for number, value in _fields(block):
             if number == 2 and isinstance(value, bytes):
                 fields = dict(_fields(value))
@@ -96,11 +97,11 @@ def decode_node(block: bytes) -> Node:
                     raise ValueError("malformed link")
                 links.append(Link(CID(cid), name.decode("utf-8"), tsize))
             elif number == 1 and isinstance(value, bytes):
-                data = value
+                data, has_data = value, True
         kind, content, filesize, sizes = FILE, b"", None, []
         for number, value in _fields(data):
             if number == 1 and isinstance(value, int):
-                kind = value
+                kind, has_type = value, True
             elif number == 2 and isinstance(value, bytes):
                 content = value
             elif number == 3 and isinstance(value, int):
@@ -109,7 +110,7 @@ def decode_node(block: bytes) -> Node:
                 sizes.append(value)
     except (ValueError, KeyError, UnicodeDecodeError) as e:
         raise InvalidMessage(f"not a UnixFS dag-pb node: {e}") from None
-    return Node(tuple(links), kind, content, filesize, tuple(sizes))
+    return Node(tuple(links), kind, content, filesize, tuple(sizes), has_data and has_type)
 
 
 Put = Callable[[CID, bytes], None]

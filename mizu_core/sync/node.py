@@ -27,7 +27,7 @@ from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
 from mizu_core.sync.protocol import PROTOCOL_ID
 from mizu_core.sync.remotes import remote_addresses
-from mizu_core.sync.server import Server, answer_stream
+from mizu_core.sync.server import Server, Workers, answer_stream
 from mizu_core.sync.session import SyncSession
 
 T = TypeVar("T")
@@ -212,6 +212,11 @@ class ServingNode:
 
         from mizu_core.sync.host import new_host
 
+        # Answers run in worker threads; a store opened read-only is reopened for writing
+        # by its first writer, which must not happen under another thread's reader.
+        with self.repo.store.writer():
+            pass
+        self.workers = Workers()
         self.host = new_host(self.repo.identity.ed25519_seed(), swarm_key(self.repo), mdns=self.mdns)
         self.host.set_stream_handler(PROTOCOL_ID, self._answer)
         if self.mdns:
@@ -271,7 +276,7 @@ class ServingNode:
     async def _answer(self, stream: Any) -> None:
         peer = str(stream.muxed_conn.peer_id)
         try:
-            await answer_stream(self.server, stream, peer)
+            await answer_stream(self.server, stream, peer, workers=self.workers)
         except MizuError as e:
             self.log(f"dropped {peer}: {e}")
         except Exception as e:  # a broken connection ends its stream, not the node

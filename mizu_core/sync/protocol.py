@@ -8,16 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mizu_core.errors import PeerError
+from mizu_core.errors import MizuError, PeerError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, read_varint, varint
 
 PROTOCOL_ID = "/mizu/sync/1.0.0"
 MAX_FRAME = 4 << 20  # bytes in one frame, after its length prefix
-MAX_BATCH = 512  # CIDs asked for in one request
+MAX_BATCH = 512  # CIDs asked for in one request, blocks in one put or response
 MAX_RESPONSE_BYTES = 2 << 20  # block bytes a server puts in one response
 MAX_QUERY_RECORDS = 100_000
 QUERY_BUDGET = 5.0  # seconds a server spends matching a peer's ad-hoc query
+SERVER_WORKERS = 4  # requests a server answers at once, each in a worker thread
+PEER_WORKERS = 1  # of which from one peer (all its streams together)
 OPS = ("roots", "nodes", "blocks", "have", "put", "query")
 
 
@@ -53,6 +55,12 @@ class FrameReader:
 
     async def read_frame(self) -> dict[str, Any] | None:
         """The next frame's map; None at a clean end of stream between frames."""
+        body = await self.read_body()
+        return None if body is None else decode_frame(body, self.peer)
+
+    async def read_body(self) -> bytes | None:
+        """The next frame's body, not decoded (a server decodes it in a worker thread);
+        None at a clean end of stream between frames."""
         header = 0
         while True:
             if not await self._fill(header + 1):
@@ -71,13 +79,21 @@ class FrameReader:
             raise PeerError(f"{self.peer} closed the stream inside a frame")
         body = bytes(self.buffer[start : start + length])
         del self.buffer[: start + length]
-        try:
-            value = codec.decode(body)
-        except Exception as e:
-            raise PeerError(f"{self.peer} sent a frame that is not DAG-CBOR: {e}") from None
-        if type(value) is not dict:
-            raise PeerError(f"{self.peer} sent a frame that is not a map")
-        return value
+        return body
+
+
+def decode_frame(body: bytes, peer: str = "peer") -> dict[str, Any]:
+    """A frame body's map; PeerError if it is not canonical DAG-CBOR (CIDs over the
+    length limits of cid.py included) or not a map."""
+    try:
+        value = codec.decode(body)
+    except MizuError as e:
+        raise PeerError(f"{peer} sent a frame that is not DAG-CBOR: {e}") from None
+    except Exception as e:  # the codec's own fuzzer hunts these; a peer only gets refused
+        raise PeerError(f"{peer} sent a frame that is not DAG-CBOR ({type(e).__name__})") from None
+    if type(value) is not dict:
+        raise PeerError(f"{peer} sent a frame that is not a map")
+    return value
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,7 @@ class Blocks:
         cids, blocks = frame.get("cids"), frame.get("blocks")
         if (
             type(cids) is not list or type(blocks) is not list or len(cids) != len(blocks)
-            or any(type(c) is not CID for c in cids) or any(type(b) is not bytes for b in blocks)
+            or len(cids) > MAX_BATCH or any(type(c) is not CID for c in cids) or any(type(b) is not bytes for b in blocks)
         ):
             raise PeerError(f"{peer} sent a malformed block list")
         return cls(tuple((c.to_v1(), b) for c, b in zip(cids, blocks, strict=True)))

@@ -1,15 +1,22 @@
 """The answering side of the sync protocol: one request frame in, one response out.
 
-Synchronous and storage-only, so it is tested without a network; `node.py` runs it for
-every stream a peer opens. A server answers for the subscriptions it tracks and sends any
-block it holds, except what a private filter covers.
+`Server` is synchronous and storage-only, so it is tested without a network; `node.py`
+runs `answer_stream` for every stream a peer opens. A server answers for the
+subscriptions it tracks and sends any block it holds, except what a private filter covers.
+
+Answering can be heavy (a query matched for up to QUERY_BUDGET seconds, a 4 MiB put to
+verify, a tree to rebuild), so the event loop only reads and writes frames: decoding,
+answering and encoding run in worker threads (`Workers`), at most SERVER_WORKERS at once
+and PEER_WORKERS for one peer, and other peers keep being served meanwhile. Each piece is
+bounded too (frame size, list lengths, CID lengths, the query budget).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mizu_core.errors import MizuError, PeerError
+from mizu_core.errors import MizuError, PeerError, shorten
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
@@ -20,19 +27,33 @@ from mizu_core.sync import records, subscriptions
 from mizu_core.sync.protocol import (
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
+    PEER_WORKERS,
     QUERY_BUDGET,
+    SERVER_WORKERS,
     Blocks,
     ByteStream,
     FrameReader,
     cid_list,
+    decode_frame,
     encode_frame,
     optional_cid_list,
 )
+
+if TYPE_CHECKING:
+    import trio
+
+T = TypeVar("T")
+MAX_ERROR = 300  # characters of an error response (a peer's values are never sent back whole)
 
 
 class Server:
     def __init__(self, repo: Repository) -> None:
         self.repo = repo
+
+    def respond(self, body: bytes, peer: str = "peer") -> bytes:
+        """A request frame's body to its response frame (length prefix included): what a
+        worker thread runs. PeerError when the body breaks the framing rules."""
+        return encode_frame(self.answer(decode_frame(body, peer), peer))
 
     def answer(self, frame: dict[str, Any], peer: str = "peer") -> dict[str, Any]:
         """The response to one request; a bad request gets `{"error": …}`, never a crash."""
@@ -51,8 +72,8 @@ class Server:
             if op == "query":
                 return self._query(frame.get("query"))
         except MizuError as e:
-            return {"error": str(e)}
-        return {"error": f"unknown op {op!r}"}
+            return {"error": shorten(str(e), MAX_ERROR)}
+        return {"error": f"unknown op {shorten(op)!r}" if type(op) is str else "unknown op"}
 
     def _roots(self, subs: list[CID | None]) -> dict[str, Any]:
         roots: list[CID | None] = []
@@ -117,10 +138,20 @@ class Server:
         with self.repo.store.reader() as txn:
             parsed = Parser().query(engine.prepare(query, None, include_resolver(txn)))
             patterns = subjects.subject_patterns(parsed)
-            matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=QUERY_BUDGET)
+            matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=self._query_budget())
             found = records.closure(txn, matched)
         found -= hidden
         return {"records": sorted(found)[:MAX_QUERY_RECORDS]}
+
+    def _query_budget(self) -> float:
+        """QUERY_BUDGET, or the repository's `query.timeout` when that is shorter: a
+        peer's query gets no more time here than a local one."""
+        try:
+            limit = self.repo.config.get("query.timeout")
+            seconds = float(limit) if limit is not None and type(limit) is not bool else 0.0
+        except (MizuError, TypeError, ValueError, OverflowError):
+            seconds = 0.0
+        return min(QUERY_BUDGET, seconds) if seconds > 0 else QUERY_BUDGET
 
     def _schema(self, ref: Any) -> dict[str, Any] | None:
         try:
@@ -129,17 +160,48 @@ class Server:
             return None
 
 
-async def answer_stream(server: Server, stream: ByteStream, peer: str, idle: float = 300.0) -> None:
-    """Answer requests on one stream until the peer closes it, misbehaves or idles."""
+class Workers:
+    """Where a server's answers run: worker threads, at most `total` at once and at most
+    `per_peer` for one peer (whatever the number of its streams), so that no peer can
+    stop the event loop, nor take every worker. Made inside `trio.run`."""
+
+    def __init__(self, total: int = SERVER_WORKERS, per_peer: int = PEER_WORKERS) -> None:
+        import trio
+
+        self.limiter = trio.CapacityLimiter(total)
+        self.per_peer = per_peer
+        self._peers: dict[str, tuple[trio.CapacityLimiter, int]] = {}  # limiter, streams
+
+    async def run(self, peer: str, fn: Callable[..., T], *args: Any) -> T:
+        import trio
+
+        limiter, users = self._peers.get(peer) or (trio.CapacityLimiter(self.per_peer), 0)
+        self._peers[peer] = (limiter, users + 1)
+        try:
+            async with limiter:
+                return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+        finally:
+            limiter, users = self._peers[peer]
+            if users == 1:
+                del self._peers[peer]
+            else:
+                self._peers[peer] = (limiter, users - 1)
+
+
+async def answer_stream(server: Server, stream: ByteStream, peer: str, idle: float = 300.0,
+                        workers: Workers | None = None) -> None:
+    """Answer requests on one stream until the peer closes it, misbehaves or idles. The
+    frames are read and written here; each is decoded and answered by `workers`."""
     import trio
 
+    workers = workers or Workers()
     reader = FrameReader(stream, peer)
     while True:
         with trio.move_on_after(idle):
-            frame = await reader.read_frame()
-            if frame is None:
+            body = await reader.read_body()
+            if body is None:
                 return
-            await stream.write(encode_frame(server.answer(frame, peer)))
+            await stream.write(await workers.run(peer, server.respond, body, peer))
             continue
         return
 

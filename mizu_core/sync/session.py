@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
+from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shorten
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.repo import blockstore, filters
 from mizu_core.repo.received import Checked, check_block, store_checked
@@ -32,6 +32,7 @@ from mizu_core.sync.protocol import (
     optional_cid_list,
 )
 
+MAX_ERROR = 300  # characters of a peer's error text that are shown
 REQUEST_TIMEOUT = 30.0  # seconds for one response; a stalled peer is dropped after it
 MAX_TREE_NODES = 1_000_000  # a peer's tree bigger than this is refused
 
@@ -71,8 +72,8 @@ class SyncSession:
             raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
         if response is None:
             raise PeerError(f"{self.peer} closed the stream")
-        if "error" in response:
-            raise PeerError(f"{self.peer}: {response['error']}")
+        if "error" in response:  # a hostile peer's text: one short line
+            raise PeerError(f"{self.peer}: {shorten(str(response['error']), MAX_ERROR)}")
         return response
 
     async def roots(self, subs: list[CID]) -> list[CID | None]:

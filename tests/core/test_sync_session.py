@@ -202,12 +202,17 @@ def test_a_peers_query_that_takes_too_long_is_refused(monkeypatch: pytest.Monkey
     import mizu_core.sync.server as server_module
 
     a = Repository.memory()
-    publish_feed(a, 3)
-    server = Server(a)
+    a.publish([{"feed": "news", "title": f"post {i}"} for i in range(3000)])  # the clock is read
+    server = Server(a)                                                         # every 1,024 steps
     query = {"@select": "?t", "@where": {"feed": "news", "title": "?t"}}
-    assert len(server.answer({"op": "query", "query": query})["records"]) == 3
-    monkeypatch.setattr(server_module, "QUERY_BUDGET", 0.0)
-    assert "more than 0 s" in server.answer({"op": "query", "query": query})["error"]
+    assert len(server.answer({"op": "query", "query": query})["records"]) == 3000
+    monkeypatch.setattr(server_module, "QUERY_BUDGET", 1e-9)
+    assert "needs more than 1e-09 s" in server.answer({"op": "query", "query": query})["error"]
+    # a shorter query.timeout applies to a peer's query too
+    monkeypatch.setattr(server_module, "QUERY_BUDGET", 5.0)
+    get = a.config.get
+    monkeypatch.setattr(a.config, "get", lambda key, default=None: 1e-9 if key == "query.timeout" else get(key, default))
+    assert "needs more than 1e-09 s" in server.answer({"op": "query", "query": query})["error"]
 
 
 def test_a_pull_finishes_when_the_peer_moves_on_in_the_middle() -> None:
@@ -231,3 +236,109 @@ def test_a_pull_finishes_when_the_peer_moves_on_in_the_middle() -> None:
     first = exchange(b, run, lambda s: s.pull(sub.cid))
     assert first.records == 200  # everything under the root it was given
     assert exchange(b, a, lambda s: s.pull(sub.cid)).records == 1  # and the rest next time
+
+
+def test_a_heavy_request_does_not_stop_answers_to_other_peers() -> None:
+    """Answers run in worker threads: while one peer's request is held in its worker, the
+    event loop goes on and another peer pulls the whole feed; the held peer's next request
+    waits for its own (one worker per peer)."""
+    import threading
+
+    from mizu_core.sync.server import Workers
+
+    a, b = Repository.memory(), Repository.memory()
+    publish_feed(a, 30)
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    release, held = threading.Event(), threading.Event()
+
+    class Holding(Server):
+        def respond(self, body: bytes, peer: str = "peer") -> bytes:
+            if peer == "hostile":
+                held.set()
+                assert release.wait(20)
+            return super().respond(body, peer)
+
+    server = Holding(a)
+    done: list[Transfer] = []
+    order: list[str] = []
+
+    async def main() -> None:
+        workers = Workers(total=2, per_peer=1)
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                hostile_pairs = [trio.testing.memory_stream_pair() for _ in range(2)]
+                for _, right in hostile_pairs:
+                    nursery.start_soon(answer_stream, server, TrioStream(right), "hostile", 300.0, workers)
+
+                async def hostile(left: Any, name: str) -> None:
+                    await TrioStream(left).write(encode_frame({"op": "query", "query": {"@select": "?x"}}))
+                    await left.receive_some(65536)
+                    order.append(name)
+
+                nursery.start_soon(hostile, hostile_pairs[0][0], "first")
+                await trio.to_thread.run_sync(held.wait)
+                nursery.start_soon(hostile, hostile_pairs[1][0], "second")
+                left, right = trio.testing.memory_stream_pair()
+                nursery.start_soon(answer_stream, server, TrioStream(right), "honest", 300.0, workers)
+                session = SyncSession(b, TrioStream(left), "server", timeout=5)
+                done.append(await session.pull(sub.cid))  # while the hostile peer is held
+                assert order == []
+                release.set()
+                while len(order) < 2:
+                    await trio.sleep(0.01)
+                nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert done[0].records == 30 and answers(b) == answers(a)
+    assert order == ["first", "second"]
+
+
+def test_frames_with_hostile_cids_are_answered_at_once_or_refused() -> None:
+    import time
+
+    from mizu_core.message.cid import MAX_CID_BYTES
+    from mizu_core.sync.protocol import MAX_FRAME, PeerError, decode_frame
+
+    a = Repository.memory()
+    publish_feed(a, 3)
+    server = Server(a)
+    # the 300,000-character base58 CID that froze a node for 30 s (the e2e test sends 4 MiB)
+    iri = "https://mizu.stream/v0/view-raw/z" + "2" * 300_000
+    query = {"@select": "?t", "@where": {"@id": iri, "title": "?t"}}
+    started = time.monotonic()
+    assert server.answer({"op": "query", "query": query}) == {"records": []}
+    assert time.monotonic() - started < 5  # a fraction of a second: linear work only
+    assert len(encode_frame({"op": "query", "query": query})) < MAX_FRAME
+    # a CID over the length limit inside a frame makes the frame unreadable: no answer
+    raw = b"\x01\x55\x00\x80\x02" + b"x" * 256  # an identity CID of 256 bytes
+    long_cid = codec.encode({"op": "blocks", "cids": ["x"]}).replace(
+        b"\x61x", b"\xd8\x2a\x59" + (len(raw) + 1).to_bytes(2, "big") + b"\x00" + raw)
+    with pytest.raises(ValueError, match=f"over the {MAX_CID_BYTES}-byte limit"):
+        CID(raw)
+    with pytest.raises(PeerError, match="not DAG-CBOR"):
+        decode_frame(long_cid)
+    with pytest.raises(PeerError, match="not DAG-CBOR"):
+        server.respond(long_cid)
+    # lists past the batch limit are refused, blocks included
+    many = [CID.for_block(bytes([i % 256, i // 256]), codec=0x55) for i in range(513)]
+    assert "malformed 'cids'" in server.answer({"op": "blocks", "cids": many})["error"]
+    put = {"op": "put", "sub": many[0], "cids": many, "blocks": [b"x"] * 513}
+    assert "malformed block list" in server.answer(put)["error"]
+    # what a peer sent is never sent back whole
+    reply = server.answer({"op": "x" * 100_000})
+    assert len(reply["error"]) < 200
+
+
+def test_a_servers_error_text_is_shown_short() -> None:
+    a, b = Repository.memory(), Repository.memory()
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+
+    async def shouting(stream: Any) -> None:
+        await stream.read(65536)
+        await stream.write(encode_frame({"error": "line one\nline two " + "x" * 1_000_000}))
+
+    with pytest.raises(PeerError) as caught:
+        exchange(b, shouting, lambda s: s.pull(sub.cid))
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400

@@ -12,6 +12,7 @@ holds, or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -469,12 +470,31 @@ def restore(repo: Repository, cid: CID, destination: Path) -> int:
         count = _write(repo, cid, partial, destination)
         os.rename(partial, destination)
     except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        if partial.is_file() or partial.is_symlink():
-            partial.unlink()
+        remove_tree(partial)
         _remove(created)
         raise
     return count
+
+
+def remove_tree(path: Path | str) -> None:
+    """Remove a file or a folder tree, iteratively (shutil.rmtree recurses, and a tree
+    files.max-depth allows can be deeper than Python's stack); errors are ignored."""
+    stack = [(str(path), False)]
+    while stack:
+        current, emptied = stack.pop()
+        if emptied:
+            with contextlib.suppress(OSError):
+                os.rmdir(current)
+            continue
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                os.unlink(current)
+                continue
+            stack.append((current, True))
+            with os.scandir(current) as entries:
+                stack.extend((entry.path, False) for entry in entries)
+        except OSError:
+            continue
 
 
 def _remove(folders: list[Path]) -> None:

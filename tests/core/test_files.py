@@ -20,6 +20,7 @@ from mizu_core.files.tree import (
     list_directory,
     plan,
     read_file,
+    remove_tree,
     resolve,
     restore,
 )
@@ -356,8 +357,12 @@ def test_deep_nesting_is_bounded_and_written_without_recursion(tmp_path: Path) -
     assert not out.exists()
     assert repo.config.repo_file is not None
     repo.config.repo_file.set("files.max-depth", 2000)
-    assert restore(repo, cid, out) == 1
-    assert (out / "/".join(["d"] * 1100)).read_bytes() == b"deep"
+    try:
+        assert restore(repo, cid, out) == 1
+        assert (out / "/".join(["d"] * 1100)).read_bytes() == b"deep"
+    finally:
+        remove_tree(out)  # pytest's clean-up (shutil.rmtree) recurses too deep for it
+    assert not out.exists()
     repo.close()
 
 

@@ -87,3 +87,7 @@ def shorten(value: str, limit: int = 40) -> str:
     if len(value) <= limit:
         return shown
     return f"{shown[:limit]}… ({len(value)} characters)"
+
+
+class QueryTimeout(QueryError):
+    """A query ran past its time limit (`query.timeout`, or a server's own budget)."""

@@ -16,6 +16,17 @@ from mizu_core.errors import QueryError
 from mizu_core.message.uris import MIZU, normalise_iri, segment
 
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+# An absolute IRI as N-Triples can write it: a scheme, no space, control or character
+# RFC 3987 excludes, and well-formed percent escapes.
+_VALID_IRI = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\x00-\x20<>"{}|^`\\%\x7f]|%[0-9A-Fa-f]{2})*\Z')
+
+
+def valid_iri(iri: str) -> str:
+    """`iri` if it is an absolute IRI a result can hold, else a QueryError."""
+    if _VALID_IRI.match(iri) is None:
+        shown = iri if len(iri) <= 80 else iri[:77] + "…"
+        raise QueryError(f"{shown!r} is not a valid absolute IRI (no spaces, <>\"{{}}|^`\\, bare %)")
+    return iri
 _GEN_DELIMS = set(":/?#[]@")
 
 
@@ -53,6 +64,8 @@ class Context:
             if key == "@vocab":
                 vocab = None if value is None else self._absolute(value, terms, prefixes, where)
             elif key == "@base":
+                if value is not None and not isinstance(value, str):
+                    raise QueryError(f"{where}.@base: must be an IRI (a string) or null")
                 base = value
             elif key in ("@language", "@version"):
                 continue
@@ -93,6 +106,11 @@ class Context:
         raise QueryError(f"{where}: '{value}' is not an absolute IRI")
 
     def expand_key(self, key: str) -> str:
+        """A property key (or @type value) → IRI: term, prefix:name, absolute, or @vocab;
+        a QueryError if that is not a valid IRI."""
+        return valid_iri(self._expand_key(key))
+
+    def _expand_key(self, key: str) -> str:
         """A property key (or @type value) → IRI: term, prefix:name, absolute, or @vocab."""
         if key.startswith("$$"):
             key = key[1:]  # `$$x` names field `$x`
@@ -108,6 +126,10 @@ class Context:
         return self.vocab + segment(key)
 
     def expand_id(self, value: str) -> str:
+        """An @id value → IRI (see `_expand_id`); a QueryError if not a valid IRI."""
+        return valid_iri(self._expand_id(value))
+
+    def _expand_id(self, value: str) -> str:
         """An @id value → IRI: prefix:name, absolute (Mizu URIs normalised), or @base."""
         prefix, sep, rest = value.partition(":")
         if sep and prefix in self.prefixes and not rest.startswith("//"):
@@ -117,7 +139,10 @@ class Context:
         if self.base is not None:
             from urllib.parse import urljoin
 
-            return urljoin(self.base, value)
+            try:
+                return urljoin(self.base, value)
+            except ValueError as e:  # an IPv6 host without its ']', …
+                raise QueryError(f"'{value}' cannot be resolved against @base '{self.base}': {e}") from None
         if value in self.terms:
             return self.terms[value]
         raise QueryError(f"'{value}' is not an absolute IRI (set @base in the @context)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -42,11 +43,13 @@ from mizu_core.query.algebra import (
     Values,
     Var,
 )
+from mizu_core.query.deadline import Deadline
 from mizu_core.query.expressions import (
     ExprError,
     ExpressionEvaluator,
     Solution,
     Value,
+    _number_term,
     numeric,
     string_value,
 )
@@ -58,8 +61,12 @@ Filters = tuple[tuple[Expr, frozenset[str]], ...]  # expressions with the variab
 
 
 class Evaluator:
-    def __init__(self, index: TripleIndex) -> None:
+    """Evaluates queries over one index snapshot; `deadline` bounds the work (none: no
+    limit)."""
+
+    def __init__(self, index: TripleIndex, deadline: Deadline | None = None) -> None:
         self.index = index
+        self.deadline = deadline if deadline is not None else Deadline()
         self.dictionary = index.dictionary
         self.expressions = ExpressionEvaluator(self._exists, self.decode)
         self._predicate_counts: dict[int, int] = {}
@@ -93,7 +100,8 @@ class Evaluator:
             key = self._order_key(query)
             if query.limit is not None and not query.distinct:
                 # Only the first offset + limit rows are ever printed: keep just those.
-                solutions = iter(heapq.nsmallest(query.offset + query.limit, solutions, key=key))
+                solutions = iter(heapq.nsmallest(min(query.offset + query.limit, sys.maxsize),
+                                                 solutions, key=key))
             else:
                 solutions = iter(sorted(solutions, key=key))
         if query.projection is not None:
@@ -107,8 +115,10 @@ class Evaluator:
                 solutions = ({n: t for n, t in s.items() if not n.startswith("_")} for s in solutions)
             if query.distinct:
                 solutions = _distinct(solutions)
-        stop = None if query.limit is None else query.offset + query.limit
-        return itertools.islice(solutions, query.offset, stop)
+        # Past sys.maxsize a limit or an offset cannot be reached: the same as the largest.
+        offset = min(query.offset, sys.maxsize)
+        stop = None if query.limit is None else min(offset + query.limit, sys.maxsize)
+        return itertools.islice(solutions, offset, stop)
 
     def _order_key(self, query: Select):  # type: ignore[no-untyped-def]
         keys = query.order_by
@@ -149,7 +159,7 @@ class Evaluator:
                     candidates: Iterable[Solution] = self._each(pattern.right, s)
                 else:
                     if right is None:
-                        right = HashTable(list(self.eval(pattern.right, iter([{}]))))
+                        right = HashTable(list(self.eval(pattern.right, iter([{}]))), self.deadline)
                     candidates = right.merges(s)
                 matched = False
                 for m in candidates:
@@ -159,11 +169,11 @@ class Evaluator:
                 if not matched:
                     yield s
         elif isinstance(pattern, Minus):
-            removed: list[Solution] | None = None
+            removed: MinusTable | None = None
             for s in self.eval(pattern.left, solutions):
                 if removed is None:
-                    removed = list(self.eval(pattern.right, iter([{}])))
-                if not any(_minus_matches(s, r) for r in removed):
+                    removed = MinusTable(list(self.eval(pattern.right, iter([{}]))), self.deadline)
+                if not removed.removes(s):
                     yield s
         elif isinstance(pattern, Filter):
             bgp, pushed, rest = _pushable_filters(pattern)
@@ -195,8 +205,12 @@ class Evaluator:
             encode = self.encode
             rows = [tuple(None if t is None else encode(t) for t in row) for row in pattern.rows]
             names = [v.name for v in pattern.variables]
+            dl = self.deadline
             for s in solutions:
                 for row in rows:
+                    dl.left -= 1
+                    if dl.left <= 0:
+                        dl.left = dl.tick()
                     merged = _merge_row(s, names, row)
                     if merged is not None:
                         yield merged
@@ -217,7 +231,7 @@ class Evaluator:
         table: HashTable | None = None
         for s in solutions:
             if table is None:
-                table = HashTable(compute())
+                table = HashTable(compute(), self.deadline)
             yield from table.merges(s)
 
     def _groups(self, group: Group) -> list[Solution]:
@@ -321,7 +335,7 @@ class Evaluator:
                 names=names,
                 ready=ready,
             ))
-        return compile_plan(tuple(steps), bound, self.index)
+        return compile_plan(tuple(steps), bound, self.index, self.deadline)
 
     def _predicate_count(self, term_id: int) -> int:
         count = self._predicate_counts.get(term_id)
@@ -439,10 +453,11 @@ class HashTable:
     """Solutions evaluated on their own, ready to join: indexed on the variables they all
     bind, so each incoming solution meets only the rows that agree with it (a hash join)."""
 
-    def __init__(self, rows: list[Solution]) -> None:
+    def __init__(self, rows: list[Solution], deadline: Deadline) -> None:
         self.rows = rows
         self.common = frozenset.intersection(*(frozenset(r) for r in rows)) if rows else frozenset()
         self._indexes: dict[tuple[str, ...], dict[tuple[Value, ...], list[Solution]]] = {}
+        self.deadline = deadline
 
     def merges(self, s: Solution) -> Iterator[Solution]:
         """Every row compatible with `s`, merged with it."""
@@ -456,10 +471,47 @@ class HashTable:
             candidates = index.get(tuple(s[k] for k in keys), [])
         else:
             candidates = self.rows
+        dl = self.deadline
         for r in candidates:
+            dl.left -= 1
+            if dl.left <= 0:
+                dl.left = dl.tick()
             merged = _compatible_merge(s, r)
             if merged is not None:
                 yield merged
+
+
+class MinusTable:
+    """The right side of a MINUS, ready to test left solutions. When its rows all bind
+    the same variables (the usual case), they are hashed on the variables a left solution
+    shares with them: one lookup per left solution instead of a scan of every row."""
+
+    def __init__(self, rows: list[Solution], deadline: Deadline) -> None:
+        self.rows = rows
+        self.deadline = deadline
+        names = {frozenset(r) for r in rows}
+        self.uniform: frozenset[str] | None = names.pop() if len(names) == 1 else None
+        self._indexes: dict[tuple[str, ...], set[tuple[Value, ...]]] = {}
+
+    def removes(self, s: Solution) -> bool:
+        if not self.rows:
+            return False
+        if self.uniform is not None:
+            keys = tuple(sorted(self.uniform & s.keys()))
+            if not keys:
+                return False  # nothing shared: MINUS removes nothing
+            index = self._indexes.get(keys)
+            if index is None:
+                index = self._indexes[keys] = {tuple(r[k] for k in keys) for r in self.rows}
+            return tuple(s[k] for k in keys) in index
+        dl = self.deadline
+        for r in self.rows:
+            dl.left -= 1
+            if dl.left <= 0:
+                dl.left = dl.tick()
+            if _minus_matches(s, r):
+                return True
+        return False
 
 
 def _minus_matches(left: Solution, right: Solution) -> bool:
@@ -543,7 +595,10 @@ class Aggregator:
             if n is None:
                 self.failed = True
             else:
-                self.total += n
+                try:
+                    self.total += n
+                except OverflowError:  # a huge integer beside a double
+                    self.failed = True
 
     def result(self) -> Term | None:
         if self.failed:
@@ -555,9 +610,12 @@ class Aggregator:
             return None if self.best is None else self.best[1]
         if op == "groupConcat":
             return terms.literal(self.separator.join(self.parts))
-        if op == "sum":
-            return terms.literal(self.total)
-        return terms.literal(self.total / self.count if self.count else 0)
+        try:
+            if op == "sum":
+                return _number_term(self.total)
+            return _number_term(self.total / self.count if self.count else 0)
+        except (OverflowError, ExprError):
+            return None
 
 
 def _merge_row(s: Solution, names: list[str], row: tuple[Value | None, ...]) -> Solution | None:

@@ -10,11 +10,11 @@ import operator
 import re
 import struct
 from collections.abc import Callable, Iterable
-from functools import lru_cache
 from typing import Any
 
 from mizu_core import terms
 from mizu_core.query.algebra import Call, Const, Exists, Expr, Var
+from mizu_core.query.regex import RegexError, matcher
 from mizu_core.terms import Term
 
 _DOUBLE = struct.Struct(">d")
@@ -59,7 +59,13 @@ def numeric(term: Term) -> int | float | None:
     return None
 
 
+MAX_INTEGER_BITS = 4096  # an integer result past this is an error (1,233 digits)
+MAX_STRING = 1 << 24  # characters of a string result (CONCAT doubling itself in a chain)
+
+
 def _number_term(value: int | float) -> Term:
+    if type(value) is int and value.bit_length() > MAX_INTEGER_BITS:
+        raise ExprError("integer too large")
     return terms.literal(value)
 
 
@@ -139,27 +145,22 @@ def _string(term: Term) -> str:
     raise ExprError("not a string")
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str, flags: str) -> re.Pattern[str]:
-    f = 0
-    for c in flags:
-        f |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}.get(c, 0)
-    return re.compile(pattern, f)
-
-
 def _arith(op: str, a: Term, b: Term) -> Term:
     x, y = numeric(a), numeric(b)
     if x is None or y is None:
         raise ExprError("not numbers")
-    if op == "plus":
-        return _number_term(x + y)
-    if op == "minus":
-        return _number_term(x - y)
-    if op == "times":
-        return _number_term(x * y)
-    if y == 0:
-        raise ExprError("division by zero")
-    return _number_term(x / y)
+    try:
+        if op == "plus":
+            return _number_term(x + y)
+        if op == "minus":
+            return _number_term(x - y)
+        if op == "times":
+            return _number_term(x * y)
+        if y == 0:
+            raise ExprError("division by zero")
+        return _number_term(x / y)
+    except OverflowError:  # an integer too large to mix with a double
+        raise ExprError("numeric overflow") from None
 
 
 def _cast(datatype: str, term: Term) -> Term:
@@ -168,12 +169,14 @@ def _cast(datatype: str, term: Term) -> Term:
         if datatype == terms.XSD_STRING:
             return terms.literal(lexical)
         if datatype == terms.XSD_INTEGER:
-            return terms.literal(int(float(lexical)) if numeric(term) is not None else int(lexical))
+            if len(lexical) > 1000:
+                raise ExprError("integer too large")
+            return _number_term(int(float(lexical)) if numeric(term) is not None else int(lexical))
         if datatype in (terms.XSD_DOUBLE, terms.XSD + "float", terms.XSD + "decimal"):
             return terms.literal(float(lexical))
         if datatype == terms.XSD_BOOLEAN:
             return terms.literal(ebv(term))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number; INF or NaN as an integer
         raise ExprError("cannot cast") from None
     raise ExprError(f"unknown function <{datatype}>")
 
@@ -215,7 +218,7 @@ class ExpressionEvaluator:
             if (expr.op == "regex" and isinstance(args[0], Var)
                     and all(isinstance(a, Const) and a.term[:1] == b"S" for a in args[1:])):
                 flags = terms.python_value(args[2].term) if len(args) > 2 else ""  # type: ignore[union-attr]
-                search = _regex(terms.python_value(args[1].term), flags).search  # type: ignore[union-attr]
+                search = matcher(terms.python_value(args[1].term), flags)  # type: ignore[union-attr]
                 return self._on_string(args[0].name, search)
         return lambda s: self.test(expr, s)
 
@@ -239,7 +242,7 @@ class ExpressionEvaluator:
 
         return test
 
-    def _on_string(self, name: str, search: Callable[[str], Any]) -> Callable[[Solution], bool]:
+    def _on_string(self, name: str, search: Callable[[bytes], bool]) -> Callable[[Solution], bool]:
         decode = self.decode
 
         def test(s: Solution) -> bool:
@@ -249,9 +252,9 @@ class ExpressionEvaluator:
             term = value if type(value) is bytes else decode(value)
             kind = term[:1]
             if kind == b"S":
-                return search(term[1:].decode("utf-8")) is not None
+                return search(term[1:])
             if kind == b"L":
-                return search(term[1:].split(b"\0", 1)[1].decode("utf-8")) is not None
+                return search(term[1:].split(b"\0", 1)[1])
             return False  # regex over a non-string is an error: the filter fails
 
         return test
@@ -306,7 +309,11 @@ class ExpressionEvaluator:
             return _arith(op, values[0], values[1])
         if op == "regex":
             flags = _string(values[2]) if len(values) > 2 else ""
-            return terms.literal(_regex(_string(values[1]), flags).search(_string(values[0])) is not None)
+            try:
+                search = matcher(_string(values[1]), flags)
+            except RegexError:  # a pattern from the data: an error, as SPARQL says
+                raise ExprError("invalid regex") from None
+            return terms.literal(search(_string(values[0]).encode("utf-8")))
         if op == "str":
             t = values[0]
             return terms.literal(terms.iri_value(t) if t[:1] == b"I" else terms.lexical(t))
@@ -318,7 +325,10 @@ class ExpressionEvaluator:
             ok = (tag != "") if pattern == "*" else (tag == pattern or tag.startswith(pattern + "-"))
             return terms.literal(ok)
         if op == "concat":
-            return terms.literal("".join(_string(v) for v in values))
+            text = "".join(_string(v) for v in values)
+            if len(text) > MAX_STRING:
+                raise ExprError("string too long")
+            return terms.literal(text)
         if op.startswith("iri:"):
             return _cast(op[4:], values[0])
         raise ExprError(f"unknown operator {op}")

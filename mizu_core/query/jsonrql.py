@@ -43,11 +43,13 @@ from mizu_core.query.algebra import (
     Values,
     Var,
 )
-from mizu_core.query.context import Context
+from mizu_core.query.checks import check_json
+from mizu_core.query.context import Context, valid_iri
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 NODE_PREFIX = "_n"  # fresh variables standing for anonymous nodes (see Parser.fresh)
 _VARIABLE = re.compile(r"^\?(\w*)$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*\Z")  # BCP 47's shape, as in N-Quads
 OPERATORS = {
     "@eq": "eq", "@neq": "neq", "@lt": "lt", "@lte": "lte", "@gt": "gt", "@gte": "gte",
     "@and": "and", "@or": "or", "@not": "not", "@in": "in", "@notin": "notin",
@@ -95,6 +97,8 @@ class Parser:
     def query(self, q: Any, where: str = "", ctx: Context | None = None) -> Query:
         if not isinstance(q, dict):
             raise QueryError(f"{where or 'query'}: a query must be a JSON object")
+        if not where:
+            check_json(q)  # JSON values, valid text, bounded depth: before anything reads it
         ctx = (ctx or Context()).extend(q.get("@context"), f"{where}@context")
         if not where:
             self.context = ctx
@@ -424,7 +428,7 @@ class Parser:
             if set(value) == {"$ref"} and isinstance(value["$ref"], str):
                 return terms.iri(self.ref(value["$ref"], where))
             if set(value) == {"@vocab"}:
-                return terms.iri(ctx.expand_key(value["@vocab"]))
+                return terms.iri(ctx.expand_key(_iri_text(value["@vocab"], f"{where}.@vocab")))
             if "@value" in value:
                 return self.value_object(value, where, ctx)
             if any(k in OPERATORS for k in value):
@@ -441,7 +445,7 @@ class Parser:
 
     def ref(self, uri: str, where: str) -> str:
         if not is_partial(uri):
-            return normalise_iri(uri)
+            return valid_iri(normalise_iri(uri))
         if self.self_iri is None or self.message is None:
             raise QueryError(f"{where}: a partial $ref ('{uri}') needs the message holding the query (use --cid)")
         return self.self_iri + node_path(self.message, uri)
@@ -471,7 +475,14 @@ class Parser:
         for key in value:
             if key not in ("@value", "@type", "@language", "@index"):
                 raise QueryError(f"{where}.{key}: not allowed in a value object")
+        if type(raw) not in (str, int, float, bool):
+            raise QueryError(f"{where}.@value: must be a string, a number or a boolean")
+        for key in ("@language", "@type"):
+            if key in value and not isinstance(value[key], str):
+                raise QueryError(f"{where}.{key}: must be a string")
         if "@language" in value:
+            if _LANGUAGE.match(value["@language"]) is None:
+                raise QueryError(f"{where}.@language: {value['@language']!r:.40} is not a language tag")
             return terms.lang_string(str(raw), value["@language"])
         if "@type" in value:
             datatype = ctx.expand_id(value["@type"]) if ":" in value["@type"] else ctx.expand_key(value["@type"])
@@ -486,9 +497,9 @@ class Parser:
     def constant(self, value: Any, where: str, ctx: Context) -> bytes:
         if isinstance(value, dict):
             if set(value) == {"@id"}:
-                return terms.iri(ctx.expand_id(value["@id"]))
+                return terms.iri(ctx.expand_id(_iri_text(value["@id"], f"{where}.@id")))
             if set(value) == {"@vocab"}:
-                return terms.iri(ctx.expand_key(value["@vocab"]))
+                return terms.iri(ctx.expand_key(_iri_text(value["@vocab"], f"{where}.@vocab")))
             if "@value" in value:
                 slot = self.value_object(value, where, ctx)
                 assert isinstance(slot, bytes)
@@ -509,7 +520,12 @@ class Parser:
         arg = value[op]
         expr = None if arg == "*" and op == "@count" else self.expr(arg, place, ctx)
         separator = value.get("@separator", " ")
-        return Aggregate(AGGREGATES[op], expr, bool(value.get("@distinct", False)), str(separator))
+        if not isinstance(separator, str):
+            raise QueryError(f"{where}.@separator: must be a string")
+        distinct = value.get("@distinct", False)
+        if not isinstance(distinct, bool):
+            raise QueryError(f"{where}.@distinct: must be true or false")
+        return Aggregate(AGGREGATES[op], expr, distinct, separator)
 
     def expr(self, value: Any, where: str, ctx: Context) -> Expr:
         if is_variable(value):
@@ -537,6 +553,12 @@ class Parser:
                 for i, a in enumerate(args)
             ))
         return Const(self.constant(value, where, ctx))
+
+
+def _iri_text(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise QueryError(f"{where}: must be an IRI (a string)")
+    return value
 
 
 def _parents_first(triples: tuple[TriplePattern, ...]) -> list[TriplePattern]:

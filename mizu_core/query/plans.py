@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from types import CodeType
 
+from mizu_core.query.deadline import Deadline
 from mizu_core.query.expressions import Solution
 from mizu_core.repo.index import LAYOUT, TripleIndex
 
@@ -44,14 +45,17 @@ class Step:
     ready: Callable[[Solution], bool] | None  # the filters whose last variable it binds
 
 
-def compile_plan(steps: tuple[Step, ...], bound: frozenset[str], index: TripleIndex) -> Match:
+def compile_plan(
+    steps: tuple[Step, ...], bound: frozenset[str], index: TripleIndex, deadline: Deadline
+) -> Match:
     """A generator function: match(solution) yields each extension of `solution` (which
-    binds the variables in `bound`) by the steps."""
+    binds the variables in `bound`) by the steps. Every loop counts down `deadline`."""
     head = steps[:MAX_LOOPS]
-    rest = compile_plan(steps[MAX_LOOPS:], bound | _bound_by(head), index) if len(steps) > MAX_LOOPS else None
+    rest = (compile_plan(steps[MAX_LOOPS:], bound | _bound_by(head), index, deadline)
+            if len(steps) > MAX_LOOPS else None)
     shape = tuple(step.names for step in head)
     code, tables = _code(shape, tuple(step.ready is not None for step in head), bound, rest is not None)
-    env: dict[str, object] = {"rest": rest}
+    env: dict[str, object] = {"rest": rest, "dl": deadline, "tick": deadline.tick}
     for k, step in enumerate(head):
         env[f"rows_{k}"], env[f"ready_{k}"] = index.rows(tables[k]), step.ready
         for slot, term_id in enumerate(step.ids):
@@ -112,16 +116,21 @@ class _Writer:
             self._line(1, f"{local} = solution[{name!r}]")
             self._line(1, f"if type({local}) is not int: return  # a term the store lacks matches nothing")
         self._hoist(-1, 1)
+        self._line(1, "t = dl.left  # the deadline's countdown (see deadline.py)")
         for k in range(len(self.shape)):
             self._loop(k, k + 1)
         solution = "{**solution" + "".join(f", {n!r}: {self.local[n]}" for n in self.binder) + "}"
+        self._line(len(self.shape) + 1, "dl.left = t")
         self._line(len(self.shape) + 1, f"yield from rest({solution})" if self.chained else f"yield {solution}")
+        self._line(1, "dl.left = t")
         return "\n".join(self.lines)
 
     def _loop(self, k: int, depth: int) -> None:
         call = self._scan_call(k)
         source = f"(h{k} if h{k} is not None else {call})" if self._hoisted(k) else call
         self._line(depth, f"for r{k} in {source}:")
+        self._line(depth + 1, "t -= 1")
+        self._line(depth + 1, "if t <= 0: t = tick()")
         for slot, name in enumerate(self.shape[k]):
             if name is None or self._bound_before(name, k):
                 continue

@@ -13,6 +13,7 @@ from mizu_core.query.context import Context
 from mizu_core.terms import Term
 
 _DOUBLE = struct.Struct(">d")
+_XSD_SPECIAL = {"inf": "INF", "-inf": "-INF", "nan": "NaN"}  # XSD's spellings
 
 
 def term_json(term: Term) -> Any:
@@ -24,7 +25,10 @@ def term_json(term: Term) -> Any:
     if kind == 105:  # i
         return int(term[1:])
     if kind == 100:  # d
-        return _DOUBLE.unpack_from(term, 1)[0]
+        value = _DOUBLE.unpack_from(term, 1)[0]
+        if value - value == 0:  # finite (JSON has no INF or NaN)
+            return value
+        return {"@value": _XSD_SPECIAL[repr(value)], "@type": terms.XSD_DOUBLE}
     if kind == 98:  # b
         return term == terms.TRUE
     tag = term[:1]
@@ -86,12 +90,17 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 
 
 def compact_iri(iri: str, ctx: Context) -> str:
-    """The shortest key the context gives an IRI: a term, vocab-relative, or prefix:name."""
+    """The shortest key the context gives an IRI: a term, vocab-relative, or prefix:name.
+    Never a key JSON-LD would read as a keyword: a field named `@id` (predicate
+    `https://mizu.stream/@id`) keeps its full IRI, so it cannot pass for a subject's @id."""
     for term, target in ctx.terms.items():
-        if target == iri:
+        if target == iri and not term.startswith("@"):
             return term
     if ctx.vocab and iri.startswith(ctx.vocab) and "/" not in iri[len(ctx.vocab):]:
-        return unquote(iri[len(ctx.vocab):])
+        key = unquote(iri[len(ctx.vocab):])
+        if not key.startswith("@") and ":" not in key:
+            return key
+        return iri
     for prefix in ctx.prefixes:
         target = ctx.terms[prefix]
         if iri.startswith(target) and len(iri) > len(target):

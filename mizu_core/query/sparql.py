@@ -8,12 +8,14 @@ Mizu's store is one graph.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from mizu_core import terms
 from mizu_core.errors import QueryError
 from mizu_core.query import algebra as a
-from mizu_core.query.context import Context
+from mizu_core.query.checks import check_text
+from mizu_core.query.context import Context, valid_iri
 from mizu_core.query.jsonrql import NODE_PREFIX, typed_literal
 
 _RELATIONS = {"=": "eq", "!=": "neq", "<": "lt", ">": "gt", "<=": "lte", ">=": "gte"}
@@ -36,7 +38,12 @@ class Ask:
 
 
 def parse(text: str) -> tuple[a.Query | Ask, Context]:
-    """Parse SPARQL text; return the query and a context of its prefixes (for output)."""
+    """Parse SPARQL text; return the query and a context of its prefixes (for output).
+    Every failure is a one-line QueryError; rdflib prints nothing."""
+    if not isinstance(text, str):
+        raise QueryError("a SPARQL query is text")
+    check_text(text)
+    _quiet_rdflib()
     from pyparsing import ParseException
     from rdflib.plugins.sparql.algebra import translateQuery
     from rdflib.plugins.sparql.parser import parseQuery
@@ -44,13 +51,32 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
     try:
         tree = parseQuery(text)
         translated = translateQuery(tree)
+        prefixes = {str(d.prefix or ""): str(d.iri) for d in tree[0] if d.name == "PrefixDecl"}
     except ParseException as e:
         raise QueryError(f"SPARQL syntax error at line {e.lineno} column {e.col}: {e.msg}") from None
+    except RecursionError:
+        raise QueryError("SPARQL query nested too deeply") from None
     except Exception as e:  # rdflib raises plain exceptions for semantic errors
         raise QueryError(f"SPARQL error: {e}") from None
-    prefixes = {str(d.prefix or ""): str(d.iri) for d in tree[0] if d.name == "PrefixDecl"}
     context = Context(vocab=None, terms=prefixes, prefixes=frozenset(prefixes))
-    return Translator().query(translated.algebra), context
+    try:
+        return Translator().query(translated.algebra), context
+    except QueryError:
+        raise
+    except RecursionError:
+        raise QueryError("SPARQL query nested too deeply") from None
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as e:
+        # rdflib's algebra in a shape this translator does not know: a form it lacks
+        raise QueryError(f"SPARQL construct not supported ({type(e).__name__.lower()} in translation)") from None
+
+
+def _quiet_rdflib() -> None:
+    """rdflib logs warnings (with tracebacks) for literals it cannot convert; without a
+    handler Python prints them on stderr. They are not Mizu's output: a handler that
+    drops them, on rdflib's logger only."""
+    logger = logging.getLogger("rdflib")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
 
 
 class Translator:
@@ -77,7 +103,7 @@ class Translator:
             template = tuple(a.TriplePattern(*(self.template_slot(x) for x in t)) for t in node.template)
             return a.Construct(template, select)
         if name == "DescribeQuery":
-            resources = tuple(terms.iri(str(v)) for v in node.PV if type(v).__name__ == "URIRef")
+            resources = tuple(terms.iri(valid_iri(str(v))) for v in node.PV if type(v).__name__ == "URIRef")
             variables = tuple(a.Var(str(v)) for v in node.PV if type(v).__name__ == "Variable")
             where = self.select(node.p) if node.p is not None else None
             return a.Describe(resources, variables, where)
@@ -200,7 +226,7 @@ class Translator:
     def term(self, value: Any) -> bytes:
         kind = type(value).__name__
         if kind == "URIRef":
-            return terms.iri(str(value))
+            return terms.iri(valid_iri(str(value)))
         if kind == "Literal":
             if value.language:
                 return terms.lang_string(str(value), value.language)

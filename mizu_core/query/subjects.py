@@ -6,16 +6,15 @@ subject pattern of the query on its own, nested objects included.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mizu_core import terms
-from mizu_core.errors import QueryError
 from mizu_core.message.cid import CID
 from mizu_core.message.triples import message_triples
 from mizu_core.message.uris import VIEW_RAW
 from mizu_core.query.algebra import BGP, TriplePattern, Var
+from mizu_core.query.deadline import Deadline
 from mizu_core.query.evaluate import Evaluator
 from mizu_core.query.expressions import Solution
 from mizu_core.query.jsonrql import NODE_PREFIX
@@ -83,8 +82,8 @@ def matching_messages(
     """Messages holding a node that some subject pattern matches. With `among`, only
     nodes of those messages are tried (what a refresh after new arrivals needs). With
     `budget` (seconds), a QueryError when the work takes longer (a peer's ad-hoc query)."""
-    deadline = time.monotonic() + budget if budget is not None else None
-    evaluator = Evaluator(index)
+    late = None if budget is None else f"the query needs more than {budget:g} s here"
+    evaluator = Evaluator(index, Deadline(budget, late))
     starts: list[bytes] | None = None
     if among is not None:
         assert txn is not None
@@ -104,9 +103,7 @@ def matching_messages(
             continue
         else:
             seeds = iter([{}])
-        for n, solution in enumerate(evaluator.eval(BGP(pattern), seeds)):
-            if deadline is not None and n % 1024 == 0 and time.monotonic() > deadline:
-                raise QueryError(f"the query needs more than {budget:g} s here")
+        for solution in evaluator.eval(BGP(pattern), seeds):  # the deadline is checked inside
             for s in subjects:
                 value = solution.get(s.name) if isinstance(s, Var) else s
                 owner = message_of(evaluator.decode(value)) if value is not None else None

@@ -559,21 +559,28 @@ class Repository:
     def query(
         self, query: Any = None, params: dict[str, Any] | None = None, *,
         cid: CID | str | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
+        timeout: float | None = None,
     ) -> Iterator[Any]:
         """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
 
         With `cid`, run the query stored in that message (at `path` inside it); its partial
         references point into that message. With `sparql`, `query` is SPARQL text. With
         `nquads`, a @construct or @describe yields N-Quads lines instead of objects. The
-        whole query sees one snapshot.
+        whole query sees one snapshot. It may work for `timeout` seconds (default: the
+        `query.timeout` setting, 30; 0 is no limit), not counting the time the caller
+        holds each row; past that, a QueryTimeout.
         """
         from mizu_core.query import engine
+        from mizu_core.query.deadline import Deadline, configured_timeout
         from mizu_core.repo.filters import hidden_subjects
 
+        seconds = configured_timeout(self.config) if timeout is None else timeout
+        deadline = Deadline(seconds, hint=None if timeout is not None else
+                            "raise it with: mizu config set query.timeout SECONDS (0: no limit)")
         with self.store.reader() as txn:
             index = TripleIndex(txn, self._term_cache).hiding(hidden_subjects(self, txn))
             if sparql:
-                yield from engine.run_sparql(query, index, nquads)
+                yield from deadline.rows(engine.run_sparql(query, index, nquads, deadline))
                 return
             message, self_iri = None, None
             if cid is not None:
@@ -586,7 +593,7 @@ class Repository:
                 query = codec.parse_json(query)
 
             prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
-            yield from engine.run(prepared, index, self_iri, message, nquads)
+            yield from deadline.rows(engine.run(prepared, index, self_iri, message, nquads, deadline))
 
     # -- files ---------------------------------------------------------------------------
 

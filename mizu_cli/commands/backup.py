@@ -41,6 +41,7 @@ def backup(
     if source is None:
         raise UsageError("give the site's folder (or --diff OLD NEW)")
     snapshot = backups.backup(repo, source, site)
-    info(f"{snapshot.pages} pages ({snapshot.new_pages} new or changed), "
+    resumed = f", {snapshot.resumed_pages} of them published by an interrupted backup" if snapshot.resumed_pages else ""
+    info(f"{snapshot.pages} pages ({snapshot.new_pages} new or changed{resumed}), "
          f"{snapshot.new_file_blocks} new file blocks", st.quiet)
     print(snapshot.cid)

@@ -59,3 +59,75 @@ def test_backup_bad_inputs(mizu: Mizu, tmp_path_factory) -> None:  # type: ignor
     assert_one_line_error(mizu("backup"), 2, "give the site's folder")
     message = mizu("put", input='{"a": 1}').stdout.strip()
     assert_one_line_error(mizu("backup", "--diff", message, message), 1, "is not a site snapshot")
+
+
+def _interrupted(monkeypatch, pages_stored: int | None) -> None:  # type: ignore[no-untyped-def]
+    """Make the next backup die between its pages and its snapshot (or, with
+    `pages_stored`, after storing only that many pages), as a SIGKILL would."""
+    from mizu_core.repo.repository import Repository
+
+    real = Repository.publish
+
+    def publish(self, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(messages, list) and pages_stored is not None:
+            real(self, messages[:pages_stored], *args, **kwargs)
+            raise KeyboardInterrupt
+        if isinstance(messages, dict) and messages.get("type") == "site-snapshot":
+            raise KeyboardInterrupt
+        return real(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(Repository, "publish", publish)
+
+
+def _messages(mizu: Mizu) -> list[str]:
+    return mizu("log", "-q").stdout.split()
+
+
+def test_a_backup_killed_before_its_snapshot_is_continued(mizu: Mizu, tmp_path_factory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    work = tmp_path_factory.mktemp("backup")
+    site = make_site(work)
+    first = mizu("backup", str(site)).stdout.split()[-1]
+    (site / "index.html").write_text("<h1>home, changed</h1>")
+    (site / "new.css").write_text("body {}")
+    (site / "more.css").write_text("p {}")
+    for stored, resumed in [(None, 3), (2, 2)]:  # killed after all its pages; after two of three
+        before = _messages(mizu)
+        _interrupted(monkeypatch, stored)
+        assert mizu("backup", str(site)).code == 130
+        monkeypatch.undo()
+        published = [c for c in _messages(mizu) if c not in before]
+        assert len(published) == (3 if stored is None else 2)  # pages, no snapshot
+        rerun = mizu("backup", str(site))
+        assert rerun.code == 0, rerun.stderr
+        assert f"7 pages (3 new or changed, {resumed} of them published by an interrupted backup)" in rerun.stdout
+        snapshot = rerun.stdout.split()[-1]
+        new = [c for c in _messages(mizu) if c not in before]
+        assert len(new) == 4 and snapshot in new  # the three pages once, and the snapshot
+        linked = {page["/"] for page in json.loads(mizu("view", snapshot).stdout)["pages"]}
+        assert set(published) <= linked
+        assert json.loads(mizu("view", snapshot).stdout)["$prev"].endswith(first)
+        assert mizu("backup", "--diff", first, snapshot).stdout.splitlines() == (
+            ["+ more.css", "+ new.css", "M index.html"] if stored is None
+            else ["M index.html", "M more.css", "M new.css"])
+        (site / "new.css").write_text(f"body {{ margin: {stored} }}")  # the next round changes
+        (site / "more.css").write_text(f"p {{ margin: {stored} }}")
+        (site / "index.html").write_text(f"<h1>{stored}</h1>")
+        first = snapshot
+    assert mizu("fsck").code == 0
+
+
+def test_messages_posing_as_the_sites_snapshot_are_not_followed(mizu: Mizu, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    work = tmp_path_factory.mktemp("backup")
+    site = make_site(work)
+    first = mizu("backup", str(site)).stdout.split()[-1]
+    for fake in ({"root": "not a link"}, {"root": {"/": first}}, {"pages": 3},
+                 {"nested": {"type": "site-snapshot", "site": "example.org"}}):
+        body = {"type": "site-snapshot", "site": "example.org", **fake}
+        if "nested" in fake:
+            body = {"nested": fake["nested"]}
+        assert mizu("put", input=json.dumps(body)).code == 0
+        again = mizu("backup", str(site))
+        assert again.code == 0 and "5 pages (0 new or changed)" in again.stdout, again.stderr
+        following = again.stdout.split()[-1]
+        assert json.loads(mizu("view", following).stdout)["$prev"].endswith(first)
+        first = following

@@ -89,3 +89,84 @@ def test_add_dot_names_the_folder(tmp_path_factory) -> None:  # type: ignore[no-
     site = make_site(work)
     out = run_mizu("--repo", str(repo_dir), "add", ".", cwd=site).stdout.splitlines()
     assert out[-1].endswith(" site") and "added" in out[0] and " site/" in out[0]
+
+
+# -- hostile folder DAGs (issue 21, class 4) and messages that pose as snapshots (7b) --------
+
+def hostile_dags(repo_dir: Path) -> dict[str, str]:
+    """The issue's examples, stored block by block as a CAR or a peer could bring them."""
+    from mizu_core.repo.repository import Repository
+    from tests.core.test_files import put_file_node, put_folder, put_leaf
+
+    repo = Repository.open(repo_dir)
+    try:
+        leaf = put_leaf(repo, b"x")
+        doubling = leaf
+        for _ in range(40):
+            doubling = put_folder(repo, [("a", doubling), ("b", doubling)])
+        deep = leaf
+        for _ in range(1100):
+            deep = put_folder(repo, [("d", deep)])
+        return {name: str(cid.to_v1()) for name, cid in {
+            "doubling": doubling,
+            "same name": put_folder(repo, [("a", leaf), ("a", put_leaf(repo, b"y"))]),
+            "long name": put_folder(repo, [("n" * 300, leaf)]),
+            "deep": deep,
+            "file and folder": put_folder(repo, [("x", leaf), ("x", put_folder(repo, [("y", leaf)]))]),
+            "lying file": put_file_node(repo, [(leaf, 1)] * 4, filesize=1 << 50),
+            "file": put_file_node(repo, [(leaf, 1)] * 4),
+        }.items()}
+    finally:
+        repo.close()
+
+
+def test_get_refuses_hostile_folders_with_one_line(mizu: Mizu, repo_dir: Path, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    dags = hostile_dags(repo_dir)
+    work = tmp_path_factory.mktemp("hostile")
+    for name, expected in [("doubling", "more than files.max-entries (1000000)"),
+                           ("same name", "two entries are named 'a'"),
+                           ("long name", "longer than this file system allows (255)"),
+                           ("deep", "nested deeper than files.max-depth (256)"),
+                           ("file and folder", "two entries are named 'x'")]:
+        dest = work / name.replace(" ", "-")
+        assert_one_line_error(mizu("get", dags[name], str(dest)), 1, expected)
+        assert not dest.exists(), name
+    assert_one_line_error(mizu("cat", dags["lying file"]), 1, "declares 1125899906842624 bytes but holds 4")
+    assert_one_line_error(mizu("cat", f"{dags['same name']}/a"), 1, "2 entries are named 'a'")
+    assert mizu("cat", dags["file"]).stdout == "xxxx"
+    assert [line.split(" ", 2)[2] for line in mizu("ls", dags["same name"]).stdout.splitlines()] == ["a", "a"]
+    # the bounds are settings: within them, a DAG that links a folder twice writes it twice
+    assert mizu("config", "set", "files.max-entries", "10").code == 0
+    small = mizu("get", f"{dags['doubling']}/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a/a",
+                 str(work / "small"))
+    assert small.code == 0 and small.stdout.startswith("wrote 4 files")
+    assert sorted(os.listdir(work / "small")) == ["a", "b"]
+    assert_one_line_error(mizu("get", dags["doubling"], str(work / "big")), 1, "more than files.max-entries (10)")
+
+
+def test_messages_typed_site_snapshot_that_are_not_one(mizu: Mizu, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    work = tmp_path_factory.mktemp("fake")
+    root = mizu("add", "-Q", str(make_site(work))).stdout.strip()
+    page = mizu("put", input='{"type": "page", "path": "p"}').stdout.strip()
+    file = mizu("add", "-Q", str(work / "site" / "index.html")).stdout.strip()
+    fakes = {
+        "it has no root": {},
+        "its root is not a CID link": {"root": root},
+        "its root is not a CID link ": {"root": 42},
+        f"its root {page} is not a folder": {"root": {"/": page}},
+        f"its root {file} is not a folder": {"root": {"/": file}},
+    }
+    for why, fields in fakes.items():
+        fake = mizu("put", input=json.dumps({"type": "site-snapshot", **fields})).stdout.strip()
+        for command in (["ls", fake], ["cat", f"{fake}/index.html"], ["get", fake, str(work / "out")],
+                        ["backup", "--diff", fake, fake]):
+            assert_one_line_error(mizu(*command), 1, f"{fake} is not a site snapshot: {why.strip()}")
+        assert not (work / "out").exists()
+    # a root that is a folder, but not the rest: ls, cat and get need only the root
+    for why, fields in {"its snapshot is not text": {"site": "s", "pages": []},
+                        "its pages are not a list": {"site": "s", "snapshot": "x", "pages": 5},
+                        "its pages are not all links to messages": {"site": "s", "snapshot": "x",
+                                                                    "pages": [{"/": root}]}}.items():
+        fake = mizu("put", input=json.dumps({"type": "site-snapshot", "root": {"/": root}, **fields})).stdout.strip()
+        assert mizu("cat", f"{fake}/index.html").stdout == "<p>hello</p>"
+        assert_one_line_error(mizu("backup", "--diff", fake, fake), 1, f"{fake} is not a site snapshot: {why}")

@@ -17,6 +17,7 @@ MAX_FRAME = 4 << 20  # bytes in one frame, after its length prefix
 MAX_BATCH = 512  # CIDs asked for in one request, blocks in one put or response
 MAX_RESPONSE_BYTES = 2 << 20  # block bytes a server puts in one response
 MAX_QUERY_RECORDS = 100_000
+MAX_QUERY_BYTES = 64 << 10  # a peer's ad-hoc query, as DAG-CBOR: parsing it stays cheap
 QUERY_BUDGET = 5.0  # seconds a server spends matching a peer's ad-hoc query
 SERVER_WORKERS = 4  # requests a server answers at once, each in a worker thread
 PEER_WORKERS = 1  # of which from one peer (all its streams together)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mizu_core.errors import MizuError, PeerError, shorten
+from mizu_core.errors import MizuError, PeerError, QueryError, shorten
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
@@ -25,6 +25,7 @@ from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
 from mizu_core.sync import records, subscriptions
 from mizu_core.sync.protocol import (
+    MAX_QUERY_BYTES,
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
     PEER_WORKERS,
@@ -133,6 +134,9 @@ class Server:
         from mizu_core.repo.index import TripleIndex
         from mizu_core.repo.repository import include_resolver
 
+        size = len(codec.encode(query))
+        if size > MAX_QUERY_BYTES:
+            raise QueryError(f"a query of {size} bytes is over the {MAX_QUERY_BYTES}-byte limit")
         query = codec.to_json(query)
         hidden = filters.private_messages(self.repo)
         with self.repo.store.reader() as txn:

@@ -307,9 +307,14 @@ def test_frames_with_hostile_cids_are_answered_at_once_or_refused() -> None:
     iri = "https://mizu.stream/v0/view-raw/z" + "2" * 300_000
     query = {"@select": "?t", "@where": {"@id": iri, "title": "?t"}}
     started = time.monotonic()
+    assert "over the 65536-byte limit" in server.answer({"op": "query", "query": query})["error"]
+    query["@where"]["@id"] = iri[:60_000]  # and under that limit, a 60,000-character one
     assert server.answer({"op": "query", "query": query}) == {"records": []}
     assert time.monotonic() - started < 5  # a fraction of a second: linear work only
     assert len(encode_frame({"op": "query", "query": query})) < MAX_FRAME
+    # a whole frame of it: refused before it is parsed
+    query["@where"]["@id"] += "2" * (MAX_FRAME - 400_000)
+    assert "over the 65536-byte limit" in server.answer({"op": "query", "query": query})["error"]
     # a CID over the length limit inside a frame makes the frame unreadable: no answer
     raw = b"\x01\x55\x00\x80\x02" + b"x" * 256  # an identity CID of 256 bytes
     long_cid = codec.encode({"op": "blocks", "cids": ["x"]}).replace(

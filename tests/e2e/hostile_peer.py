@@ -4,6 +4,10 @@ answers roots and tree nodes honestly from a repository, then misbehaves on bloc
 Usage: python -m tests.e2e.hostile_peer REPO MODE   (MODE: bad-hash, oversized, endless,
 or forged: serve the repository as it is, after `forge_tree` put a forged message in it).
 Prints its multiaddr, serves until SIGTERM.
+
+Or, as a client that attacks a serving node with the worst frames each limit allows:
+python -m tests.e2e.hostile_peer attack ADDRESS SUB   (prints a line per frame answered
+or refused, until SIGTERM).
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ import trio
 from multiaddr import Multiaddr
 
 from mizu_core.message import codec
-from mizu_core.message.cid import CID
+from mizu_core.message.cid import CID, varint
 from mizu_core.repo.repository import Repository, find_repository
 from mizu_core.sync.host import new_host
-from mizu_core.sync.protocol import PROTOCOL_ID, FrameReader, encode_frame
+from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID, FrameReader, encode_frame
 from mizu_core.sync.server import Server
 
 
@@ -66,7 +70,61 @@ def forge_tree(repo: Repository, sub: CID) -> CID:
     return forged
 
 
+def worst_frames(sub: CID) -> list[tuple[str, bytes]]:
+    """A frame of each kind, as large as MAX_FRAME allows (its length prefix is added)."""
+    huge_cid = "https://mizu.stream/v0/view-raw/z" + "2" * (MAX_FRAME - 200)  # base58: quadratic
+    many = [CID.for_block(i.to_bytes(4, "big"), codec=0x55) for i in range(MAX_FRAME // 42 - 100)]
+    content = b"\x00\x01\x55\x00" + varint(MAX_FRAME - 200) + b"x" * (MAX_FRAME - 200)
+    identity = codec.encode({"op": "blocks", "cids": ["x"]}).replace(  # a 4 MiB identity CID
+        b"\x61x", b"\xd8\x2a\x5a" + len(content).to_bytes(4, "big") + content)
+    bodies = [
+        ("query", codec.encode({"op": "query", "query": {"@select": "?t", "@where": {"@id": huge_cid, "title": "?t"}}})),
+        ("query-many-iris", codec.encode({"op": "query", "query": {"@select": "?t", "@where": [
+            {"@id": "https://mizu.stream/v0/view-raw/z" + "2" * 300 + str(i), "title": "?t"} for i in range(10_000)]}})),
+        ("have-many", codec.encode({"op": "have", "sub": sub, "cids": many})),
+        ("put-many", codec.encode({"op": "put", "sub": sub, "cids": many[:60_000], "blocks": [b"x"] * 60_000})),
+        ("identity-cid", identity),
+        ("garbage", secrets.token_bytes(MAX_FRAME)),
+    ]
+    return [(name, varint(len(body)) + body) for name, body in bodies if len(body) <= MAX_FRAME]
+
+
+async def attack(address: str, sub: CID) -> None:
+    """Send the worst frames again and again, each on a stream of its own (a server closes
+    a stream after a frame it cannot read), two streams at a time."""
+    from mizu_core.sync.host import dial
+    from mizu_core.sync.node import open_stream
+
+    frames = worst_frames(sub)
+    host = new_host(secrets.token_bytes(32), None)
+    async with host.run([Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+        peer = await dial(host, address, 10)
+
+        async def one(name: str, frame: bytes) -> None:
+            stream = await open_stream(host, peer, 10)
+            try:
+                await stream.write(frame)
+                with trio.move_on_after(60):
+                    try:
+                        reply = await FrameReader(stream).read_frame()
+                    except Exception as e:  # the server closed the stream: refused
+                        reply = {"closed": type(e).__name__}
+                    print(name, "answered" if reply is not None else "closed", flush=True)
+            finally:
+                with trio.move_on_after(1):
+                    await stream.close()
+
+        while True:
+            for i in range(0, len(frames), 2):
+                async with trio.open_nursery() as nursery:
+                    for name, frame in frames[i : i + 2]:
+                        nursery.start_soon(one, name, frame)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "attack":
+        trio.run(attack, sys.argv[2], CID.parse(sys.argv[3]))
+        sys.exit(0)
     path, mode = Path(sys.argv[1]), sys.argv[2]
     repository = Repository.open(find_repository(str(path)))
     trio.run(main, repository, mode)

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from mizu_core.message.cid import CID, read_varint
 from tests.cli.conftest import Mizu
 from tests.cli.test_put_view import assert_one_line_error
 
@@ -170,3 +171,34 @@ def test_messages_typed_site_snapshot_that_are_not_one(mizu: Mizu, tmp_path_fact
         fake = mizu("put", input=json.dumps({"type": "site-snapshot", "root": {"/": root}, **fields})).stdout.strip()
         assert mizu("cat", f"{fake}/index.html").stdout == "<p>hello</p>"
         assert_one_line_error(mizu("backup", "--diff", fake, fake), 1, f"{fake} is not a site snapshot: {why}")
+
+
+def test_import_of_a_damaged_or_cut_archive_fails_or_warns(mizu: Mizu, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: damaged header roots made import store a folder unpinned, for gc to drop;
+    an archive cut between sections imported in silence."""
+    from tests.cli.conftest import run_mizu
+
+    work = tmp_path_factory.mktemp("cut")
+    root = mizu("add", "-Q", str(make_site(work))).stdout.strip()
+    archive = work / "site.car"
+    assert mizu("export", "--car", root, "-o", str(archive)).code == 0
+    data = archive.read_bytes()
+    raw = CID.parse(root).raw
+    other = work / "other"
+    assert run_mizu("init", str(other)).code == 0
+    damaged = work / "damaged.car"
+    damaged.write_bytes(data.replace(raw, raw[:-1] + bytes([raw[-1] ^ 1]), 1))
+    result = run_mizu("import", str(damaged), cwd=other)
+    assert_one_line_error(result, 1, "CAR root", "neither in the archive nor in the repository")
+    assert run_mizu("--json", "fsck", cwd=other).stdout.count('"blocks": 0') == 1
+    length, pos = read_varint(data, 0)
+    length, at = read_varint(data, pos + length)  # the first section: the root
+    cut = work / "cut.car"
+    cut.write_bytes(data[: at + length])
+    result = run_mizu("import", str(cut), cwd=other)
+    assert result.code == 0 and "warning: incomplete: the roots reference" in result.stderr
+    assert run_mizu("pin", cwd=other).stdout.split() == [root]
+    fsck = run_mizu("--json", "fsck", cwd=other)
+    assert fsck.code == 0 and json.loads(fsck.stdout)["incomplete"]
+    assert run_mizu("import", str(archive), cwd=other).stderr == ""  # completed
+    assert json.loads(run_mizu("--json", "fsck", cwd=other).stdout)["incomplete"] == []

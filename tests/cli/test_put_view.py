@@ -190,3 +190,22 @@ def test_repository_discovery(repo_dir: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MIZU_DIR", str(repo_dir / ".mizu"))
     assert run_mizu("view", cid, cwd=elsewhere).code == 0
     assert run_mizu("--repo", str(sub), "log", cwd=elsewhere).code == 3
+
+
+def test_put_refuses_what_signing_would_make_invalid(mizu: Mizu) -> None:
+    """Issue 21: `{"$var": "x"}` was stored, and signing made it fail fsck for good."""
+    for args in (["put"], ["put", "--no-sign"]):
+        assert_one_line_error(mizu(*args, input='{"$var": "x"}'), 1, "$var placeholder")
+    assert_one_line_error(mizu("put", input='{"a": {"$include": "#/$signatures"}}'), 1, "$signatures")
+    assert mizu("log").stdout == "" and mizu("fsck").code == 0
+
+
+def test_a_link_to_a_block_not_held_is_incomplete_not_damage(mizu: Mizu) -> None:
+    absent = SPEC_VECTORS[0][1]
+    cid = mizu("put", input=f'{{"cover": {{"/": "{absent}"}}}}').stdout.strip()
+    result = mizu("fsck")
+    assert result.code == 0 and result.stdout.startswith("ok: 1 blocks, 1 messages")
+    assert f"incomplete: message {cid} links {absent}, which is not stored" in result.stderr
+    report = json.loads(mizu("--json", "fsck").stdout)
+    assert report["ok"] and report["problems"] == [] and len(report["incomplete"]) == 1
+    assert mizu("-q", "fsck").stderr == ""

@@ -7,6 +7,7 @@ one writer at a time across processes and readers that never wait (MVCC).
 
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import os
@@ -248,7 +249,12 @@ class LmdbStore:
             self.env.close()
             self._open(readonly=False)  # a store made by an older mizu: add the new tables
         except lmdb.Error as e:
-            raise StoreError(f"cannot open store at {self.path}: {e}") from None
+            if isinstance(e, lmdb.MemoryError):  # no room in the address space for the map
+                raise StoreError(
+                    f"cannot open store at {self.path}: {e} (store.map-size = {self.map_size} bytes)",
+                    hint="lower it: mizu config set store.map-size BYTES",
+                ) from None
+            raise self.failed(f"cannot open store at {self.path}", e) from None
 
     @contextmanager
     def reader(self) -> Iterator[LmdbTxn]:
@@ -263,22 +269,35 @@ class LmdbStore:
         try:
             txn = self.env.begin(write=True)
         except self._lmdb.Error as e:
-            raise StoreError(f"cannot write to the store: {e}") from None
+            raise self.failed("cannot write to the store", e) from None
         try:
             yield LmdbTxn(txn, self.dbs)
-        except self._lmdb.MapFullError:
+        except (self._lmdb.MapFullError, self._lmdb.DiskError) as e:
             txn.abort()
-            raise StoreError(
-                f"the store is full (store.map-size = {self.map_size} bytes)",
-                hint="raise it: mizu config set store.map-size BYTES",
-            ) from None
+            raise self.failed("cannot write to the store", e) from None
         except BaseException:
             txn.abort()
             raise
         try:
             txn.commit()
         except self._lmdb.Error as e:
-            raise StoreError(f"commit failed: {e}") from None
+            raise self.failed("commit failed", e) from None
+
+    def failed(self, doing: str, error: Exception) -> StoreError:
+        """The StoreError for an LMDB error while `doing`: a full map or a full disk said
+        as such (the one place that says it: `no_space` words the disk)."""
+        if isinstance(error, self._lmdb.MapFullError):
+            return StoreError(
+                f"the store is full (store.map-size = {self.map_size} bytes)",
+                hint="raise it: mizu config set store.map-size BYTES",
+            )
+        text = str(error)
+        full = isinstance(error, self._lmdb.DiskError) or text.endswith(_FULL_DISK)
+        # LMDB reports a short write, which is how a full disk ends a commit, as EIO: a
+        # device left with (next to) no room says which it was.
+        if full or (text.endswith(os.strerror(errno.EIO)) and room(self.path) < _NEARLY_FULL):
+            return no_space(os.path.dirname(self.path), quota=text.endswith(os.strerror(errno.EDQUOT)))
+        return StoreError(f"{doing}: {error}")
 
     def release_pages(self) -> None:
         """Drop this process's mapping of the store's pages (they stay in the page cache).
@@ -295,6 +314,30 @@ class LmdbStore:
 
     def close(self) -> None:
         self.env.close()
+
+
+_FULL_DISK = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+_NEARLY_FULL = 16 << 20  # bytes left on a device that an EIO of LMDB takes for a full one
+
+
+def room(path: str) -> int:
+    """Bytes an unprivileged user may still write on the device holding `path` (a lot
+    where it cannot be told)."""
+    try:
+        st = os.statvfs(path)
+    except (OSError, AttributeError):
+        return 1 << 62
+    return st.f_bavail * st.f_frsize
+
+
+def no_space(folder: str, quota: bool = False) -> StoreError:
+    """A full disk (ENOSPC, EDQUOT), said in one line naming the folder it was writing."""
+    why = " (disk quota exceeded)" if quota else ""
+    return StoreError(f"no space left on the device holding {folder}{why}")
+
+
+def is_full_disk(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def mapped_ranges(path: str) -> list[tuple[int, int]]:

@@ -25,6 +25,7 @@ threads would take CPU from this process, which runs the store.
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import pickle
@@ -149,12 +150,18 @@ class Spool:
         """A new spool file's descriptor (for a worker: open it before forking)."""
         import tempfile  # here, with the rest of the write path: reads never need it
 
-        self._files.append(tempfile.TemporaryFile())  # noqa: SIM115 (closed by __exit__)
+        try:
+            self._files.append(tempfile.TemporaryFile())  # noqa: SIM115 (closed by __exit__)
+        except OSError as e:
+            raise spool_failed(e) from None
         return self._files[-1].fileno()
 
     def write(self, records: list[Record]) -> Spooled:
         """Records, in input order, into this process's spool file."""
-        parts, self._end = _write_parts(self._fd, self._end, records)
+        try:
+            parts, self._end = _write_parts(self._fd, self._end, records)
+        except OSError as e:
+            raise spool_failed(e) from None
         return Spooled(parts, bytes(cid_range(r[0]) for r in records))
 
     def __enter__(self) -> Spool:
@@ -163,6 +170,19 @@ class Spool:
     def __exit__(self, *exc: object) -> None:
         for f in self._files:
             f.close()
+
+
+def spool_failed(error: OSError) -> StoreError:
+    """A spool file could not be written (here or in a worker): a full disk says where."""
+    import tempfile
+
+    from mizu_core.repo.kv import is_full_disk, no_space
+
+    if is_full_disk(error):
+        full = no_space(tempfile.gettempdir(), quota=error.errno == errno.EDQUOT)
+        full.hint = "put keeps prepared messages there until they are stored; set TMPDIR to a folder with room"
+        return full
+    return StoreError(f"cannot write a spool file of prepared messages in {tempfile.gettempdir()}: {error.strerror}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,7 +384,9 @@ class _Pool:
         self._collected += 1
         while not worker.results:
             self._wait()
-        result: _Spooled = pickle.loads(worker.results.popleft())
+        result: _Spooled | OSError = pickle.loads(worker.results.popleft())
+        if isinstance(result, OSError):  # the worker could not spool (a full disk, say)
+            raise spool_failed(result)
         return result
 
     def _wait(self) -> None:
@@ -485,8 +507,11 @@ def _serve(parent: int, tasks: int, results: int, spool: int) -> None:
         while head := incoming.read(_FRAME.size):
             (size,) = _FRAME.unpack(head)
             raws, found, records = _prepare_chunk(pickle.loads(incoming.read(size)))
-            parts, end = _write_parts(spool, end, records)
-            data = pickle.dumps((raws, found, parts), 5)
+            try:
+                parts, end = _write_parts(spool, end, records)
+                data = pickle.dumps((raws, found, parts), 5)
+            except OSError as e:  # for the parent to report (a full disk, say)
+                data = pickle.dumps(OSError(e.errno, e.strerror), 5)
             _write_all(results, _FRAME.pack(len(data)) + data)
 
 

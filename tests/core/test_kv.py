@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mizu_core.errors import StoreError
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store
 
 
@@ -65,3 +68,32 @@ def test_get_many_gives_the_keys_present_in_the_order_asked(store: Store) -> Non
         assert txn.get_many("terms", [b"e", b"a"]) == [(b"e", b"5"), (b"a", b"1")]
     with store.reader() as txn:
         assert txn.get_many("terms", []) == [] and txn.get_many("terms", [b"c"]) == [(b"c", b"3")]
+
+
+def test_full_disks_and_maps_are_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lmdb
+
+    from mizu_core.repo import kv
+
+    store = LmdbStore(str(tmp_path / ".mizu" / "store"), create=True)
+    full = f"no space left on the device holding {tmp_path / '.mizu'}"
+    assert str(store.failed("commit failed", lmdb.DiskError("mdb_txn_commit: No space left on device"))) == full
+    quota = lmdb.Error(f"mdb_txn_commit: {os.strerror(errno.EDQUOT)}")
+    assert str(store.failed("commit failed", quota)) == full + " (disk quota exceeded)"
+    mapped = store.failed("x", lmdb.MapFullError("mdb_put: MDB_MAP_FULL"))
+    assert str(mapped).startswith("the store is full") and mapped.hint and "store.map-size" in mapped.hint
+    # A short write (how LMDB ends a commit on a full disk) is EIO: full only if the device is.
+    eio = lmdb.Error("mdb_txn_commit: Input/output error")
+    monkeypatch.setattr(kv, "room", lambda path: 4096)
+    assert str(store.failed("commit failed", eio)) == full
+    monkeypatch.setattr(kv, "room", lambda path: 1 << 40)
+    assert str(store.failed("commit failed", eio)) == "commit failed: mdb_txn_commit: Input/output error"
+    store.close()
+
+
+def test_a_map_too_large_for_the_address_space_says_what_to_lower(tmp_path: Path) -> None:
+    LmdbStore(str(tmp_path), create=True).close()
+    with pytest.raises(StoreError) as caught:
+        LmdbStore(str(tmp_path), map_size=1 << 62)
+    assert "store.map-size = 4611686018427387904" in str(caught.value)
+    assert caught.value.hint == "lower it: mizu config set store.map-size BYTES"

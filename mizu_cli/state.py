@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # typer for the annotation only: entry.py runs `view` without it
+    from pathlib import Path
+
     import typer
 
     from mizu_core.repo.repository import Repository
@@ -23,6 +25,12 @@ class State:
         if self._repo is not None:
             self._repo.close()
             self._repo = None
+
+    def repository_path(self) -> Path:
+        """The `.mizu` folder these options name, without opening it (for `config`)."""
+        from mizu_core.repo.repository import find_repository
+
+        return find_repository(self.repo_arg)
 
     def repository(self) -> Repository:
         """Open the repository these options name (once per command)."""

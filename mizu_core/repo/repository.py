@@ -263,8 +263,8 @@ class Repository:
         else:
             given = Path(path).expanduser().absolute()
             mizu = given if _is_repository(given) else find_repository(env={}, start=given)
-        config = Config(ConfigFile(mizu / CONFIG), ConfigFile(global_config_path()))
-        map_size = config.positive_int("store.map-size", 1 << 36)
+        config = Config.of_repository(mizu)
+        map_size = config.get("store.map-size")  # checked: a bad value names itself
         return cls(LmdbStore(str(mizu / STORE), map_size=map_size), None, config, mizu)
 
     @classmethod

@@ -142,18 +142,24 @@ def test_config_get_of_a_section(mizu: Mizu) -> None:
     assert result.code == 2 and "is a section" in result.stderr
 
 
-def test_bad_settings_and_a_full_store_are_one_line_errors(mizu: Mizu) -> None:
-    assert mizu("config", "set", "core.batch-size", "many").code == 0
+def test_bad_settings_and_a_full_store_are_one_line_errors(mizu: Mizu, repo_dir: Path) -> None:
+    refused = mizu("config", "set", "core.batch-size", "many")
+    assert refused.code == 2 and refused.stderr == (
+        "error: config core.batch-size must be an integer from 1 to 2147483648, not 'many'\n"
+    )
+    config = repo_dir / ".mizu" / "config.toml"
+    config.write_text(config.read_text() + 'batch-size = "many"\n')  # in [core], by hand
     bad = mizu("put", input='{"a": 1}')
-    assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-size = 'many' is not a positive integer")
+    assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-size = 'many' must be an integer")
+    assert "hint: mizu config set core.batch-size VALUE, or mizu config unset core.batch-size" in bad.stderr
     assert mizu("config", "set", "core.batch-size", "100").code == 0
-    assert mizu("config", "set", "core.batch-memory", "lots").code == 0
+    config.write_text(config.read_text() + 'batch-memory = "lots"\n')
     bad = mizu("put", input='{"a": 1}')
-    assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-memory = 'lots' is not a positive integer")
+    assert bad.code == 1 and bad.stderr.startswith("error: config core.batch-memory = 'lots' must be an integer")
     assert json.loads(mizu("--json", "log", "--format", "json").stdout or "[]") == []  # nothing stored
     assert mizu("config", "unset", "core.batch-memory").code == 0
-    assert mizu("config", "set", "store.map-size", "200000").code == 0
-    big = "".join(json.dumps({"n": i, "pad": "x" * 500}) + "\n" for i in range(2000))
+    assert mizu("config", "set", "store.map-size", "1048576").code == 0
+    big = "".join(json.dumps({"n": i, "pad": "x" * 500}) + "\n" for i in range(4000))
     full = mizu("put", "--lines", input=big)
     assert full.code == 1 and "the store is full" in full.stderr and "store.map-size" in full.stderr
     assert mizu("config", "unset", "store.map-size").code == 0

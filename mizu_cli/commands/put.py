@@ -52,7 +52,7 @@ def put(
     listed, and the exit status is 1 if any were rejected.
     """
     from mizu_core.errors import UsageError
-    from mizu_core.repo.inputs import MessageText, read_lines
+    from mizu_core.repo.inputs import read_lines, read_text
 
     st = state(ctx)
     repo = st.repository()
@@ -68,7 +68,7 @@ def put(
         if lines:
             items: Iterator[Any] = read_lines(stream)
         else:
-            items = iter([MessageText(stream.read(), name)])
+            items = iter([read_text(stream, name)])
         result = repo.publish(items, sign=not no_sign, signer=signer, skip_invalid=skip_invalid)
     if st.json:
         print_json({

@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, read_varint, varint
+from mizu_core.message.cid import CID, MAX_CID_BYTES, read_varint, varint
 from mizu_core.message.validate import MissingSchema
 from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
@@ -34,7 +34,7 @@ from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import block_references
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
-MAX_CID = 256  # bytes: a sha2-256 CID takes 36; the store's keys may not exceed 511
+MAX_CID = MAX_CID_BYTES  # a sha2-256 CID takes 36; the store's keys may not exceed 511
 _BATCH = 10_000
 
 

@@ -154,6 +154,8 @@ def fsck(repo: Repository) -> FsckReport:
             cid = CID(bytes(key))
             info = MessageInfo.decode(cid, bytes(meta))
             seqs[info.seq] = bytes(key)
+            if info.size > codec.MAX_MESSAGE_SIZE:  # what put and import refuse
+                problem(f"message {cid} is {info.size} bytes, over the 1 MiB limit")
             _check_message(txn, dictionary, cid, report)
         for seq_key, cid_raw in txn.scan("log"):
             seq = _SEQ.unpack(seq_key)[0]

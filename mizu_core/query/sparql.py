@@ -280,7 +280,7 @@ class Translator:
                 args = [node.arg]
             return a.Call(op, tuple(self.expr(x) for x in args))
         if name == "Function":
-            return a.Call("iri:" + str(node.iri), tuple(self.expr(x) for x in node.expr))
+            return a.Call("iri:" + str(node.iri), tuple(self.expr(x) for x in node.expr or ()))
         raise QueryError(f"SPARQL function {name or node!r} is not supported")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.cli.conftest import Mizu
 from tests.cli.test_put_view import assert_one_line_error
@@ -88,3 +89,53 @@ def test_nquads_is_read_by_an_independent_parser(mizu: Mizu) -> None:
                      'DESCRIBE ?m WHERE { ?m <https://mizu.stream/author> "shakespeare" }')
     assert len(described.stdout.splitlines()) == 2
     assert_one_line_error(mizu("query", "-f", "nquads", TUTORIAL), 1, "N-Quads output needs")
+
+
+def test_hostile_queries_are_one_line_errors(mizu: Mizu) -> None:
+    """Issue 21: well-formed but odd queries never end in a Python type name or a
+    traceback, and rdflib prints nothing."""
+    publish_poems(mizu)
+    for query, fragment in [
+        ('{"@select": "?c", "@where": [{"content": "?c"}, {"@filter": {"@gt": ["?c"]}}]}', "@gt takes 2 arguments"),
+        ('{"@select": "?c", "@where": {"@graph": {"content": "?c"}, "@bind": {"?x": "\\ud800"}}}', "lone surrogate"),
+        ('{"@select": "?c", "@where": {"content": {"@id": "?c", "@regex": "(a)\\\\1"}}}', "backreferences"),
+        ('{"@select": "?c", "@where": {"$include": 5}}', "$include takes a string"),
+        ('{"@select": "?c", "@where": {"content": "?c"}, "@limit": 1e999}', "non-negative integer"),
+    ]:
+        result = mizu("query", query)
+        assert_one_line_error(result, 1, fragment)
+        assert not re.search(r"error: [A-Z]\w*(Error|Exception)", result.stderr)
+    big = '{"@select": "?c", "@where": {"content": "?c"}, "@limit": 99999999999999999999999}'
+    assert len(json.loads(mizu("query", big).stdout)) == 3
+    for text, fragment in [
+        ("SELECT * WHERE { ?s ?p 'x'^^<http://www.w3.org/2001/XMLSchema#integer> . FILTER(REGEX(?p, '(')) }",
+         "invalid regex"),
+        ("SELECT * WHERE { { { ?s ?p ?o }", "SPARQL syntax error"),
+        ('CONSTRUCT { "lit" <http://p> ?o } WHERE { ?s ?p ?o', "SPARQL syntax error"),
+    ]:
+        assert_one_line_error(mizu("query", "--sparql", text), 1, fragment)
+    quads = mizu("query", "-f", "nquads", "--sparql", 'CONSTRUCT { "lit" <http://p> ?o . ?s <http://p> ?o } WHERE { ?s ?p ?o }')
+    assert quads.code == 0 and quads.stderr == "" and all(line.startswith("<") for line in quads.stdout.splitlines())
+
+
+def test_query_timeout(mizu: Mizu) -> None:
+    """A quadratic query on a few thousand messages stops at query.timeout; catastrophic
+    regexes answer at once (RE2); MINUS of a pattern with itself is hashed."""
+    lines = "".join(json.dumps({"kind": "bulk", "n": i, "text": "a" * 40 + "!"}) + "\n" for i in range(3000))
+    assert mizu("put", "--lines", "--no-sign", input=lines).code == 0
+    assert mizu("config", "set", "query.timeout", "1").code == 0
+    not_exists = ("SELECT ?s WHERE { ?s <https://mizu.stream/n> ?n "
+                  "FILTER NOT EXISTS { ?t <https://mizu.stream/n> ?m FILTER(?m < 0) } }")
+    assert_one_line_error(mizu("query", "--sparql", not_exists), 1, "query timed out after 1 s (query.timeout)")
+    cross = ('{"@select": "?a", "@where": [{"@id": "?a", "n": "?x"}, {"@id": "?b", "n": "?y"},'
+             ' {"@filter": {"@lt": [{"@plus": ["?x", "?y"]}, -1]}}]}')
+    result = mizu("query", cross)
+    assert_one_line_error(result, 1, "query timed out after 1 s")
+    assert "query.timeout" in result.stderr.splitlines()[1]  # the hint: how to raise it
+    for pattern in ("^(a|a)*$", "(a+)+$"):
+        regex = json.dumps({"@select": "?s", "@where": {"@id": "?s", "text": {"@regex": pattern}}})
+        assert json.loads(mizu("query", regex).stdout) == []
+    minus = ("SELECT ?s WHERE { ?s <https://mizu.stream/n> ?n MINUS { ?s <https://mizu.stream/n> ?n } }")
+    assert json.loads(mizu("query", "--sparql", minus).stdout) == []
+    assert mizu("config", "set", "query.timeout", "0").code == 0
+    assert len(json.loads(mizu("query", '{"@select": "?s", "@where": {"@id": "?s", "n": "?n"}}').stdout)) == 3000

@@ -29,6 +29,9 @@ _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+")
 _INT = re.compile(r"-?[0-9]{1,19}")  # more digits cannot fit in 64 bits
 _NUMBER = re.compile(r"[0-9]{1,19}(\.[0-9]{1,9})?")
 _INT64 = range(-(1 << 63), 1 << 63)
+MAX_FILE = 1 << 20  # bytes: a configuration file is a few lines
+MAX_DEPTH = 32  # tables and arrays nested in a file, parts of a key: far past any use, and
+# well within what the TOML reader and writer take (they recurse)
 
 
 @dataclass(frozen=True)
@@ -129,7 +132,22 @@ def shown(value: Any, limit: int = 60) -> str:
 def check_key(key: str) -> list[str]:
     if not _KEY.fullmatch(key):
         raise UsageError(f"invalid config key {shown(key)}", hint="keys look like section.name")
-    return key.split(".")
+    parts = key.split(".")
+    if len(parts) > MAX_DEPTH:
+        raise UsageError(f"invalid config key {shown(key)}: more than {MAX_DEPTH} parts")
+    return parts
+
+
+def _depth(value: Any) -> int:
+    """How deep tables and arrays nest in `value` (iteratively: it may be deep)."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+            todo.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def checked_value(key: str, text: str) -> Any:
@@ -163,20 +181,34 @@ class ConfigFile:
         self.data: dict[str, Any] = {}
         self.broken: str | None = None
         try:
-            text = path.read_text("utf-8")
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE + 1)
         except FileNotFoundError:
-            return
-        except UnicodeDecodeError:
-            self.broken = "it is not UTF-8 text"
             return
         except OSError as e:
             self.broken = f"cannot read it: {e.strerror}"
             return
+        if len(raw) > MAX_FILE:
+            self.broken = f"it is larger than {MAX_FILE} bytes"
+            return
         try:
-            self.data = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, RecursionError, ValueError) as e:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.broken = "it is not UTF-8 text"
+            return
+        try:
+            data = tomllib.loads(text)
+        except RecursionError:
+            self.broken = f"it nests deeper than {MAX_DEPTH} levels"
+            return
+        except (tomllib.TOMLDecodeError, ValueError) as e:
             reason = " ".join(str(e).split())  # one line, however odd the file
             self.broken = f"it is not TOML ({reason[:120]})"
+            return
+        if _depth(data) > MAX_DEPTH:
+            self.broken = f"it nests deeper than {MAX_DEPTH} levels"
+            return
+        self.data = data
 
     def _readable(self) -> dict[str, Any]:
         if self.broken is not None:

@@ -136,14 +136,14 @@ def test_a_file_that_is_not_toml_is_set_aside_by_config(
     option = ["--global"] if use_global else []
     for command in (["log"], ["config", "list"], ["config", "get", "user.name"]):
         line = one_line(mizu(*command), 1)
-        assert line.startswith(f"error: cannot use {path}: it is not "), line
+        assert line.startswith(f"error: cannot use {path}: it "), line
     failed = mizu("log")
     assert failed.stderr.splitlines()[1] == (
         f"hint: edit it, or start a new one with 'mizu config set{' --global' if use_global else ''} KEY VALUE'"
     )
     repaired = mizu("config", "set", *option, "user.name", "ann")
     assert repaired.code == 0, repaired.stderr
-    assert repaired.stderr.startswith(f"warning: {path} could not be used (it is not ")
+    assert repaired.stderr.startswith(f"warning: {path} could not be used (it ")
     assert repaired.stderr.endswith("kept it as config.toml.broken and started a new one\n")
     assert path.with_name("config.toml.broken").read_bytes() == content
     assert mizu("log").code == 0
@@ -170,3 +170,25 @@ def test_config_works_when_the_store_cannot_open(mizu: Mizu, repo_dir: Path) -> 
     assert mizu("config", "get", "user.name").stdout == "ann\n"
     assert mizu("config", "list").code == 0
     assert mizu("config", "unset", "user.name").code == 0
+
+
+def test_nesting_is_bounded_in_keys_and_files(mizu: Mizu, repo_dir: Path) -> None:
+    deep = ".".join(["k"] * 33)
+    assert one_line(mizu("config", "set", deep, "1"), 2).endswith("more than 32 parts")
+    assert mizu("config", "set", ".".join(["k"] * 32), "1").code == 0
+    assert mizu("log").code == 0
+    # A file nested deeper than the TOML writer can recurse: set aside, not a RecursionError.
+    path = repo_dir / ".mizu" / "config.toml"
+    path.write_text("[user]\na = " + "[" * 300 + "]" * 300 + "\n")
+    assert one_line(mizu("log"), 1) == f"error: cannot use {path}: it nests deeper than 32 levels"
+    assert mizu("config", "set", "user.b", "1").code == 0
+    assert mizu("log").code == 0
+
+
+def test_a_file_larger_than_any_config_is_not_read_whole(mizu: Mizu) -> None:
+    path = global_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#" * (1 << 20) + "\n")
+    assert one_line(mizu("log"), 1) == f"error: cannot use {path}: it is larger than 1048576 bytes"
+    assert mizu("config", "unset", "--global", "user.name").code == 0  # set aside
+    assert mizu("log").code == 0

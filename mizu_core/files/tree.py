@@ -396,9 +396,9 @@ def plan(repo: Repository, cid: CID, *, max_entries: int | None = None,
             longest = max(longest, name + 1 + below.longest if below.longest else name)
             size += below.size
         if entries > max_entries:
-            where = "it" if current_cid == cid else f"its folder {current_cid.to_v1()} alone"
+            at_least = "" if current_cid == cid else "at least "  # found in a sub-folder
             raise UnsafeTree(
-                f"refusing {cid}: {where} expands to {entries} entries (files and folders, "
+                f"refusing {cid}: it expands to {at_least}{entries} entries (files and folders, "
                 f"counted along every path), more than {MAX_ENTRIES_KEY} ({max_entries})",
                 hint=f"if it is meant to be that large: mizu config set {MAX_ENTRIES_KEY} N")
         if depth > max_depth:

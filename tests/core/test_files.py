@@ -298,7 +298,7 @@ def test_a_folder_that_links_its_child_twice_is_bounded(tmp_path: Path) -> None:
         cid = put_folder(repo, [("a", cid), ("b", cid)])
     assert [e.name for e in list_directory(repo, cid)] == ["a", "b"]
     out = tmp_path / "out"
-    with pytest.raises(UnsafeTree, match=r"expands to \d+ entries .* more than files.max-entries \(100\)"):
+    with pytest.raises(UnsafeTree, match=r"expands to (at least )?\d+ entries .* more than files.max-entries \(100\)"):
         restore(repo, cid, out)
     assert not out.exists()
     # A DAG is not a tree, and that is legitimate: within the bound, every path is written.

@@ -17,8 +17,10 @@ def get(
 ) -> None:
     """Write a stored file or folder tree to DEST, byte for byte.
 
-    Entry names that would leave DEST (`..`, names with `/`) are refused before anything
-    is written.
+    DEST must not exist yet. The whole DAG is checked before anything is written: names
+    that cannot be written as they are (`..`, `/`, too long), two entries with one name,
+    folders nested past files.max-depth, more than files.max-entries entries counted along
+    every path are refused. Then get writes exactly what the DAG holds, or nothing.
     """
     from mizu_core.files.tree import resolve_target, restore
 

@@ -131,7 +131,9 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
     snapshot_id = run_id(repo, site, previous)
     known = _pages(repo, site, repo.message(previous).get("pages", [])) if previous is not None else {}
     rows = repo.query(RUN_PAGES_QUERY, {"site": site, "snapshot": snapshot_id})
-    interrupted = _pages(repo, site, [cid for r in rows if (cid := _message_cid(r.get("?page"))) is not None])
+    found = _pages(repo, site, [cid for r in rows if (cid := _message_cid(r.get("?page"))) is not None])
+    key = repo.identity.public_key.multibase()
+    interrupted = {path: page for path, page in found.items() if _signed_by(page[1], key)}
     links: list[CID | None] = []
     new_pages, resumed = [], 0
     for entry in added[:-1]:
@@ -161,6 +163,15 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
         message["$prev"] = message_iri(previous)
     cid = repo.publish(message)
     return Snapshot(cid, len(links), new_file_blocks, len(new_pages) + resumed, resumed)
+
+
+def _signed_by(page: dict[str, Any], key: str) -> bool:
+    """Whether this key signed the page (signatures were verified when it was stored):
+    a page published by someone else under this run's id is not taken for one of ours."""
+    signatures = page.get("$signatures")
+    if type(signatures) is dict:
+        signatures = [signatures]
+    return type(signatures) is list and any(type(s) is dict and s.get("key") == key for s in signatures)
 
 
 def _same_version(page: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -131,3 +131,20 @@ def test_messages_posing_as_the_sites_snapshot_are_not_followed(mizu: Mizu, tmp_
         following = again.stdout.split()[-1]
         assert json.loads(mizu("view", following).stdout)["$prev"].endswith(first)
         first = following
+
+
+def test_pages_someone_else_published_under_the_runs_id_are_not_taken(tmp_path: Path) -> None:
+    from mizu_core.files.backup import backup, run_id
+    from mizu_core.repo.repository import Repository
+
+    repo = Repository.memory()
+    site = tmp_path / "s"
+    site.mkdir()
+    (site / "a.html").write_text("<p>a</p>")
+    file = repo.add(site / "a.html")
+    forged = {"type": "page", "site": "s", "snapshot": run_id(repo, "s", None), "path": "a.html",
+              "media_type": "text/html", "size": 8, "file": file}
+    forged_cid = repo.publish(forged, sign=False)  # the id is derived from public things
+    snapshot = backup(repo, site, "s")
+    assert (snapshot.new_pages, snapshot.resumed_pages) == (1, 0)
+    assert repo.message(snapshot.cid)["pages"] != [forged_cid]

@@ -9,8 +9,10 @@ one line; `ls` lists the entries or says one line."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,10 @@ CATTABLE = 1 << 20
 def repository() -> Repository:
     """One repository for every example (blocks are content-addressed: they only add up),
     with small bounds so that refusals and writes near them are both cheap."""
-    repo = Repository.init(tempfile.mkdtemp(prefix="mizu-fuzz-folders-"))
+    folder = tempfile.mkdtemp(prefix="mizu-fuzz-folders-")
+    repo = Repository.init(folder)
+    atexit.register(shutil.rmtree, folder, True)
+    atexit.register(repo.close)  # runs first
     assert repo.config.repo_file is not None
     repo.config.repo_file.set("files.max-entries", MAX_ENTRIES)
     repo.config.repo_file.set("files.max-depth", MAX_DEPTH)

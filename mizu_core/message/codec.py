@@ -17,7 +17,7 @@ from typing import Any
 
 import cbor2
 
-from mizu_core.errors import InvalidMessage
+from mizu_core.errors import InvalidMessage, shorten
 from mizu_core.message.cid import CID
 from mizu_core.speedups import native
 
@@ -74,7 +74,7 @@ def _encode(value: Any, out: bytearray, depth: int) -> None:
         items = []
         for k, v in value.items():
             if type(k) is not str:
-                raise InvalidMessage(f"map key {k!r} is not a string")
+                raise InvalidMessage(f"map key {shorten(repr(k))} is not a string")
             items.append((_encoded_key(k), v))
         items.sort(key=_sort_key)
         for k, v in items:
@@ -162,6 +162,8 @@ def decode(data: bytes) -> Any:
     except InvalidMessage:
         raise
     except Exception as e:  # cbor2 raises many types on garbage input
+        if isinstance(e.__cause__, InvalidMessage):  # a tag hook's reason, wrapped by cbor2
+            raise e.__cause__ from None
         raise InvalidMessage(f"not valid CBOR: {e}") from None
     if encode(value) != data:
         raise InvalidMessage("not canonical DAG-CBOR")
@@ -214,7 +216,7 @@ def from_json(value: Any) -> Any:
                 try:
                     return CID.parse(inner)
                 except ValueError as e:
-                    raise InvalidMessage(f'link {{"/": "{inner}"}}: {e}') from None
+                    raise InvalidMessage(f'link {{"/": "{shorten(inner)}"}}: {e}') from None
             if type(inner) is dict and len(inner) == 1 and type(inner.get("bytes")) is str:
                 try:
                     return _b64decode(inner["bytes"])

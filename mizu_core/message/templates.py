@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mizu_core.errors import InvalidMessage, UsageError
+from mizu_core.errors import InvalidMessage, UsageError, shorten
 from mizu_core.message.uris import is_partial
 
 INCLUDE = "$include"
@@ -67,19 +67,19 @@ def expand_includes(
             return {k: (v if _kept(k) else walk(v, active)) for k, v in value.items()}
         target_uri = value[INCLUDE]
         if target_uri in active:
-            raise InvalidMessage(f"$include cycle through '{target_uri}'")
+            raise InvalidMessage(f"$include cycle through '{shorten(str(target_uri))}'")
         if is_partial(target_uri):
             try:
                 target = resolve_pointer(root, target_uri)
             except KeyError:
-                raise InvalidMessage(f"$include target '{target_uri}' does not exist") from None
+                raise InvalidMessage(f"$include target '{shorten(str(target_uri))}' does not exist") from None
         elif resolve_external is not None:
             target = resolve_external(target_uri)
         else:
             return {k: (v if _kept(k) else walk(v, active)) for k, v in value.items()}
         included = walk(target, (*active, target_uri))
         if type(included) is not dict:
-            raise InvalidMessage(f"$include target '{target_uri}' is not an object")
+            raise InvalidMessage(f"$include target '{shorten(str(target_uri))}' is not an object")
         merged = dict(included)
         for k, v in value.items():
             if k != INCLUDE:

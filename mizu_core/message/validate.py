@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mizu_core.errors import InvalidMessage
+from mizu_core.errors import InvalidMessage, shorten
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.signatures import SIGNATURES, verify_signatures
@@ -48,7 +48,7 @@ def _uri(value: Any, field: str, where: str, allow_partial: bool) -> StaticRef |
     ref = parse_static(value)
     if ref is None:
         kinds = "a Mizu URI with a CID, or a partial one (#/…)" if allow_partial else "a Mizu URI"
-        raise InvalidMessage(f"{field} at {where}: '{value}' is not {kinds}")
+        raise InvalidMessage(f"{field} at {where}: '{shorten(value)}' is not {kinds}")
     return ref
 
 

@@ -60,10 +60,14 @@ def covered(repo: Repository, kind: str) -> set[CID]:
         return set()
     with repo.store.reader() as txn:
         key = (id(repo), kind, bytes(txn.get("meta", b"next_seq") or b""))
-        if key not in _cache:
-            _cache.clear()  # one generation is enough: arrivals make it stale
-            _cache[key] = subjects.matching_messages(patterns(repo, txn, kind), TripleIndex(txn))
-        return _cache[key]
+        found = _cache.get(key)
+        if found is None:
+            found = subjects.matching_messages(patterns(repo, txn, kind), TripleIndex(txn))
+            # One generation is enough (arrivals make it stale). The server's worker threads
+            # share it: each returns what it computed, whatever another thread left here.
+            _cache.clear()
+            _cache[key] = found
+        return found
 
 
 def hidden_subjects(repo: Repository, txn: Txn) -> set[int]:

@@ -142,10 +142,12 @@ def evaluate(
     parsed: Query, context: Context, index: TripleIndex, nquads: bool = False,
     deadline: Deadline | None = None,
 ) -> Iterator[Any]:
-    """The rows of a parsed query (checked first: see checks.py)."""
+    """The rows of a parsed query (checked first: see checks.py). The time the caller
+    holds a row does not count against `deadline` (see Deadline.rows)."""
     with _query_errors():
         check_query(parsed)
-        yield from _evaluate(parsed, context, index, nquads, deadline)
+        rows = _evaluate(parsed, context, index, nquads, deadline)
+        yield from rows if deadline is None else deadline.rows(rows)
 
 
 def _evaluate(

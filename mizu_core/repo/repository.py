@@ -580,7 +580,7 @@ class Repository:
         with self.store.reader() as txn:
             index = TripleIndex(txn, self._term_cache).hiding(hidden_subjects(self, txn))
             if sparql:
-                yield from deadline.rows(engine.run_sparql(query, index, nquads, deadline))
+                yield from engine.run_sparql(query, index, nquads, deadline)
                 return
             message, self_iri = None, None
             if cid is not None:
@@ -593,7 +593,7 @@ class Repository:
                 query = codec.parse_json(query)
 
             prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
-            yield from deadline.rows(engine.run(prepared, index, self_iri, message, nquads, deadline))
+            yield from engine.run(prepared, index, self_iri, message, nquads, deadline)
 
     # -- files ---------------------------------------------------------------------------
 

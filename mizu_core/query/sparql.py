@@ -56,6 +56,8 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
         raise QueryError(f"SPARQL syntax error at line {e.lineno} column {e.col}: {e.msg}") from None
     except RecursionError:
         raise QueryError("SPARQL query nested too deeply") from None
+    except (AttributeError, IndexError, KeyError, TypeError) as e:  # inside rdflib: a form it lacks
+        raise QueryError("SPARQL form not supported (rdflib cannot translate it)") from None
     except Exception as e:  # rdflib raises plain exceptions for semantic errors
         raise QueryError(f"SPARQL error: {e}") from None
     context = Context(vocab=None, terms=prefixes, prefixes=frozenset(prefixes))
@@ -65,9 +67,9 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
         raise
     except RecursionError:
         raise QueryError("SPARQL query nested too deeply") from None
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as e:
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
         # rdflib's algebra in a shape this translator does not know: a form it lacks
-        raise QueryError(f"SPARQL construct not supported ({type(e).__name__.lower()} in translation)") from None
+        raise QueryError("SPARQL form not supported (Mizu cannot translate it)") from None
 
 
 def _quiet_rdflib() -> None:
@@ -245,8 +247,9 @@ class Translator:
         if name == "RelationalExpression":
             left = self.expr(node.expr)
             if node.op in ("IN", "NOT IN"):
+                other = node.other if isinstance(node.other, list) else []  # `IN ()`: rdf:nil
                 return a.Call("in" if node.op == "IN" else "notin",
-                              (left, *(self.expr(x) for x in node.other)))
+                              (left, *(self.expr(x) for x in other)))
             return a.Call(_RELATIONS[node.op], (left, self.expr(node.other)))
         if name in ("ConditionalAndExpression", "ConditionalOrExpression"):
             op = "and" if name == "ConditionalAndExpression" else "or"

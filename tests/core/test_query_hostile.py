@@ -117,6 +117,8 @@ REFUSED_SPARQL = [
     ("SELECT * WHERE { " * 300 + "}" * 300, "SPARQL"),
     ("SELECT * WHERE { ?s <http://x>+ ?o }", "not supported"),
     ("INSERT DATA { <http://a> <http://b> <http://c> }", "SPARQL"),
+    ("DESCRIBE *", "SPARQL form not supported"),
+    ("SELECT (SUM(COUNT(?x)) AS ?y) WHERE { ?s ?p ?x }", "not supported"),
 ]
 
 
@@ -153,6 +155,11 @@ def test_huge_limit_and_offset_are_answers(repo: Repository, limit: int) -> None
 def test_overflowing_expressions_leave_the_variable_unbound(repo: Repository, expr: Any) -> None:
     rows = run(repo, bind(expr))
     assert all(isinstance(r, dict) for r in rows)
+
+
+def test_empty_in_list(repo: Repository) -> None:
+    assert run(repo, "SELECT * WHERE { ?s ?p ?o FILTER(?o IN ()) }", sparql=True) == []
+    assert len(run(repo, f"SELECT * WHERE {{ ?s <{M}name> ?o FILTER(?o NOT IN ()) }}", sparql=True)) == 3
 
 
 def test_infinite_doubles_are_xsd_doubles(repo: Repository) -> None:

@@ -56,7 +56,7 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
         raise QueryError(f"SPARQL syntax error at line {e.lineno} column {e.col}: {e.msg}") from None
     except RecursionError:
         raise QueryError("SPARQL query nested too deeply") from None
-    except (AttributeError, IndexError, KeyError, TypeError) as e:  # inside rdflib: a form it lacks
+    except (AttributeError, IndexError, KeyError, TypeError):  # inside rdflib: a form it lacks
         raise QueryError("SPARQL form not supported (rdflib cannot translate it)") from None
     except Exception as e:  # rdflib raises plain exceptions for semantic errors
         raise QueryError(f"SPARQL error: {e}") from None

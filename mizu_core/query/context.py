@@ -16,14 +16,15 @@ from mizu_core.errors import QueryError
 from mizu_core.message.uris import MIZU, normalise_iri, segment
 
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-# An absolute IRI as N-Triples can write it: a scheme, no space, control or character
-# RFC 3987 excludes, and well-formed percent escapes.
-_VALID_IRI = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:(?:[^\x00-\x20<>"{}|^`\\%\x7f]|%[0-9A-Fa-f]{2})*\Z')
+# An absolute IRI as N-Triples can write it: a scheme (_ABSOLUTE), no space, control or
+# character RFC 3987 excludes, and well-formed percent escapes. Two scans, which stay cheap
+# on a long IRI (one pattern with a repeated alternation took ~0.5 µs a character).
+_NOT_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\\x7f]|%(?![0-9A-Fa-f]{2})')
 
 
 def valid_iri(iri: str) -> str:
     """`iri` if it is an absolute IRI a result can hold, else a QueryError."""
-    if _VALID_IRI.match(iri) is None:
+    if _ABSOLUTE.match(iri) is None or _NOT_IRI.search(iri) is not None:
         shown = iri if len(iri) <= 80 else iri[:77] + "…"
         raise QueryError(f"{shown!r} is not a valid absolute IRI (no spaces, <>\"{{}}|^`\\, bare %)")
     return iri

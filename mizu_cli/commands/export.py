@@ -28,7 +28,7 @@ def export(
     """
     from mizu_core.errors import UsageError
     from mizu_core.files.car import all_blocks, reachable, write_car
-    from mizu_core.message.cid import parse_cid
+    from mizu_core.message.cid import CID, parse_cid
 
     if not car:
         raise UsageError("say --car (CAR v1 is the only export format)")
@@ -46,7 +46,8 @@ def export(
         starts = roots
     for root in roots:
         repo.block(root)  # a missing root is an error before anything is written
-    blocks = all_blocks(repo) if everything else reachable(repo, starts)
+    missing: list[CID] = []  # linked blocks not held here: partial replication makes them normal
+    blocks = all_blocks(repo) if everything else reachable(repo, starts, missing)
     partial = f"{output}.partial"
     try:
         target = nullcontext(sys.stdout.buffer) if output == "-" else open(partial, "wb")  # noqa: SIM115
@@ -61,5 +62,8 @@ def export(
         raise
     if output != "-":
         os.replace(partial, output)
+    if missing:
+        warn(f"warning: incomplete: {len(missing)} linked block{'s' if len(missing) != 1 else ''} not in the "
+             f"repository, left out (the first: {missing[0]})")
     if output != "-" and not state(ctx).quiet:
         warn(f"exported {count} blocks to {output}")

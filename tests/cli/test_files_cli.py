@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from mizu_core.message.cid import CID, read_varint
-from tests.cli.conftest import Mizu
+from tests.cli.conftest import Mizu, run_mizu
 from tests.cli.test_put_view import assert_one_line_error
 
 
@@ -202,3 +202,16 @@ def test_import_of_a_damaged_or_cut_archive_fails_or_warns(mizu: Mizu, tmp_path_
     assert fsck.code == 0 and json.loads(fsck.stdout)["incomplete"]
     assert run_mizu("import", str(archive), cwd=other).stderr == ""  # completed
     assert json.loads(run_mizu("--json", "fsck", cwd=other).stdout)["incomplete"] == []
+
+
+def test_export_leaves_out_linked_blocks_not_here_and_import_reports_them(tmp_path: Path) -> None:
+    held_elsewhere = "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"
+    assert run_mizu("init", str(tmp_path / "a")).code == 0
+    cid = run_mizu("put", input=f'{{"a": {{"/": "{held_elsewhere}"}}}}', cwd=tmp_path / "a").stdout.strip()
+    exported = run_mizu("export", "--car", cid, "-o", "out.car", cwd=tmp_path / "a")
+    assert exported.code == 0
+    assert f"warning: incomplete: 1 linked block not in the repository, left out (the first: {held_elsewhere})" in exported.stderr
+    assert run_mizu("init", str(tmp_path / "b")).code == 0
+    imported = run_mizu("--json", "import", str(tmp_path / "a" / "out.car"), cwd=tmp_path / "b")
+    assert imported.code == 0 and json.loads(imported.stdout)["missing"] == [held_elsewhere]
+    assert run_mizu("fsck", cwd=tmp_path / "b").code == 0

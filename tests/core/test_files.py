@@ -280,7 +280,10 @@ def configured(tmp_path: Path, **values: int) -> Repository:
 
 
 def walk_disk(path: Path) -> dict[str, bytes | None]:
-    """relative path → bytes (None for a folder) of everything under `path`."""
+    """relative path → bytes (None for a folder) of everything under `path` ("" → a file's
+    bytes when `path` is one)."""
+    if path.is_file():
+        return {"": path.read_bytes()}
     found: dict[str, bytes | None] = {}
     for folder, dirs, files in os.walk(path):
         for name in dirs:

@@ -29,6 +29,7 @@ from mizu_core.files.unixfs import DIRECTORY, FILE, RAW_TYPE, Link, encode_node,
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW
 from mizu_core.repo.repository import Repository
+from tests.core.test_files import walk_disk
 from tests.fuzz import fuzz_settings
 
 MAX_ENTRIES = 60
@@ -235,19 +236,6 @@ def expected_tree(built: Built, cid: CID) -> dict[str, bytes | None]:
     return out
 
 
-def on_disk(path: Path) -> dict[str, bytes | None]:
-    found: dict[str, bytes | None] = {}
-    if path.is_file():
-        return {"": path.read_bytes()}
-    for folder, dirs, files in os.walk(path):
-        for name in dirs:
-            found[os.path.relpath(os.path.join(folder, name), path)] = None
-        for name in files:
-            full = os.path.join(folder, name)
-            found[os.path.relpath(full, path)] = Path(full).read_bytes()
-    return found
-
-
 def _one_line(error: MizuError) -> None:
     text = str(error)
     assert text and "\n" not in text and len(text) < 600, repr(text)
@@ -276,7 +264,7 @@ def test_get_writes_exactly_the_dag_or_refuses(specs: list[tuple[Any, ...]]) -> 
                 event("refused")
                 return
         assert valid, "wrote a DAG that should have been refused"
-        written = on_disk(dest)
+        written = walk_disk(dest)
         assert written == expected_tree(built, root), "get wrote something else than the DAG holds"
         assert len(written) <= MAX_ENTRIES + 1
         assert count == sum(1 for v in written.values() if v is not None)

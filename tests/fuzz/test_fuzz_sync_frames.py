@@ -24,6 +24,7 @@ from mizu_core.repo.repository import Repository
 from mizu_core.sync import subscriptions
 from mizu_core.sync.protocol import MAX_BATCH, MAX_FRAME, OPS, FrameReader, encode_frame
 from mizu_core.sync.server import Server, answer_stream
+from tests.core.test_sync_session import TrioStream
 from tests.fuzz import fuzz_settings
 
 FEED = {"@select": "?t", "@where": {"@id": "?post", "feed": "news", "title": "?t"}}
@@ -215,17 +216,6 @@ def _encodable(frame: dict[str, Any]) -> bool:
         return False
 
 
-class Pipe:
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-
-    async def read(self, n: int) -> bytes:
-        return bytes(await self.stream.receive_some(n))
-
-    async def write(self, data: bytes) -> None:
-        await self.stream.send_all(data)
-
-
 @given(st.lists(pieces, min_size=1, max_size=6))
 @fuzz_settings(60)
 def test_a_stream_of_hostile_bytes_gets_answers_then_is_closed_by_a_peer_error(parts: list[bytes]) -> None:
@@ -238,14 +228,14 @@ def test_a_stream_of_hostile_bytes_gets_answers_then_is_closed_by_a_peer_error(p
 
         async def serve() -> None:
             try:
-                await answer_stream(server, Pipe(right), "fuzzer", idle=5.0)
+                await answer_stream(server, TrioStream(right), "fuzzer", idle=5.0)
                 outcome.append(None)
             except PeerError as e:
                 outcome.append(e)
             await right.aclose()
 
         async def read_answers() -> None:
-            reader = FrameReader(Pipe(left), "server")
+            reader = FrameReader(TrioStream(left), "server")
             while True:
                 try:
                     frame = await reader.read_frame()

@@ -13,28 +13,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from mizu_core.errors import MizuError, QueryTimeout
+from mizu_core.errors import QueryTimeout
+
+if TYPE_CHECKING:
+    from mizu_core.repo.config import Config
 
 EVERY = 1024  # iterations between two looks at the clock
 T = TypeVar("T")
-QUERY_TIMEOUT = 30  # seconds: `query.timeout` when it is not set
 
 
-def configured_timeout(config: Any) -> float:
+def configured_timeout(config: Config) -> float:
     """`query.timeout` from a repository's config: seconds a query may work (0: no
-    limit). A bad value is an error naming the key."""
-    value = config.get("query.timeout", QUERY_TIMEOUT)
-    if isinstance(value, str):  # `config set` keeps "2.5" as text
-        try:
-            value = float(value)
-        except ValueError:
-            pass
-    if type(value) not in (int, float) or not 0 <= value < float("inf"):
-        raise MizuError(f"config query.timeout = {value!r} is not a number of seconds (0: no limit)",
-                        hint=f"mizu config set query.timeout {QUERY_TIMEOUT}")
-    return float(value)
+    limit). Its default and range are config.py's `KEYS`: a bad value is an error naming
+    the key."""
+    return float(config.get("query.timeout"))
 
 
 class Deadline:

@@ -150,10 +150,11 @@ class Server:
     def _query_budget(self) -> float:
         """QUERY_BUDGET, or the repository's `query.timeout` when that is shorter: a
         peer's query gets no more time here than a local one."""
+        from mizu_core.query.deadline import configured_timeout
+
         try:
-            limit = self.repo.config.get("query.timeout")
-            seconds = float(limit) if limit is not None and type(limit) is not bool else 0.0
-        except (MizuError, TypeError, ValueError, OverflowError):
+            seconds = configured_timeout(self.repo.config)
+        except MizuError:  # a bad value: the local commands name it; a peer gets the budget
             seconds = 0.0
         return min(QUERY_BUDGET, seconds) if seconds > 0 else QUERY_BUDGET
 

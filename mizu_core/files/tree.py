@@ -171,14 +171,11 @@ class UnsafeTree(InvalidMessage):
     not add up. Exit status 1, like any bad block."""
 
 
-# The bounds of `get` (man/mizu-config.1): entries written, counted along every path (a
-# folder that links the same child twice has it written twice), and folders nested.
-MAX_ENTRIES_KEY, DEFAULT_MAX_ENTRIES = "files.max-entries", 1_000_000
-MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH = "files.max-depth", 256
-
-
-def _bound(repo: Repository, key: str, default: int) -> int:
-    return repo.config.positive_int(key, default)
+# The bounds of `get` (man/mizu-config.1; their defaults and ranges are config.py's
+# `KEYS`): entries written, counted along every path (a folder that links the same child
+# twice has it written twice), and folders nested.
+MAX_ENTRIES_KEY = "files.max-entries"
+MAX_DEPTH_KEY = "files.max-depth"
 
 
 def _short(name: str, limit: int = 40) -> str:
@@ -284,12 +281,18 @@ def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
     file yields exactly the bytes its root declares, or fails: linking the same part many
     times makes a large file, never an endless one. A part of 0 bytes inside a file, or a
     file DAG deeper than files.max-depth, is refused."""
-    max_depth = _bound(repo, MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH)
+    max_depth = repo.config.get(MAX_DEPTH_KEY)
+    yield from _chunks(repo, cid, node(repo, cid), max_depth)
+
+
+def _chunks(repo: Repository, cid: CID, root: Node, max_depth: int) -> Iterator[bytes]:
+    """`read_file` of a root node already read (`get` has read it to tell a file from a
+    folder)."""
     stack: list[tuple[CID, int | None, int]] = [(cid, None, 0)]  # node, size expected, depth
     since_release = 0
     while stack:
         current_cid, expected, depth = stack.pop()
-        current = node(repo, current_cid)
+        current = node(repo, current_cid) if depth else root
         if current.kind == DIRECTORY and expected is None:
             raise UsageError(f"{cid} is a folder (use mizu ls or mizu get)")
         _file_size(current_cid, current, expected)
@@ -344,8 +347,8 @@ def plan(repo: Repository, cid: CID, *, max_entries: int | None = None,
     (UnsafeTree) names that cannot be written as they are (empty, `.`, `..`, `/`, `\\`,
     NUL, longer than `name_max` bytes), two entries of a folder with one name, nesting
     deeper than `max_depth`, and more than `max_entries` entries."""
-    max_entries = max_entries if max_entries is not None else _bound(repo, MAX_ENTRIES_KEY, DEFAULT_MAX_ENTRIES)
-    max_depth = max_depth if max_depth is not None else _bound(repo, MAX_DEPTH_KEY, DEFAULT_MAX_DEPTH)
+    max_entries = max_entries if max_entries is not None else repo.config.get(MAX_ENTRIES_KEY)
+    max_depth = max_depth if max_depth is not None else repo.config.get(MAX_DEPTH_KEY)
     done: dict[bytes, Plan] = {}
     expanding: set[bytes] = set()  # folders whose entries are being summed: the DFS path
     stack: list[tuple[CID, Node | None]] = [(cid, None)]
@@ -516,6 +519,7 @@ def _create(path: str) -> int:
 def _write(repo: Repository, cid: CID, partial: Path, destination: Path) -> int:
     """Write the DAG at `partial` (iteratively: nesting is bounded by files.max-depth,
     not by Python's stack); every file and folder is created new."""
+    max_depth = repo.config.get(MAX_DEPTH_KEY)
     files = 0
     stack: list[tuple[CID, str]] = [(cid, "")]  # what, and where relative to partial
     while stack:
@@ -529,7 +533,7 @@ def _write(repo: Repository, cid: CID, partial: Path, destination: Path) -> int:
                              for link in reversed(current.links))
                 continue
             with open(_create(path), "wb") as f:
-                for chunk in read_file(repo, current_cid):
+                for chunk in _chunks(repo, current_cid, current, max_depth):
                     f.write(chunk)
             files += 1
         except FileExistsError:

@@ -34,7 +34,6 @@ from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import block_references
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
-MAX_CID = MAX_CID_BYTES  # a sha2-256 CID takes 36; the store's keys may not exceed 511
 _BATCH = 10_000
 
 
@@ -119,8 +118,8 @@ def _split_cid(section: bytes) -> tuple[CID, bytes]:
         _, pos = read_varint(section, pos)  # codec
         _, pos = read_varint(section, pos)  # hash function
         length, pos = read_varint(section, pos)
-        if pos + length > min(MAX_CID, len(section)):
-            raise ValueError(f"it would take {pos + length} bytes (at most {MAX_CID})")
+        if pos + length > min(MAX_CID_BYTES, len(section)):
+            raise ValueError(f"it would take {pos + length} bytes (at most {MAX_CID_BYTES})")
         return CID(section[: pos + length]), section[pos + length:]
     except ValueError as e:
         raise InvalidMessage(f"CAR section with a malformed CID: {e}") from None
@@ -228,7 +227,7 @@ def _completeness(
     the header was damaged, or the archive cut before it."""
     for root in roots:
         key = root.to_v1().raw
-        if key not in references and not _stored(txn, key):
+        if key not in references and not blockstore.has(txn, key):
             raise InvalidMessage(
                 f"CAR root {root} is neither in the archive nor in the repository",
                 hint="the archive is truncated or its header damaged",
@@ -244,17 +243,13 @@ def _completeness(
         seen.add(key)
         links = references.get(key)
         if links is None:
-            data = blockstore.get(txn, key) if _stored(txn, key) else None
+            data = blockstore.get(txn, key)
             if data is None:
                 missing.append(cid)
                 continue
             links = tuple(block_references(cid, bytes(data)))
         stack.extend(link.to_v1() for link in links)
     return missing, sum(key not in seen for key in references)
-
-
-def _stored(txn: Txn, key: bytes) -> bool:
-    return len(key) <= MAX_CID and blockstore.has(txn, key)
 
 
 def _stored_schema(repo: Repository, cid: CID) -> dict[str, object] | None:

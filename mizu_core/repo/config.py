@@ -22,7 +22,7 @@ from typing import Any
 
 import tomli_w
 
-from mizu_core.errors import MizuError, UsageError
+from mizu_core.errors import MizuError, UsageError, shorten
 
 FILE = "config.toml"  # in the .mizu folder, and in the global folder
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+")
@@ -123,10 +123,9 @@ def parse_value(text: str) -> Any:
     return text
 
 
-def shown(value: Any, limit: int = 60) -> str:
+def shown(value: Any) -> str:
     """`value` for an error line: its repr, cut short (one line, however long or odd)."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+    return shorten(repr(value), 60)
 
 
 def check_key(key: str) -> list[str]:

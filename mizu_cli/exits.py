@@ -3,7 +3,6 @@ error's exit code. Shared by `main` and the fast paths of `entry`, which run wit
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import traceback
@@ -20,14 +19,15 @@ def report(error: Exception, verbose: bool = False) -> int:
         if error.hint:
             print(f"hint: {error.hint}", file=sys.stderr)
         return error.exit_code
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        # Not a bug: said as the store says it (mizu_core/repo/kv.py `no_space`), wherever
-        # a write the core does not wrap ran out of room.
+    if isinstance(error, OSError):
+        # A full disk is not a bug: said as the store says it, wherever a write the core
+        # does not wrap ran out of room.
+        from mizu_core.repo.kv import full_disk
+
         name = error.filename
-        where = f" holding {os.path.dirname(os.path.abspath(name))}" if isinstance(name, str) else ""
-        quota = " (disk quota exceeded)" if error.errno == errno.EDQUOT else ""
-        print(f"error: no space left on the device{where}{quota}", file=sys.stderr)
-        return 1
+        full = full_disk(error, os.path.dirname(os.path.abspath(name)) if isinstance(name, str) else None)
+        if full is not None:
+            return report(full)
     print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
     print("hint: run again with --verbose for the traceback", file=sys.stderr)
     return 1

@@ -11,7 +11,6 @@ global one. A file that is not TOML is an error for every reader, and `config se
 
 from __future__ import annotations
 
-import errno
 import math
 import os
 import re
@@ -283,10 +282,11 @@ class ConfigFile:
             os.replace(tmp, self.path)
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            if e.errno in (errno.ENOSPC, errno.EDQUOT):
-                from mizu_core.repo.kv import no_space
+            from mizu_core.repo.kv import full_disk
 
-                raise no_space(str(self.path.parent), quota=e.errno == errno.EDQUOT) from None
+            full = full_disk(e, str(self.path.parent))
+            if full is not None:
+                raise full from None
             raise MizuError(f"cannot write {self.path}: {e.strerror}") from None
 
 

@@ -330,14 +330,20 @@ def room(path: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def no_space(folder: str, quota: bool = False) -> StoreError:
-    """A full disk (ENOSPC, EDQUOT), said in one line naming the folder it was writing."""
+def no_space(folder: str | None, quota: bool = False) -> StoreError:
+    """A full disk (ENOSPC, EDQUOT), said in one line naming the folder it was writing
+    (when known). The one wording of it: `full_disk`, and the store's own errors."""
+    where = f" holding {folder}" if folder is not None else ""
     why = " (disk quota exceeded)" if quota else ""
-    return StoreError(f"no space left on the device holding {folder}{why}")
+    return StoreError(f"no space left on the device{where}{why}")
 
 
-def is_full_disk(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+def full_disk(error: BaseException, folder: str | None) -> StoreError | None:
+    """`no_space` for an OSError that is a full disk (ENOSPC, EDQUOT) while writing in
+    `folder`; None for any other error."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return no_space(folder, quota=error.errno == errno.EDQUOT)
+    return None
 
 
 def mapped_ranges(path: str) -> list[tuple[int, int]]:

@@ -25,7 +25,6 @@ threads would take CPU from this process, which runs the store.
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import os
 import pickle
@@ -176,10 +175,10 @@ def spool_failed(error: OSError) -> StoreError:
     """A spool file could not be written (here or in a worker): a full disk says where."""
     import tempfile
 
-    from mizu_core.repo.kv import is_full_disk, no_space
+    from mizu_core.repo.kv import full_disk
 
-    if is_full_disk(error):
-        full = no_space(tempfile.gettempdir(), quota=error.errno == errno.EDQUOT)
+    full = full_disk(error, tempfile.gettempdir())
+    if full is not None:
         full.hint = "put keeps prepared messages there until they are stored; set TMPDIR to a folder with room"
         return full
     return StoreError(f"cannot write a spool file of prepared messages in {tempfile.gettempdir()}: {error.strerror}")

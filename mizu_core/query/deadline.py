@@ -45,10 +45,6 @@ class Deadline:
         self._message = message
         self._hint = hint
 
-    @property
-    def limited(self) -> bool:
-        return self._at is not None
-
     def tick(self) -> int:
         """Raise QueryTimeout if the time is up; return the next countdown."""
         if self._at is not None and time.monotonic() > self._at:

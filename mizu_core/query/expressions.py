@@ -14,6 +14,7 @@ from typing import Any
 
 from mizu_core import terms
 from mizu_core.query.algebra import Call, Const, Exists, Expr, Var
+from mizu_core.query.checks import MAX_INTEGER_DIGITS
 from mizu_core.query.regex import RegexError, matcher
 from mizu_core.terms import Term
 
@@ -169,7 +170,7 @@ def _cast(datatype: str, term: Term) -> Term:
         if datatype == terms.XSD_STRING:
             return terms.literal(lexical)
         if datatype == terms.XSD_INTEGER:
-            if len(lexical) > 1000:
+            if len(lexical) > MAX_INTEGER_DIGITS:  # the bound of an integer in a query
                 raise ExprError("integer too large")
             return _number_term(int(float(lexical)) if numeric(term) is not None else int(lexical))
         if datatype in (terms.XSD_DOUBLE, terms.XSD + "float", terms.XSD + "decimal"):

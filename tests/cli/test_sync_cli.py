@@ -79,10 +79,10 @@ def test_export_a_subscription_and_rebuild_it_elsewhere(mizu: Mizu, tmp_path) ->
 
 
 def test_a_failed_export_leaves_no_file(mizu: Mizu, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    absent = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
-    cid = mizu("put", input=json.dumps({"image": {"/": absent}})).stdout.strip()
+    here = mizu("put", input=json.dumps({"title": "here"})).stdout.strip()
+    absent = "bafyreihedihs5xnwh52scar3h2irbzvb5cqjjsf4axjhcbntqowjlhthya"  # a root not stored
     out = tmp_path / "x.car"
-    failed = mizu("export", "--car", cid, "-o", str(out))
+    failed = mizu("export", "--car", here, absent, "-o", str(out))
     assert failed.code == 1 and absent in failed.stderr
     assert list(tmp_path.glob("x.car*")) == []
 

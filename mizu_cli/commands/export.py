@@ -38,7 +38,7 @@ def export(
         raise UsageError("a CAR archive is binary: use -o FILE or a pipe")
     repo = state(ctx).repository()
     if subscription is not None:
-        from mizu_core.sync.subscriptions import export_roots
+        from mizu_core.feeds.subscriptions import export_roots
 
         roots, starts = export_roots(repo, parse_cid(subscription))
     else:

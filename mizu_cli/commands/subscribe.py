@@ -19,9 +19,9 @@ def subscribe(
     A query given as text is published unsigned, so the same query names the same feed
     (the same CID) on every node. Prints the subscription's CID.
     """
+    from mizu_core.feeds import subscriptions
     from mizu_core.message import codec
     from mizu_core.message.cid import CID
-    from mizu_core.sync import subscriptions
 
     st = state(ctx)
     repo = st.repository()
@@ -48,15 +48,15 @@ def unsubscribe(
     cid: str = typer.Argument(..., metavar="CID", help="The subscription to drop."),
 ) -> None:
     """Stop tracking a subscription; its records stay until gc finds nothing keeps them."""
+    from mizu_core.feeds import subscriptions
     from mizu_core.message.cid import parse_cid
-    from mizu_core.sync import subscriptions
 
     subscriptions.unsubscribe(state(ctx).repository(), parse_cid(cid))
 
 
 def subscriptions(ctx: typer.Context) -> None:
     """List subscriptions: CID, number of records, tree root (--json for scripts)."""
-    from mizu_core.sync import subscriptions as subs
+    from mizu_core.feeds import subscriptions as subs
 
     st = state(ctx)
     repo = st.repository()

@@ -570,9 +570,9 @@ class Repository:
         `query.timeout` setting, 30; 0 is no limit), not counting the time the caller
         holds each row; past that, a QueryTimeout.
         """
+        from mizu_core.feeds.filters import hidden_subjects
         from mizu_core.query import engine
         from mizu_core.query.deadline import Deadline, configured_timeout
-        from mizu_core.repo.filters import hidden_subjects
 
         seconds = configured_timeout(self.config) if timeout is None else timeout
         deadline = Deadline(seconds, hint=None if timeout is not None else

@@ -88,7 +88,7 @@ def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
 
 
 def gc(repo: Repository) -> GcResult:
-    from mizu_core.repo.filters import covered
+    from mizu_core.feeds.filters import covered
 
     blocks = messages = triples = freed = 0
     pinned_by_filter = [cid.raw for cid in covered(repo, "pin")]

@@ -1,1 +1,2 @@
-"""Peer-to-peer sync: subscriptions, their trees, the wire protocol and the libp2p node."""
+"""Peer-to-peer sync: the wire protocol, its asking and answering ends, and the libp2p node;
+what a feed is lives in `mizu_core.feeds`."""

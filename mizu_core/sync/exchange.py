@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
+from mizu_core.feeds import subscriptions
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import subscriptions
 from mizu_core.sync.session import Progress, SyncSession, Transfer
 
 

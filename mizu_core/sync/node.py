@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import trio
 
 from mizu_core.errors import MizuError, NotServed, PeerError, UsageError
+from mizu_core.feeds import subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import subscriptions
 from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
 from mizu_core.sync.protocol import PROTOCOL_ID

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mizu_core.errors import MizuError, PeerError, QueryError, shorten
+from mizu_core.feeds import filters, records, subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
-from mizu_core.repo import blockstore, filters
+from mizu_core.repo import blockstore
 from mizu_core.repo.received import check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import records, subscriptions
 from mizu_core.sync.protocol import (
     MAX_QUERY_BYTES,
     MAX_QUERY_RECORDS,
@@ -129,10 +129,8 @@ class Server:
         return {"stored": stored}
 
     def _query(self, query: Any) -> dict[str, Any]:
-        from mizu_core.query import engine
-        from mizu_core.query.jsonrql import Parser
+        from mizu_core.feeds.queries import compile_query
         from mizu_core.repo.index import TripleIndex
-        from mizu_core.repo.repository import include_resolver
 
         size = len(codec.encode(query))
         if size > MAX_QUERY_BYTES:
@@ -140,7 +138,7 @@ class Server:
         query = codec.to_json(query)
         hidden = filters.private_messages(self.repo)
         with self.repo.store.reader() as txn:
-            parsed = Parser().query(engine.prepare(query, None, include_resolver(txn)))
+            parsed = compile_query(txn, query)
             patterns = subjects.subject_patterns(parsed)
             matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=self._query_budget())
             found = records.closure(txn, matched)

@@ -16,11 +16,11 @@ from typing import Any
 import trio
 
 from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shorten
+from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
-from mizu_core.repo import blockstore, filters
+from mizu_core.repo import blockstore
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.sync import prolly, subscriptions
 from mizu_core.sync.protocol import (
     MAX_BATCH,
     MAX_RESPONSE_BYTES,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mizu_core.feeds import subscriptions
 from mizu_core.repo.config import ConfigFile
 from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import gc
-from mizu_core.sync import subscriptions
 from tests.core.test_sync_session import FEED, answers, exchange
 
 

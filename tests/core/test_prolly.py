@@ -8,9 +8,9 @@ import random
 import pytest
 
 from mizu_core.errors import InvalidMessage
+from mizu_core.feeds import prolly
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
-from mizu_core.sync import prolly
 
 
 def fake_cids(n: int, salt: str = "") -> list[CID]:

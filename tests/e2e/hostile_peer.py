@@ -57,7 +57,7 @@ async def main(repo: Repository, mode: str) -> None:
 
 def forge_tree(repo: Repository, sub: CID) -> CID:
     """Put a forged signed message (content changed after signing) into the tree of `sub`."""
-    from mizu_core.sync import subscriptions
+    from mizu_core.feeds import subscriptions
 
     real = repo.publish([{"feed": "news", "title": "genuine"}]).cids[0]
     message = codec.decode(repo.block(real))

@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mizu_core.errors import NotFound, QueryError
+from mizu_core.feeds import filters, prolly, records
+from mizu_core.feeds.queries import compile_query
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
-from mizu_core.message.uris import message_iri
-from mizu_core.query import engine, subjects
-from mizu_core.query.jsonrql import Parser
-from mizu_core.repo import filters
+from mizu_core.query import subjects
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import read_message
 from mizu_core.repo.kv import Txn, prefix_end
-from mizu_core.repo.repository import Repository, include_resolver
-from mizu_core.sync import prolly, records
+from mizu_core.repo.repository import Repository
 
 _SEQ = struct.Struct(">Q")
 SUB_KEY_LEN = 36  # a subscription is a v1 dag-cbor sha2-256 CID; table keys start with it
@@ -80,7 +78,7 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
     Returns the subscription and whether it is new."""
     if cid is None:
         with repo.store.reader() as txn:
-            _parse(txn, query, None)  # refuse what is not a query before publishing it
+            compile_query(txn, query)  # refuse what is not a query before publishing it
         cid = repo.publish(query, sign=False)
     cid = cid.to_v1()
     if cid.codec != DAG_CBOR or len(cid.raw) != SUB_KEY_LEN:
@@ -88,7 +86,7 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
     with repo.store.writer() as txn:
         message = read_message(txn, cid)
         if message is not None:
-            _parse(txn, message, cid)
+            compile_query(txn, message, cid)
         new = txn.get("subs", cid.raw) is None
         if new:
             txn.put("subs", cid.raw, Subscription(cid, None, 0, 0, False).encode())
@@ -104,11 +102,6 @@ def unsubscribe(repo: Repository, cid: CID) -> None:
         for table in ("sub_records", "sub_nodes"):
             for key, _ in list(txn.scan(table, cid.raw, prefix_end(cid.raw))):
                 txn.delete(table, bytes(key))
-
-
-def _parse(txn: Txn, message: Any, cid: CID | None) -> Any:
-    prepared = engine.prepare(message, None, include_resolver(txn), "", cid is not None)
-    return Parser(message_iri(cid) if cid else None, message).query(prepared)
 
 
 def refresh(repo: Repository, cid: CID) -> Subscription:
@@ -142,7 +135,7 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
 def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
     message = read_message(txn, cid)
     assert message is not None
-    patterns = subjects.subject_patterns(_parse(txn, message, cid))
+    patterns = subjects.subject_patterns(compile_query(txn, message, cid))
     index = TripleIndex(txn)
     if seen == 0:
         matched = subjects.matching_messages(patterns, index)

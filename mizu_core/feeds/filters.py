@@ -11,14 +11,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from mizu_core.errors import UsageError
+from mizu_core.feeds.queries import compile_query
 from mizu_core.message.cid import CID
-from mizu_core.query import engine, subjects
+from mizu_core.query import subjects
 from mizu_core.query.algebra import TriplePattern
-from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import Ingest, Prepared, read_message
 from mizu_core.repo.kv import MemoryStore, Txn
-from mizu_core.repo.repository import Repository, include_resolver
+from mizu_core.repo.repository import Repository
 
 KINDS = ("pin", "private", "block", "discard")
 _cache: dict[tuple[int, str, bytes], set[CID]] = {}  # (repo, kind, next_seq) → messages
@@ -45,13 +45,13 @@ def _parse(txn: Txn, kind: str, item: Any) -> Any:
         message = read_message(txn, cid)
         if message is None:
             raise UsageError(f"{where}: query {cid} is not in the repository")
-        return Parser().query(engine.prepare(message, None, include_resolver(txn), "", True))
+        return compile_query(txn, message, cid)
     try:
         pattern = json.loads(item) if isinstance(item, str) else item
     except ValueError as e:
         raise UsageError(f"{where}: not JSON ({e})") from None
     query = {"@describe": "?_filtered", "@where": pattern}
-    return Parser().query(engine.prepare(query, None, include_resolver(txn)))
+    return compile_query(txn, query)
 
 
 def covered(repo: Repository, kind: str) -> set[CID]:

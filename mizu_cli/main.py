@@ -22,12 +22,12 @@ from mizu_cli.state import State
 # The global options: State field → (flags, metavar, help). Each is accepted before the
 # command (the app's callback) and after it (added to every command by _with_global_options).
 GLOBALS: dict[str, tuple[tuple[str, ...], str | None, str]] = {
-    "repo_arg": (("--repo",), "PATH", "Repository to use (default: nearest .mizu upward, or $MIZU_DIR)."),
+    "repo_arg": (("--repo",), "PATH", "Repository to use (default: $MIZU_DIR, else the nearest .mizu upward)."),
     "quiet": (("--quiet", "-q"), None, "Print only what scripts need."),
     "verbose": (("--verbose", "-v"), None, "Show tracebacks on errors."),
     "json": (("--json",), None, "Machine-readable output where a command has one."),
 }
-REPO, QUIET, JSON = "repo_arg", "quiet", "json"  # --verbose applies to every command
+REPO, QUIET, VERBOSE, JSON = "repo_arg", "quiet", "verbose", "json"  # VERBOSE: every command
 
 # name → (module under mizu_cli.commands, aliases, the global options it uses). Like git's
 # command table: one line each. A global option a command does not use is still accepted
@@ -140,7 +140,7 @@ def _with_global_options(command: click.Command, uses: tuple[str, ...]) -> None:
     for name, (flags, metavar, help) in GLOBALS.items():
         free = [flag for flag in flags if flag not in taken]
         if free:
-            listed = name in uses or name == "verbose"
+            listed = name in uses or name == VERBOSE
             command.params.append(_GlobalOption(name, free, metavar, help, listed))
     command.format_options = MethodType(_format_options, command)  # type: ignore[method-assign]
     for sub in getattr(command, "commands", {}).values():
@@ -220,7 +220,7 @@ def global_options(
     ctx: typer.Context,
     repo: str = _global(REPO, None),
     quiet: bool = _global(QUIET, False),
-    verbose: bool = _global("verbose", False),
+    verbose: bool = _global(VERBOSE, False),
     json_output: bool = _global(JSON, False),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:

@@ -7,8 +7,8 @@ Usage: mizu [OPTIONS] COMMAND [ARGS]...
   Publish, query and share signed, content-addressed JSON messages.
 
 Options:
-  --repo PATH    Repository to use (default: nearest .mizu upward, or
-                 $MIZU_DIR).
+  --repo PATH    Repository to use (default: $MIZU_DIR, else the nearest .mizu
+                 upward).
   -q, --quiet    Print only what scripts need.
   -v, --verbose  Show tracebacks on errors.
   --json         Machine-readable output where a command has one.

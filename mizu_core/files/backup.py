@@ -24,9 +24,9 @@ from typing import Any
 
 from mizu_core.errors import InvalidMessage, MizuError, UsageError
 from mizu_core.files.tree import add_path, node, snapshot_root
-from mizu_core.files.unixfs import DIRECTORY
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.dagpb import DIRECTORY
 from mizu_core.message.uris import message_iri, parse_static
 from mizu_core.repo import blockstore
 from mizu_core.repo.repository import Repository

@@ -24,18 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from mizu_core.errors import InvalidMessage, MizuError, NotFound, UsageError
-from mizu_core.files.unixfs import (
-    CHUNK_SIZE,
-    DIRECTORY,
-    FILE,
-    RAW_TYPE,
-    FileBuilder,
-    Link,
-    Node,
-    decode_node,
-    directory_node,
-)
+from mizu_core.files.unixfs import CHUNK_SIZE, FileBuilder, directory_node
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, parse_cid
+from mizu_core.message.dagpb import DIRECTORY, FILE, RAW_TYPE, Link, Node, decode_node
 from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import PIN_USER
 from mizu_core.repo.repository import Repository

@@ -3,114 +3,18 @@
 Files are cut into 256 KiB chunks; leaves are UnixFS `File` nodes (or, with raw leaves, raw
 blocks); a balanced tree of at most 174 links per node joins them, every leaf at the same
 depth. Directories are UnixFS `Directory` nodes linking their entries by name, in byte
-order. The protobuf is written by hand: links first, then data, as go-ipfs does.
+order. The nodes themselves are `message/dagpb.py`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from mizu_core.errors import InvalidMessage
-from mizu_core.message.cid import CID, DAG_PB, RAW, read_varint, varint
+from mizu_core.message.cid import CID, DAG_PB, RAW
+from mizu_core.message.dagpb import DIRECTORY, FILE, Link, encode_node, unixfs_data
 
 CHUNK_SIZE = 256 * 1024
 MAX_LINKS = 174
-RAW_TYPE, DIRECTORY, FILE = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Link:
-    cid: CID
-    name: str
-    tsize: int  # the linked block's size plus its descendants' (what `ipfs` calls Tsize)
-
-
-@dataclass(frozen=True)
-class Node:
-    """A decoded dag-pb node and the UnixFS message in its data."""
-
-    links: tuple[Link, ...]
-    kind: int
-    data: bytes  # the file bytes a leaf carries
-    filesize: int | None
-    blocksizes: tuple[int, ...]
-    unixfs: bool = True  # False: a dag-pb node without UnixFS data (no Data, or no Type in it)
-
-
-def _field_bytes(number: int, value: bytes) -> bytes:
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
-def _field_int(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value)
-
-
-def unixfs_data(kind: int, data: bytes = b"", filesize: int | None = None,
-                blocksizes: tuple[int, ...] = ()) -> bytes:
-    out = _field_int(1, kind)
-    if data:
-        out += _field_bytes(2, data)
-    if filesize is not None:
-        out += _field_int(3, filesize)
-    for size in blocksizes:
-        out += _field_int(4, size)
-    return out
-
-
-def encode_node(links: tuple[Link, ...], data: bytes) -> bytes:
-    out = b""
-    for link in links:
-        encoded = _field_bytes(1, link.cid.raw) + _field_bytes(2, link.name.encode()) + _field_int(3, link.tsize)
-        out += _field_bytes(2, encoded)
-    return out + _field_bytes(1, data)
-
-
-def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    pos = 0
-    while pos < len(buf):
-        key, pos = read_varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = read_varint(buf, pos)
-            yield number, value
-        elif wire == 2:
-            length, pos = read_varint(buf, pos)
-            if pos + length > len(buf):
-                raise ValueError("truncated field")
-            yield number, buf[pos:pos + length]
-            pos += length
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-
-
-def decode_node(block: bytes) -> Node:
-    """Parse a dag-pb block holding UnixFS; InvalidMessage if it is neither."""
-    try:
-        links: list[Link] = []
-        data, has_data, has_type = b"", False, False
-        for number, value in _fields(block):
-            if number == 2 and isinstance(value, bytes):
-                fields = dict(_fields(value))
-                cid, name, tsize = fields[1], fields.get(2, b""), fields.get(3, 0)
-                if not isinstance(cid, bytes) or not isinstance(name, bytes) or not isinstance(tsize, int):
-                    raise ValueError("malformed link")
-                links.append(Link(CID(cid), name.decode("utf-8"), tsize))
-            elif number == 1 and isinstance(value, bytes):
-                data, has_data = value, True
-        kind, content, filesize, sizes = FILE, b"", None, []
-        for number, value in _fields(data):
-            if number == 1 and isinstance(value, int):
-                kind, has_type = value, True
-            elif number == 2 and isinstance(value, bytes):
-                content = value
-            elif number == 3 and isinstance(value, int):
-                filesize = value
-            elif number == 4 and isinstance(value, int):
-                sizes.append(value)
-    except (ValueError, KeyError, UnicodeDecodeError) as e:
-        raise InvalidMessage(f"not a UnixFS dag-pb node: {e}") from None
-    return Node(tuple(links), kind, content, filesize, tuple(sizes), has_data and has_type)
 
 
 Put = Callable[[CID, bytes], None]

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from mizu_core.errors import InvalidMessage
-from mizu_core.files.unixfs import decode_node
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW
+from mizu_core.message.dagpb import decode_node
 from mizu_core.message.validate import schema_cids
 from mizu_core.repo.ingest import Ingest, Prepared, prepare_block
 from mizu_core.repo.kv import Txn

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mizu_core.errors import MizuError
-from mizu_core.files.unixfs import decode_node
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
+from mizu_core.message.dagpb import decode_node
 from mizu_core.message.triples import message_triples
 from mizu_core.message.update import prev_cids
 from mizu_core.message.validate import schema_cids, validate_message

@@ -24,8 +24,9 @@ from mizu_core.files.tree import (
     resolve,
     restore,
 )
-from mizu_core.files.unixfs import CHUNK_SIZE, DIRECTORY, FILE, Link, encode_node, unixfs_data
+from mizu_core.files.unixfs import CHUNK_SIZE
 from mizu_core.message.cid import CID, DAG_PB
+from mizu_core.message.dagpb import DIRECTORY, FILE, Link, encode_node, unixfs_data
 from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck, gc
 
@@ -190,7 +191,7 @@ def test_restore_refuses_an_existing_destination(repo: Repository, tmp_path: Pat
 
 
 def decode_node_links(repo: Repository, cid: CID) -> list[CID]:
-    from mizu_core.files.unixfs import decode_node
+    from mizu_core.message.dagpb import decode_node
 
     return [link.cid for link in decode_node(repo.block(cid)).links]
 

@@ -449,7 +449,8 @@ def run(target: int = 1_000_000, seed: int = SEED, runs: int = 5,
         log: Callable[[str], None] | None = None) -> dict[str, Any]:
     from pyoxigraph import Store
 
-    from mizu_core.repo.repository import Repository, find_repository
+    from mizu_core import Repository
+    from mizu_core.repo.repository import find_repository
 
     runs = max(5, runs)
     log = log or (lambda text: print(f"[query] {text}", file=sys.stderr, flush=True))

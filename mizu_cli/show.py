@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from mizu_cli.render import print_json
 
 if TYPE_CHECKING:
+    from mizu_core.api import Repository
     from mizu_core.message.cid import CID
-    from mizu_core.repo.repository import Repository
 
 
 def show(repo: Repository, target: str, update: bool = False, compact: bool = False) -> None:

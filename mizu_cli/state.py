@@ -10,7 +10,7 @@ if TYPE_CHECKING:  # typer for the annotation only: entry.py runs `view` without
 
     import typer
 
-    from mizu_core.repo.repository import Repository
+    from mizu_core.api import Repository
 
 
 @dataclass
@@ -35,7 +35,8 @@ class State:
     def repository(self) -> Repository:
         """Open the repository these options name (once per command)."""
         if self._repo is None:
-            from mizu_core.repo.repository import Repository, find_repository
+            from mizu_core.api import Repository
+            from mizu_core.repo.repository import find_repository
 
             self._repo = Repository.open(find_repository(self.repo_arg))
         return self._repo

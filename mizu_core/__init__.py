@@ -32,10 +32,11 @@ from mizu_core.errors import (
 )
 
 if TYPE_CHECKING:
+    from mizu_core.api import Repository
     from mizu_core.message.cid import CID
     from mizu_core.message.keys import PrivateKey, PublicKey
     from mizu_core.message.update import UpdateView
-    from mizu_core.repo.repository import LogEntry, PublishResult, Rejected, Repository
+    from mizu_core.repo.repository import LogEntry, PublishResult, Rejected
 
 __version__ = "0.1.0"
 
@@ -47,7 +48,7 @@ _WHERE = {
     "LogEntry": "mizu_core.repo.repository",
     "PublishResult": "mizu_core.repo.repository",
     "Rejected": "mizu_core.repo.repository",
-    "Repository": "mizu_core.repo.repository",
+    "Repository": "mizu_core.api",
 }
 
 __all__ = [

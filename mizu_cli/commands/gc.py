@@ -10,10 +10,8 @@ from mizu_cli.state import state
 
 def gc(ctx: typer.Context) -> None:
     """Remove every block that no pin keeps (directly or through links), and its triples."""
-    from mizu_core.repo.upkeep import gc as collect
-
     st = state(ctx)
-    result = collect(st.repository())
+    result = st.repository().gc()
     if st.json:
         print_json({"blocks": result.blocks, "messages": result.messages,
                     "triples": result.triples, "bytes": result.bytes})

@@ -18,7 +18,7 @@ def init(
 
     Running it again in an existing repository is harmless and keeps everything.
     """
-    from mizu_core.repo.repository import Repository
+    from mizu_core.api import Repository
 
     created = not Repository.exists(directory)
     repo = Repository.init(directory)

@@ -12,8 +12,8 @@ from mizu_cli.render import human_size, print_json, warn
 from mizu_cli.state import state
 
 if TYPE_CHECKING:
+    from mizu_core.api import Repository
     from mizu_core.message.cid import CID
-    from mizu_core.repo.repository import Repository
     from mizu_core.sync.exchange import Report
     from mizu_core.sync.session import Progress
 

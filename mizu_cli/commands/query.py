@@ -11,7 +11,7 @@ from mizu_cli.render import write_rows
 from mizu_cli.state import state
 
 if TYPE_CHECKING:
-    from mizu_core.repo.repository import Repository
+    from mizu_core.api import Repository
 
 
 def query(

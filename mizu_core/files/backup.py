@@ -20,7 +20,7 @@ import mimetypes
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mizu_core.errors import InvalidMessage, MizuError, UsageError
 from mizu_core.files.tree import add_path, node, snapshot_root
@@ -29,7 +29,9 @@ from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.dagpb import DIRECTORY
 from mizu_core.message.uris import message_iri, parse_static
 from mizu_core.repo import blockstore
-from mizu_core.repo.repository import Repository
+
+if TYPE_CHECKING:  # a backup queries its snapshots: it runs on the public Repository
+    from mizu_core.api import Repository
 
 SNAPSHOTS_QUERY = {"@select": "?snapshot", "@where": {"@id": "?snapshot", "type": "site-snapshot",
                                                         "site": {"$var": "site"}}}

@@ -15,14 +15,14 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from mizu_core.errors import NotARepository, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
-from mizu_core.message.uris import StaticRef, message_iri, parse_static
+from mizu_core.message.uris import StaticRef, parse_static
 from mizu_core.repo import blockstore
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TermCache, TripleIndex
@@ -182,7 +182,7 @@ def find_repository(
     )
 
 
-def _as_cid(value: CID | str) -> CID:
+def as_cid(value: CID | str) -> CID:
     """A CID given as text by a script is parsed as one typed at the command line."""
     return value if isinstance(value, CID) else parse_cid(value)
 
@@ -233,7 +233,7 @@ class Repository:
         return _is_repository(Path(directory).absolute() / REPO_DIR)
 
     @classmethod
-    def init(cls, directory: str | os.PathLike[str] = ".") -> Repository:
+    def init(cls, directory: str | os.PathLike[str] = ".") -> Self:
         """Create `directory/.mizu` and open it; an existing one is kept as it is."""
         mizu = Path(directory).absolute() / REPO_DIR
         created = not (mizu / CONFIG).exists()
@@ -254,7 +254,7 @@ class Repository:
         return cls.open(mizu)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Repository:
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Self:
         """The repository of a working folder (its `.mizu`, or the nearest one upward, as
         the CLI finds it), or a `.mizu` folder itself; None: $MIZU_DIR, else upward from
         the current folder."""
@@ -268,7 +268,7 @@ class Repository:
         return cls(LmdbStore(str(mizu / STORE), map_size=map_size), None, config, mizu)
 
     @classmethod
-    def memory(cls, identity: PrivateKey | None = None) -> Repository:
+    def memory(cls, identity: PrivateKey | None = None) -> Self:
         from mizu_core.message.keys import PrivateKey
 
         config = Config(None, ConfigFile(global_config_path()))
@@ -277,7 +277,7 @@ class Repository:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> Repository:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -475,7 +475,7 @@ class Repository:
     # -- reading -------------------------------------------------------------------------
 
     def block(self, cid: CID | str) -> bytes:
-        cid = _as_cid(cid)
+        cid = as_cid(cid)
         with self.store.reader() as txn:
             data = blockstore.get(txn, cid.to_v1().raw)
         if data is None:
@@ -483,13 +483,13 @@ class Repository:
         return bytes(data)
 
     def has(self, cid: CID | str) -> bool:
-        cid = _as_cid(cid)
+        cid = as_cid(cid)
         with self.store.reader() as txn:
             return blockstore.has(txn, cid.to_v1().raw)
 
     def message(self, cid: CID | str) -> dict[str, Any]:
         """A stored message as IPLD: its links are `CID`s (`codec.to_json` gives JSON)."""
-        cid = _as_cid(cid)
+        cid = as_cid(cid)
         if cid.codec != DAG_CBOR:
             raise NotFound(f"{cid} is not a message (codec 0x{cid.codec:x})")
         with self.store.reader() as txn:
@@ -500,7 +500,7 @@ class Repository:
 
     def resolve(self, cid: CID | str, path: str = "") -> Any:
         """The value at `path` (`a/b/0`) inside a message, following CID links."""
-        cid = _as_cid(cid)
+        cid = as_cid(cid)
         value: Any = self.message(cid)
         walked = str(cid)
         for seg in [s for s in path.split("/") if s]:
@@ -517,7 +517,7 @@ class Repository:
 
     def update_view(self, cid: CID | str) -> UpdateView:
         """The message merged with its `$prev` ancestors (SPEC §4)."""
-        cid = _as_cid(cid)
+        cid = as_cid(cid)
         with self.store.reader() as txn:
             return update_view(cid.to_v1(), lambda c: read_message(txn, c))
 
@@ -553,69 +553,6 @@ class Repository:
         with self.store.reader() as txn:
             count: int = txn.count("spo")
             return count
-
-    # -- queries -------------------------------------------------------------------------
-
-    def query(
-        self, query: Any = None, params: dict[str, Any] | None = None, *,
-        cid: CID | str | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
-        timeout: float | None = None,
-    ) -> Iterator[Any]:
-        """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
-
-        With `cid`, run the query stored in that message (at `path` inside it); its partial
-        references point into that message. With `sparql`, `query` is SPARQL text. With
-        `nquads`, a @construct or @describe yields N-Quads lines instead of objects. The
-        whole query sees one snapshot. It may work for `timeout` seconds (default: the
-        `query.timeout` setting, 30; 0 is no limit), not counting the time the caller
-        holds each row; past that, a QueryTimeout.
-        """
-        from mizu_core.feeds.filters import hidden_subjects
-        from mizu_core.query import engine
-        from mizu_core.query.deadline import Deadline, configured_timeout
-
-        seconds = configured_timeout(self.config) if timeout is None else timeout
-        deadline = Deadline(seconds, hint=None if timeout is not None else
-                            "raise it with: mizu config set query.timeout SECONDS (0: no limit)")
-        with self.store.reader() as txn:
-            index = TripleIndex(txn, self._term_cache).hiding(hidden_subjects(self, txn))
-            if sparql:
-                yield from engine.run_sparql(query, index, nquads, deadline)
-                return
-            message, self_iri = None, None
-            if cid is not None:
-                cid = _as_cid(cid)
-                message = read_message(txn, cid.to_v1())
-                if message is None:
-                    raise NotFound(f"message {cid} is not in the repository")
-                query, self_iri = message, message_iri(cid.to_v1())
-            elif isinstance(query, (str, bytes)):
-                query = codec.parse_json(query)
-
-            prepared = engine.prepare(query, params, include_resolver(txn), path, cid is not None)
-            yield from engine.run(prepared, index, self_iri, message, nquads, deadline)
-
-    # -- files ---------------------------------------------------------------------------
-
-    def add(self, path: str | os.PathLike[str], *, raw_leaves: bool = False) -> CID:
-        """Add a file or folder as `mizu add` does (UnixFS, the CID `ipfs add` gives);
-        return its root's CIDv1, pinned."""
-        from mizu_core.files.tree import add_path
-
-        return add_path(self, Path(path), raw_leaves)[-1].link.cid.to_v1()
-
-    def cat(self, target: CID | str) -> bytes:
-        """The bytes of a stored file: `CID`, `CID/path/in/folder` or `ipfs://CID/…`."""
-        from mizu_core.files.tree import read_file, resolve_target
-
-        return b"".join(read_file(self, resolve_target(self, str(target))))
-
-    def get(self, target: CID | str, destination: str | os.PathLike[str]) -> int:
-        """Write a stored file or folder (or a site snapshot) to `destination`, as
-        `mizu get`; return the number of files written."""
-        from mizu_core.files.tree import resolve_target, restore
-
-        return restore(self, resolve_target(self, str(target)), Path(destination))
 
     # -- pins ----------------------------------------------------------------------------
 

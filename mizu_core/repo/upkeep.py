@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,14 +69,10 @@ def block_references(cid: CID, data: bytes) -> list[CID]:
     return links
 
 
-def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
-    """Pinned blocks (and `also`) and everything they reference, transitively."""
+def live_blocks(txn: Txn, roots: Iterable[CID] = ()) -> set[bytes]:
+    """Pinned blocks (and `roots`) and everything they reference, transitively."""
     live: set[bytes] = set()
-    stack = [bytes(k) for k, _ in txn.scan("pins")] + (also or [])
-    # Subscription records are kept like pins. Keys: the subscription's 36-byte CID
-    # (always v1 dag-cbor sha2-256), then the record's CID.
-    stack.extend(bytes(s) for s, _ in txn.scan("subs"))
-    stack.extend(bytes(key)[36:] for key, _ in txn.scan("sub_records"))
+    stack = [bytes(k) for k, _ in txn.scan("pins")] + [root.to_v1().raw for root in roots]
     while stack:
         key = stack.pop()
         if key in live:
@@ -87,13 +84,12 @@ def live_blocks(txn: Txn, also: list[bytes] | None = None) -> set[bytes]:
     return live
 
 
-def gc(repo: Repository) -> GcResult:
-    from mizu_core.feeds.filters import covered
-
+def gc(repo: Repository, roots: Callable[[Txn], Iterable[CID]] = lambda txn: ()) -> GcResult:
+    """Drop what neither a pin nor `roots` keeps. `roots` are what the layers above hold
+    (feeds: `feeds.kept.gc_roots`), read in gc's own write transaction."""
     blocks = messages = triples = freed = 0
-    pinned_by_filter = [cid.raw for cid in covered(repo, "pin")]
     with repo.collecting(), repo.store.writer() as txn:
-        live = live_blocks(txn, pinned_by_filter)
+        live = live_blocks(txn, roots(txn))
         dead = [key for key, _ in blockstore.scan(txn) if key not in live]
         index = IndexWriter(txn, TermDictionary(txn))
         for key in dead:

@@ -64,7 +64,7 @@ def test_backup_bad_inputs(mizu: Mizu, tmp_path_factory) -> None:  # type: ignor
 def _interrupted(monkeypatch, pages_stored: int | None) -> None:  # type: ignore[no-untyped-def]
     """Make the next backup die between its pages and its snapshot (or, with
     `pages_stored`, after storing only that many pages), as a SIGKILL would."""
-    from mizu_core.repo.repository import Repository
+    from mizu_core import Repository
 
     real = Repository.publish
 
@@ -134,8 +134,8 @@ def test_messages_posing_as_the_sites_snapshot_are_not_followed(mizu: Mizu, tmp_
 
 
 def test_pages_someone_else_published_under_the_runs_id_are_not_taken(tmp_path: Path) -> None:
+    from mizu_core import Repository
     from mizu_core.files.backup import backup, run_id
-    from mizu_core.repo.repository import Repository
 
     repo = Repository.memory()
     site = tmp_path / "s"

@@ -96,7 +96,7 @@ def test_add_dot_names_the_folder(tmp_path_factory) -> None:  # type: ignore[no-
 
 def hostile_dags(repo_dir: Path) -> dict[str, str]:
     """The issue's examples, stored block by block as a CAR or a peer could bring them."""
-    from mizu_core.repo.repository import Repository
+    from mizu_core import Repository
     from tests.core.test_files import put_file_node, put_folder, put_leaf
 
     repo = Repository.open(repo_dir)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mizu_core.repo.repository import Repository, find_repository
+from mizu_core import Repository
+from mizu_core.repo.repository import find_repository
 from tests.cli.conftest import Mizu, Result, run_mizu
 from tests.conftest import RSA_VECTOR_CID, SPEC_VECTORS, rsa_vector, rsa_vector_text
 

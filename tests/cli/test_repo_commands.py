@@ -84,8 +84,9 @@ def test_pin_unpin_gc_fsck(mizu: Mizu) -> None:
 
 
 def test_fsck_reports_damage(mizu: Mizu, repo_dir: Path) -> None:
+    from mizu_core import Repository
     from mizu_core.message.cid import CID
-    from mizu_core.repo.repository import Repository, find_repository
+    from mizu_core.repo.repository import find_repository
 
     cid = mizu("put", input='{"a": 1}').stdout.strip()
     with Repository.open(find_repository(str(repo_dir))) as repo, repo.store.writer() as txn:

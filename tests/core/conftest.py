@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mizu_core.repo.repository import Repository
+from mizu_core import Repository
 
 
 @pytest.fixture(params=["memory", "lmdb"])

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from mizu_core import Repository
 from mizu_core.errors import InvalidMessage
 from mizu_core.files.car import reachable, read_car, write_car
 from mizu_core.files.tree import add_path, read_file
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck
 from tests.conftest import SPEC_VECTORS, rsa_vector
 

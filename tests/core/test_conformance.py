@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 
-from mizu_core import terms
+from mizu_core import Repository, terms
 from mizu_core.query import algebra as a
 from mizu_core.query import sparql as sparql_front_end
 from mizu_core.query.engine import run, run_sparql
 from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import IndexWriter, TermDictionary, TripleIndex
-from mizu_core.repo.repository import Repository
 from tests.conftest import DATA
 
 pyoxigraph = pytest.importorskip("pyoxigraph")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mizu_core import Repository
 from mizu_core.errors import InvalidMessage, MizuError
 from mizu_core.files.tree import (
     Plan,
@@ -27,7 +28,6 @@ from mizu_core.files.tree import (
 from mizu_core.files.unixfs import CHUNK_SIZE
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.message.dagpb import DIRECTORY, FILE, Link, encode_node, unixfs_data
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck, gc
 
 IPFS_CID = shutil.which("ipfs_cid")

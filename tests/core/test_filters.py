@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mizu_core import Repository
 from mizu_core.feeds import subscriptions
 from mizu_core.repo.config import ConfigFile
-from mizu_core.repo.repository import Repository
-from mizu_core.repo.upkeep import gc
 from tests.core.test_sync_session import FEED, answers, exchange
 
 
@@ -74,5 +73,18 @@ def test_pinned_by_filter_survives_gc(tmp_path: Path) -> None:
     exchange(b, a, lambda s: s.pull(sub.cid))
     subscriptions.unsubscribe(b, sub.cid)
     configure(b, tmp_path, "filters.pin", '{"keep": true}')
-    gc(b)
+    b.gc()
     assert b.has(keep) and not b.has(drop)
+
+
+def test_gc_keeps_what_subscriptions_hold_and_drops_it_after_unsubscribe() -> None:
+    a, b = Repository.memory(), Repository.memory()
+    records = feed(a, {}, {})
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    exchange(b, a, lambda s: s.pull(sub.cid))
+    b.gc()
+    assert b.has(sub.cid) and all(b.has(r) for r in records)
+    subscriptions.unsubscribe(b, sub.cid)
+    b.gc()
+    assert not any(b.has(r) for r in records)

@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest
 
-from mizu_core import terms
+from mizu_core import Repository, terms
 from mizu_core.query import algebra as a
 from mizu_core.query.context import Context
 from mizu_core.query.engine import evaluate
 from mizu_core.query.jsonrql import Parser
 from mizu_core.repo.index import IndexWriter, TermDictionary, TripleIndex
-from mizu_core.repo.repository import Repository
 from tests.conftest import DATA
 
 CASES = DATA / "m-ld" / "MeldClone.cases.json"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from mizu_core import Repository
 from mizu_core.errors import InvalidMessage, StoreError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
@@ -17,7 +18,6 @@ from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.repo import preparing, repository
 from mizu_core.repo.inputs import Lines, MessageText, read_lines
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck
 
 Lines_ = Callable[[list[object]], list[Any]]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from mizu_core import Repository
 from mizu_core.errors import QueryError, UsageError
 from mizu_core.message.keys import PrivateKey
-from mizu_core.repo.repository import Repository
 from tests.conftest import SPEC_VECTORS, rsa_vector
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pyoxigraph
 import pytest
 
+from mizu_core import Repository
 from mizu_core.errors import MizuError, QueryError, QueryTimeout
 from mizu_core.query.checks import MAX_DEPTH
-from mizu_core.repo.repository import Repository
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 M = "https://mizu.stream/"

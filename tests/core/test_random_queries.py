@@ -14,10 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mizu_core import terms
+from mizu_core import Repository, terms
 from mizu_core.query.engine import run, run_sparql
 from mizu_core.repo.index import IndexWriter, TermDictionary, TripleIndex
-from mizu_core.repo.repository import Repository
 from tests.core.test_conformance import canonical, oxi_json, oxi_term
 
 pyoxigraph = pytest.importorskip("pyoxigraph")

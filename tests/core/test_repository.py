@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mizu_core import terms
+from mizu_core import Repository, terms
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
@@ -12,7 +12,6 @@ from mizu_core.repo import blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary
 from mizu_core.repo.inputs import MessageText
 from mizu_core.repo.kv import MemoryStore, Txn
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck, gc
 from tests.conftest import SPEC_VECTORS
 

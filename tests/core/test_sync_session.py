@@ -9,11 +9,11 @@ import pytest
 import trio
 import trio.testing
 
+from mizu_core import Repository
 from mizu_core.errors import PeerError
 from mizu_core.feeds import subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
-from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import encode_frame
 from mizu_core.sync.server import Server, answer_stream
 from mizu_core.sync.session import SyncSession, Transfer

@@ -20,9 +20,10 @@ from typing import Any
 import trio
 from multiaddr import Multiaddr
 
+from mizu_core import Repository
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, varint
-from mizu_core.repo.repository import Repository, find_repository
+from mizu_core.repo.repository import find_repository
 from mizu_core.sync.host import new_host
 from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID, FrameReader, encode_frame
 from mizu_core.sync.server import Server

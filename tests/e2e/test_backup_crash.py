@@ -41,7 +41,7 @@ def test_sigkill_during_backup(repo: Path, tmp_path_factory: pytest.TempPathFact
 # to be published: after every page message, before the snapshot.
 _KILLED_BEFORE_SNAPSHOT = """
 import os, signal, sys
-from mizu_core.repo.repository import Repository
+from mizu_core import Repository
 real = Repository.publish
 def publish(self, messages, *args, **kwargs):
     if isinstance(messages, dict) and messages.get("type") == "site-snapshot":

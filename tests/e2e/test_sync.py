@@ -65,9 +65,9 @@ def pull(repo: Path, *args: str) -> dict:
 
 def tree_height(repo: Path, sub: str) -> int:
     """The level of the root of the subscription's tree (0: a single leaf)."""
+    from mizu_core import Repository
     from mizu_core.feeds import prolly, subscriptions
     from mizu_core.message.cid import CID
-    from mizu_core.repo.repository import Repository
 
     with Repository.open(repo) as opened, opened.store.reader() as txn:
         root = subscriptions.get(opened, CID.parse(sub)).root
@@ -179,8 +179,8 @@ def test_a_hostile_peer_is_rejected_and_nothing_it_sent_is_stored(
 ) -> None:
     import sys
 
+    from mizu_core import Repository
     from mizu_core.message.cid import CID
-    from mizu_core.repo.repository import Repository
     from tests.e2e.hostile_peer import forge_tree
 
     hostile = init(tmp_path, "hostile")

@@ -16,13 +16,13 @@ from pathlib import Path
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from mizu_core import Repository
 from mizu_core.errors import InvalidMessage, MizuError
 from mizu_core.files.car import reachable, read_car, write_car
 from mizu_core.files.tree import add_path
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, read_varint, varint
 from mizu_core.message.keys import PrivateKey
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck, gc
 from tests.fuzz import fuzz_settings
 

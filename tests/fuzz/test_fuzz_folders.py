@@ -22,13 +22,13 @@ from unittest import mock
 from hypothesis import event, given
 from hypothesis import strategies as st
 
+from mizu_core import Repository
 from mizu_core.errors import MizuError
 from mizu_core.files import tree
 from mizu_core.files.tree import list_directory, read_file, remove_tree, restore
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW
 from mizu_core.message.dagpb import DIRECTORY, FILE, RAW_TYPE, Link, encode_node, unixfs_data
-from mizu_core.repo.repository import Repository
 from tests.core.test_files import walk_disk
 from tests.fuzz import fuzz_settings
 

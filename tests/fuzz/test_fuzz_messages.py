@@ -12,13 +12,13 @@ from typing import Any
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from mizu_core import Repository
 from mizu_core.errors import InvalidMessage
 from mizu_core.files.car import reachable, read_car, write_car
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign
-from mizu_core.repo.repository import Repository
 from mizu_core.repo.upkeep import fsck
 from tests.fuzz import fuzz_settings
 

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mizu_core import Repository
 from mizu_core.errors import MizuError
-from mizu_core.repo.repository import Repository
 from tests.fuzz import fuzz_settings
 
 TIMEOUT = 2  # seconds: query.timeout of the fuzz repository

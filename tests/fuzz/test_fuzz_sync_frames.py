@@ -17,11 +17,11 @@ import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mizu_core import Repository
 from mizu_core.errors import MizuError, PeerError
 from mizu_core.feeds import subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, MAX_CID_BYTES, b58encode, varint
-from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import MAX_BATCH, MAX_FRAME, OPS, FrameReader, encode_frame
 from mizu_core.sync.server import Server, answer_stream
 from tests.core.test_sync_session import TrioStream

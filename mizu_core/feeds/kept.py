@@ -1,0 +1,24 @@
+"""What feeds keep alive: the roots gc keeps besides the repository's pins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mizu_core.feeds import filters
+from mizu_core.feeds.subscriptions import record_cids
+from mizu_core.message.cid import CID
+from mizu_core.repo.kv import Txn
+from mizu_core.repo.repository import Repository
+
+
+def gc_roots(repo: Repository) -> Callable[[Txn], list[CID]]:
+    """Each subscription's query and records (read in gc's own transaction, so none that
+    arrives meanwhile is lost) and the messages the pin filter covers (judged now)."""
+    pinned_by_filter = list(filters.covered(repo, "pin"))
+
+    def roots(txn: Txn) -> list[CID]:
+        subscribed = [CID(bytes(raw)) for raw, _ in txn.scan("subs")]
+        return [*pinned_by_filter, *subscribed,
+                *(record for sub in subscribed for record in record_cids(txn, sub))]
+
+    return roots

@@ -1,4 +1,4 @@
-# The C module's types (_speedups.c). tests/test_lint.py runs mypy's stubtest to keep this
+# The C module's types (mizu_core/_native/). tests/test_lint.py runs mypy's stubtest to keep this
 # file matching it: names, @final, and each function's and constructor's arguments, from
 # the text signatures ("name(args)\n--\n\n") that begin their docstrings in the C. Not the
 # types, nor the arguments of __call__ (tp_call has no signature): those are read off the C.

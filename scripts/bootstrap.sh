@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Create .venv with mizu and its test dependencies (once: again only when pyproject.toml,
-# setup.py or the C speedups change), and byte-compile mizu's own modules.
+# setup.py, MANIFEST.in or the C speedups in mizu_core/_native/ change), and byte-compile
+# mizu's own modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 stamp=.venv/.mizu-stamp
-want=$(cat pyproject.toml setup.py mizu_core/_speedups.c | sha256sum | cut -d' ' -f1)
+# The C files' names count too: one added, removed or renamed changes the build.
+want=$( (cat pyproject.toml setup.py MANIFEST.in mizu_core/_native/*; ls mizu_core/_native) \
+  | sha256sum | cut -d' ' -f1)
 if [ ! -x .venv/bin/mizu ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setting up .venv (one time)..." >&2
   "$PYTHON" -m venv .venv

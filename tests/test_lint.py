@@ -43,7 +43,7 @@ def test_the_c_stub_matches_the_c_module() -> None:
                 inspect.signature(value)
             except ValueError:
                 unsigned.append(name)
-    assert unsigned == [], f"give {unsigned} a text signature in _speedups.c (as the others have)"
+    assert unsigned == [], f"give {unsigned} a text signature in mizu_core/_native/ (as the others have)"
     result = subprocess.run([sys.executable, "-m", "mypy.stubtest", "--mypy-config-file", "pyproject.toml",
                              "mizu_core._speedups"], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

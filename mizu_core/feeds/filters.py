@@ -15,13 +15,14 @@ from mizu_core.feeds.queries import compile_query
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
 from mizu_core.query.algebra import TriplePattern
+from mizu_core.repo import arrivals
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import Ingest, Prepared, read_message
 from mizu_core.repo.kv import MemoryStore, Txn
 from mizu_core.repo.repository import Repository
 
 KINDS = ("pin", "private", "block", "discard")
-_cache: dict[tuple[int, str, bytes], set[CID]] = {}  # (repo, kind, next_seq) → messages
+_cache: dict[tuple[int, str, int], set[CID]] = {}  # (repo, kind, next_seq) → messages
 
 
 def patterns(repo: Repository, txn: Txn, kind: str) -> list[tuple[TriplePattern, ...]]:
@@ -59,7 +60,7 @@ def covered(repo: Repository, kind: str) -> set[CID]:
     if repo.config.get(f"filters.{kind}") is None:
         return set()
     with repo.store.reader() as txn:
-        key = (id(repo), kind, bytes(txn.get("meta", b"next_seq") or b""))
+        key = (id(repo), kind, arrivals.next_seq(txn))
         found = _cache.get(key)
         if found is None:
             found = subjects.matching_messages(patterns(repo, txn, kind), TripleIndex(txn))

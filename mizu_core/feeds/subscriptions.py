@@ -7,7 +7,6 @@ arrived since the last one, so keeping a large feed current costs what arrived.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,13 +17,13 @@ from mizu_core.feeds.queries import compile_query
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.query import subjects
+from mizu_core.repo import blockstore, subscription_tables
+from mizu_core.repo.arrivals import arrived_after, next_seq
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import read_message
-from mizu_core.repo.kv import Txn, prefix_end
+from mizu_core.repo.kv import Txn
 from mizu_core.repo.repository import Repository
-
-_SEQ = struct.Struct(">Q")
-SUB_KEY_LEN = 36  # a subscription is a v1 dag-cbor sha2-256 CID; table keys start with it
+from mizu_core.repo.tables import SUBSCRIPTION_CID_LEN
 
 
 @dataclass(frozen=True)
@@ -44,18 +43,13 @@ class Subscription:
     def decode(cls, raw_cid: bytes, data: bytes, txn: Txn) -> Subscription:
         value = codec.decode_trusted(data)
         cid = CID(raw_cid)
-        active = txn.get("messages", raw_cid) is not None
+        active = blockstore.is_message(txn, raw_cid)
         return cls(cid, value["root"], value["records"], value["seen"], active,
                    value.get("stale", False))
 
 
-def _next_seq(txn: Txn) -> int:
-    raw = txn.get("meta", b"next_seq")
-    return _SEQ.unpack(raw)[0] if raw else 1
-
-
 def _read(txn: Txn, cid: CID) -> Subscription | None:
-    data = txn.get("subs", cid.raw)
+    data = subscription_tables.state(txn, cid.raw)
     return Subscription.decode(cid.raw, bytes(data), txn) if data is not None else None
 
 
@@ -69,7 +63,7 @@ def get(repo: Repository, cid: CID) -> Subscription:
 
 def listing(repo: Repository) -> list[Subscription]:
     with repo.store.reader() as txn:
-        return [Subscription.decode(bytes(k), bytes(v), txn) for k, v in txn.scan("subs")]
+        return [Subscription.decode(k, v, txn) for k, v in subscription_tables.states(txn)]
 
 
 def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tuple[Subscription, bool]:
@@ -81,15 +75,14 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
             compile_query(txn, query)  # refuse what is not a query before publishing it
         cid = repo.publish(query, sign=False)
     cid = cid.to_v1()
-    if cid.codec != DAG_CBOR or len(cid.raw) != SUB_KEY_LEN:
+    if cid.codec != DAG_CBOR or len(cid.raw) != SUBSCRIPTION_CID_LEN:
         raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
     with repo.store.writer() as txn:
         message = read_message(txn, cid)
         if message is not None:
             compile_query(txn, message, cid)
-        new = txn.get("subs", cid.raw) is None
-        if new:
-            txn.put("subs", cid.raw, Subscription(cid, None, 0, 0, False).encode())
+        initial = Subscription(cid, None, 0, 0, False)
+        new = subscription_tables.create(txn, cid.raw, initial.encode())
     return refresh(repo, cid), new
 
 
@@ -97,11 +90,8 @@ def unsubscribe(repo: Repository, cid: CID) -> None:
     """Stop tracking: the records stay until `mizu gc` finds nothing else keeps them."""
     cid = cid.to_v1()
     with repo.store.writer() as txn:
-        if not txn.delete("subs", cid.raw):
+        if not subscription_tables.drop(txn, cid.raw):
             raise NotFound(f"not subscribed to {cid}")
-        for table in ("sub_records", "sub_nodes"):
-            for key, _ in list(txn.scan(table, cid.raw, prefix_end(cid.raw))):
-                txn.delete(table, bytes(key))
 
 
 def refresh(repo: Repository, cid: CID) -> Subscription:
@@ -112,13 +102,13 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
         sub = _read(txn, cid)
         if sub is None:
             raise NotFound(f"not subscribed to {cid}")
-        if sub.root is not None and not sub.stale and (sub.seen >= _next_seq(txn) - 1 or not sub.active):
+        if sub.root is not None and not sub.stale and (sub.seen >= next_seq(txn) - 1 or not sub.active):
             return sub
     with repo.store.writer() as txn:
         sub = _read(txn, cid)
         if sub is None:
             raise NotFound(f"not subscribed to {cid}")
-        upto = _next_seq(txn) - 1
+        upto = next_seq(txn) - 1
         found: set[CID] = set()
         if sub.active and sub.seen < upto:
             found = _arrivals(txn, cid, sub.seen) - filters.private_messages(repo)
@@ -128,7 +118,7 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
             root = _rebuild(txn, cid, sub.root)
         seen = upto if sub.active else sub.seen
         fresh = Subscription(cid, root, count, seen, sub.active)
-        txn.put("subs", cid.raw, fresh.encode())
+        subscription_tables.set_state(txn, cid.raw, fresh.encode())
     return fresh
 
 
@@ -142,8 +132,8 @@ def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
     else:
         # Records pulled for this subscription are in already: only look at the others.
         among = [
-            CID(bytes(raw)) for _, raw in txn.scan("log", _SEQ.pack(seen + 1))
-            if txn.get("sub_records", cid.raw + bytes(raw)) is None
+            CID(raw) for raw in arrived_after(txn, seen)
+            if not subscription_tables.has_record(txn, cid.raw, raw)
         ]
         matched = subjects.matching_messages(patterns, index, among, txn)
     return records.closure(txn, matched | {cid})
@@ -159,12 +149,12 @@ def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
     added = _add(txn, cid, cids)
     if added:
         stale = Subscription(cid, sub.root, sub.records + added, sub.seen, sub.active, stale=True)
-        txn.put("subs", cid.raw, stale.encode())
+        subscription_tables.set_state(txn, cid.raw, stale.encode())
     return added
 
 
 def _add(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
-    return sum(txn.put("sub_records", cid.raw + r.to_v1().raw, b"", overwrite=False) for r in cids)
+    return sum(subscription_tables.add_record(txn, cid.raw, r.to_v1().raw) for r in cids)
 
 
 def export_roots(repo: Repository, cid: CID) -> tuple[list[CID], list[CID]]:
@@ -178,21 +168,19 @@ def export_roots(repo: Repository, cid: CID) -> tuple[list[CID], list[CID]]:
 
 
 def record_cids(txn: Txn, cid: CID) -> list[CID]:
-    prefix = cid.to_v1().raw
-    return [CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix))]
+    return [CID(raw) for raw in subscription_tables.records(txn, cid.to_v1().raw)]
 
 
 def _rebuild(txn: Txn, cid: CID, previous_root: CID | None) -> CID:
     """Build the tree anew, keeping the previous tree's nodes too: a peer walking the
     previous root while this node moves on can still finish. Older nodes go."""
-    prefix = cid.raw
-    tree = prolly.build_raw(bytes(k)[SUB_KEY_LEN:] for k, _ in txn.scan("sub_records", prefix, prefix_end(prefix)))
+    tree = prolly.build_raw(subscription_tables.records(txn, cid.raw))
     keep = {n.raw for n in tree.nodes} | _tree_nodes(txn, cid, previous_root)
-    for key, _ in list(txn.scan("sub_nodes", prefix, prefix_end(prefix))):
-        if bytes(key)[SUB_KEY_LEN:] not in keep:
-            txn.delete("sub_nodes", bytes(key))
+    for raw in subscription_tables.nodes(txn, cid.raw):
+        if raw not in keep:
+            subscription_tables.drop_node(txn, cid.raw, raw)
     for node, data in tree.nodes.items():
-        txn.put("sub_nodes", prefix + node.raw, data, overwrite=False)
+        subscription_tables.add_node(txn, cid.raw, node.raw, data)
     return tree.root
 
 
@@ -203,20 +191,18 @@ def _tree_nodes(txn: Txn, cid: CID, root: CID | None) -> set[bytes]:
     stack = [root.raw] if root is not None else []
     while stack:
         raw = stack.pop()
-        data = txn.get("sub_nodes", cid.raw + raw)
+        data = subscription_tables.node(txn, cid.raw, raw)
         if data is None or raw in found:
             continue
         found.add(raw)
-        if prolly.level_of(bytes(data)) > 0:
-            stack.extend(e.raw for e in codec.decode_trusted(bytes(data))["entries"])
+        if prolly.level_of(data) > 0:
+            stack.extend(e.raw for e in codec.decode_trusted(data)["entries"])
     return found
 
 
 def tree_node(txn: Txn, cid: CID, node: CID) -> bytes | None:
-    data = txn.get("sub_nodes", cid.raw + node.raw)
-    return bytes(data) if data is not None else None
+    return subscription_tables.node(txn, cid.raw, node.raw)
 
 
 def node_cids(txn: Txn, cid: CID) -> set[CID]:
-    prefix = cid.to_v1().raw
-    return {CID(bytes(k)[SUB_KEY_LEN:]) for k, _ in txn.scan("sub_nodes", prefix, prefix_end(prefix))}
+    return {CID(raw) for raw in subscription_tables.nodes(txn, cid.to_v1().raw)}

@@ -26,8 +26,7 @@ from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, MAX_CID_BYTES, read_varint, varint
 from mizu_core.message.validate import MissingSchema
-from mizu_core.repo import blockstore
-from mizu_core.repo.ingest import PIN_USER
+from mizu_core.repo import blockstore, pins
 from mizu_core.repo.kv import Txn
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
@@ -215,7 +214,7 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
                 store_checked(txn, (pickle.load(spool) for _ in range(min(_BATCH, count - start))))
         with repo.store.writer() as txn:
             for root in roots:
-                txn.put("pins", root.to_v1().raw, PIN_USER, overwrite=False)
+                pins.pin(txn, root.to_v1().raw)
     return Imported(roots, count, messages, tuple(missing), unrooted)
 
 

@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import stat
-import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,8 +26,8 @@ from mizu_core.errors import InvalidMessage, MizuError, NotFound, UsageError
 from mizu_core.files.unixfs import CHUNK_SIZE, FileBuilder, directory_node
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, parse_cid
 from mizu_core.message.dagpb import DIRECTORY, FILE, RAW_TYPE, Link, Node, decode_node
-from mizu_core.repo import blockstore
-from mizu_core.repo.ingest import PIN_USER
+from mizu_core.repo import blockstore, file_stats, pins
+from mizu_core.repo.file_stats import FileStat
 from mizu_core.repo.repository import Repository
 
 _FLUSH_BYTES = 8 << 20  # blocks are written in transactions of about this much
@@ -48,7 +47,7 @@ class BlockBuffer:
     def __init__(self, repo: Repository, progress: Callable[[int], None] | None = None) -> None:
         self.repo = repo
         self.pending: list[tuple[CID, bytes]] = []
-        self.stats: list[tuple[bytes, bytes]] = []
+        self.stats: list[tuple[Path | str, bool, FileStat]] = []  # path, raw leaves?, stat
         self.size = 0
         self.written = 0
         self.progress = progress
@@ -62,11 +61,11 @@ class BlockBuffer:
     def flush(self, pin: CID | None = None) -> None:
         with self.repo.store.writer() as txn:
             for cid, block in self.pending:
-                txn.put("blocks", cid.to_v1().raw, block, overwrite=False)
-            for key, value in self.stats:
-                txn.put("file_stats", key, value)
+                blockstore.put(txn, cid.to_v1().raw, block)
+            for path, raw_leaves, recorded in self.stats:
+                file_stats.write(txn, path, raw_leaves, recorded)
             if pin is not None:
-                txn.put("pins", pin.to_v1().raw, PIN_USER, overwrite=False)
+                pins.pin(txn, pin.to_v1().raw)
         self.written += self.size
         if self.progress:
             self.progress(self.written)
@@ -74,7 +73,6 @@ class BlockBuffer:
 
 
 _RELEASE_BYTES = 32 << 20
-_STAT = struct.Struct(">QQQQQ")  # size, mtime_ns, ctime_ns, inode, tsize; then the root CID
 _RACY_NS = 2_000_000_000  # a file changed this recently may change again within its mtime
 
 
@@ -82,23 +80,17 @@ def _add_file(path: Path | str, st: os.stat_result, buffer: BlockBuffer, raw_lea
     """A file's DAG (`path` is absolute, `st` its stat). Like git's index, a file whose size,
     times and inode match what was recorded when it was last added here is not read again,
     if its root is still stored."""
-    key = (b"L" if raw_leaves else b"C") + os.fsencode(path)
     with buffer.repo.store.reader() as txn:
-        cached = txn.get("file_stats", key)
-        if cached is not None:
-            size, mtime, ctime, inode, tsize = _STAT.unpack_from(cached)
-            root = CID(bytes(cached[_STAT.size :]))
-            if (size, mtime, ctime, inode) == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) \
-                    and blockstore.has(txn, root.to_v1().raw):
-                return Link(root, "", tsize)
+        cached = file_stats.read(txn, path, raw_leaves)
+        if cached is not None and cached.matches(st) and blockstore.has(txn, cached.root.to_v1().raw):
+            return Link(cached.root, "", cached.tsize)
     builder = FileBuilder(buffer.put, raw_leaves)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
             builder.add_chunk(chunk)
     link = builder.finish()
     if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
-        record = _STAT.pack(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, link.tsize)
-        buffer.stats.append((key, record + link.cid.raw))
+        buffer.stats.append((path, raw_leaves, FileStat.of(st, link.tsize, link.cid)))
     return link
 
 

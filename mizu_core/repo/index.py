@@ -16,7 +16,22 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TypeVar
 
 from mizu_core.errors import StoreError
-from mizu_core.repo.kv import ID_KEY, Txn, unpack_ids
+from mizu_core.repo.kv import Txn
+from mizu_core.repo.tables import (
+    COUNT,
+    ID_KEY,
+    META,
+    NEXT_TERM_ID,
+    OSP,
+    POS,
+    SPO,
+    TERM_ID,
+    TERM_IDS,
+    TERMS,
+    predicate_count_key,
+    unpack_ids,
+)
+from mizu_core.repo.tables import PREDICATE_COUNT as PREDICATE_COUNT  # upkeep reads it here
 from mizu_core.speedups import native
 from mizu_core.terms import Term
 
@@ -25,12 +40,9 @@ S = TypeVar("S", list[tuple[bytes, bytes]], list[bytes], bytes)  # what `_slices
 
 Rows = Callable[[bytes], Iterable[tuple[int, int, int]]]
 
-_ID = struct.Struct(">Q")
 ROW = struct.Struct("=QQQ")  # an id triple as the index writer queues it: native uint64s
 _KEY, _VALUE = operator.itemgetter(0), operator.itemgetter(1)
-_NEXT_TERM = b"next_term_id"
 SHORT_SCAN = 64  # keys a scan reads at once before it streams the rest
-PREDICATE_COUNT = b"pcount:"  # + predicate id → number of triples with that predicate
 
 
 def _term_hash(term: Term) -> bytes:
@@ -40,7 +52,7 @@ def _term_hash(term: Term) -> bytes:
 
 def _term_claims(new: dict[Term, int]) -> list[tuple[bytes, bytes]]:
     """The `term_ids` rows of new terms, sorted. `_speedups.term_claims` does the same in C."""
-    return sorted((_term_hash(term), _ID.pack(term_id)) for term, term_id in new.items())
+    return sorted((_term_hash(term), TERM_ID.pack(term_id)) for term, term_id in new.items())
 
 
 def _bloom_probe(bloom: bytearray, claims: list[tuple[bytes, bytes]]) -> list[int]:
@@ -60,7 +72,7 @@ def _bloom_probe(bloom: bytearray, claims: list[tuple[bytes, bytes]]) -> list[in
 
 def _term_rows(new: dict[Term, int], skip: dict[int, int]) -> list[tuple[bytes, bytes]]:
     """The `terms` rows of new terms, but for the ids in `skip` (`_speedups.term_rows`)."""
-    return [(_ID.pack(term_id), term) for term, term_id in new.items() if term_id not in skip]
+    return [(TERM_ID.pack(term_id), term) for term, term_id in new.items() if term_id not in skip]
 
 
 term_hash = native.term_hash if native is not None else _term_hash
@@ -152,7 +164,7 @@ class TermDictionary:
         self._terms = cache.terms
         self.derived = cache.derived
         self._cache = cache
-        self._read_term = txn.getter("terms")
+        self._read_term = txn.getter(TERMS)
         self._next: int | None = None
         # Terms given ids but not written yet (see `settle`): their ids run from
         # _new_from up, in the order of _new_terms.
@@ -164,10 +176,10 @@ class TermDictionary:
         cached = self._ids.get(term) or self._new.get(term)
         if cached is not None:
             return cached
-        raw = self.txn.get("term_ids", term_hash(term))
+        raw = self.txn.get(TERM_IDS, term_hash(term))
         if raw is None:
             return None
-        term_id: int = _ID.unpack(raw)[0]
+        term_id: int = TERM_ID.unpack(raw)[0]
         self._remember_id(term, term_id)
         return term_id
 
@@ -195,8 +207,8 @@ class TermDictionary:
 
     def _next_id(self) -> int:
         if self._next is None:
-            raw = self.txn.get("meta", _NEXT_TERM)
-            self._next = _ID.unpack(raw)[0] if raw else 1
+            raw = self.txn.get(META, NEXT_TERM_ID)
+            self._next = TERM_ID.unpack(raw)[0] if raw else 1
         return self._next
 
     def intern_terms(self, term_lists: list[list[Term]], out: bytearray) -> None:
@@ -232,23 +244,23 @@ class TermDictionary:
         # store though the cache forgot it: those are looked up first, so that the claims
         # need not all be read back to find them.
         probed = bloom_probe(self._cache.claimed, claims)
-        found = dict(get_sorted(self.txn, "term_ids", [claims[i][0] for i in probed], release))
-        written = put_sorted(self.txn, "term_ids", claims, release, overwrite=False)
+        found = dict(get_sorted(self.txn, TERM_IDS, [claims[i][0] for i in probed], release))
+        written = put_sorted(self.txn, TERM_IDS, claims, release, overwrite=False)
         if written == len(claims) - len(found):
             known = [(claims[i][1], found[claims[i][0]]) for i in probed if claims[i][0] in found]
         else:  # another writer stored some too (an earlier put): read all back, in C loops
-            stored = get_sorted(self.txn, "term_ids", list(map(_KEY, claims)), release)
+            stored = get_sorted(self.txn, TERM_IDS, list(map(_KEY, claims)), release)
             assert len(stored) == len(claims)
             differ = map(operator.ne, map(_VALUE, claims), map(_VALUE, stored))
             pairs = itertools.compress(zip(claims, stored, strict=True), differ)
             known = [(claimed, value) for (_, claimed), (_, value) in pairs]
         for claimed, value in known:
-            term_id, stored_id = _ID.unpack(claimed)[0], _ID.unpack(value)[0]
+            term_id, stored_id = TERM_ID.unpack(claimed)[0], TERM_ID.unpack(value)[0]
             replaced[term_id] = stored_id
             self._remember_id(new_terms[term_id - first], stored_id)  # ids follow new_terms
         # Ids were given in increasing order, above every id stored: an append.
         rows = term_rows(new, replaced)
-        if put_sorted(self.txn, "terms", rows, release, append=True) != len(rows):
+        if put_sorted(self.txn, TERMS, rows, release, append=True) != len(rows):
             raise StoreError("the term dictionary holds ids above next_term_id")
         return replaced
 
@@ -257,7 +269,7 @@ class TermDictionary:
         if cached is None and 0 <= term_id - self._new_from < len(self._new_terms):
             cached = self._new_terms[term_id - self._new_from]  # given an id, not written yet
         if cached is None:
-            raw = self._read_term(_ID.pack(term_id))
+            raw = self._read_term(TERM_ID.pack(term_id))
             if raw is None:
                 raise StoreError(f"term id {term_id} is missing from the dictionary")
             cached = bytes(raw)
@@ -270,7 +282,7 @@ class TermDictionary:
     def flush(self) -> None:
         """Write the id counter (after `IndexWriter.flush` has settled the new terms)."""
         if self._next is not None:
-            self.txn.put("meta", _NEXT_TERM, _ID.pack(self._next))
+            self.txn.put(META, NEXT_TERM_ID, TERM_ID.pack(self._next))
 
 
 class IndexWriter:
@@ -305,10 +317,10 @@ class IndexWriter:
             si, pi, oi = lookup(s), lookup(p), lookup(o)
             if si is None or pi is None or oi is None:
                 continue
-            if self.txn.delete("spo", ID_KEY.pack(si, pi, oi)):
+            if self.txn.delete(SPO, ID_KEY.pack(si, pi, oi)):
                 removed[pi] += 1
-            self.txn.delete("pos", ID_KEY.pack(pi, oi, si))
-            self.txn.delete("osp", ID_KEY.pack(oi, si, pi))
+            self.txn.delete(POS, ID_KEY.pack(pi, oi, si))
+            self.txn.delete(OSP, ID_KEY.pack(oi, si, pi))
         self._count_predicates(removed, -1)
         return sum(removed.values())
 
@@ -317,7 +329,7 @@ class IndexWriter:
         replaced = self.dictionary.settle(self.release)
         if pending:
             *keys, counts = index_keys(pending, replaced)
-            for table, packed in zip(("spo", "pos", "osp"), keys, strict=True):
+            for table, packed in zip((SPO, POS, OSP), keys, strict=True):
                 put_keys(self.txn, table, packed, self.release)
             self._count_predicates(counts, 1)
         self.dictionary.flush()
@@ -325,13 +337,13 @@ class IndexWriter:
     def _count_predicates(self, counts: Mapping[int, int], sign: int) -> None:
         """Keep the per-predicate triple counts the planner reads (statistics in `meta`)."""
         for predicate, n in counts.items():
-            key = PREDICATE_COUNT + _ID.pack(predicate)
-            raw = self.txn.get("meta", key)
-            total = (_ID.unpack(raw)[0] if raw else 0) + sign * n
+            key = predicate_count_key(predicate)
+            raw = self.txn.get(META, key)
+            total = (COUNT.unpack(raw)[0] if raw else 0) + sign * n
             if total > 0:
-                self.txn.put("meta", key, _ID.pack(total))
+                self.txn.put(META, key, COUNT.pack(total))
             else:
-                self.txn.delete("meta", key)
+                self.txn.delete(META, key)
 
 
 def _index_keys(
@@ -387,7 +399,7 @@ class TripleIndex:
         """Id triples (s, p, o) matching the bound ids."""
         table, order = LAYOUT[(s is not None, p is not None, o is not None)]
         spo = (s, p, o)
-        prefix = b"".join(_ID.pack(spo[i]) for i in order if spo[i] is not None)
+        prefix = b"".join(TERM_ID.pack(spo[i]) for i in order if spo[i] is not None)
         found = self.rows(table)(prefix)
         to_spo = _TO_SPO[table]
         if to_spo is None:
@@ -410,7 +422,7 @@ class TripleIndex:
             yield decode(si), decode(pi), decode(oi)
 
     def count(self) -> int:
-        return self.txn.count("spo")
+        return self.txn.count(SPO)
 
     def hiding(self, subjects: set[int]) -> TripleIndex:
         """This index without the triples of these subjects (a block filter's messages)."""
@@ -422,8 +434,8 @@ class TripleIndex:
         return hidden
 
     def predicate_count(self, predicate_id: int) -> int:
-        raw = self.txn.get("meta", PREDICATE_COUNT + _ID.pack(predicate_id))
-        return _ID.unpack(raw)[0] if raw else 0
+        raw = self.txn.get(META, predicate_count_key(predicate_id))
+        return COUNT.unpack(raw)[0] if raw else 0
 
 
 class HidingIndex(TripleIndex):
@@ -452,16 +464,16 @@ def _from_osp(o: int, s: int, p: int) -> tuple[int, int, int]:
 # Which table answers a pattern shape (s, p, o bound?), and the slots (0 s, 1 p, 2 o) its
 # keys hold, in order: the bound ones first, so they form the prefix scanned.
 LAYOUT: dict[tuple[bool, bool, bool], tuple[str, tuple[int, ...]]] = {
-    (True, True, True): ("spo", (0, 1, 2)),
-    (True, True, False): ("spo", (0, 1, 2)),
-    (True, False, True): ("osp", (2, 0, 1)),
-    (True, False, False): ("spo", (0, 1, 2)),
-    (False, True, True): ("pos", (1, 2, 0)),
-    (False, True, False): ("pos", (1, 2, 0)),
-    (False, False, True): ("osp", (2, 0, 1)),
-    (False, False, False): ("spo", (0, 1, 2)),
+    (True, True, True): (SPO, (0, 1, 2)),
+    (True, True, False): (SPO, (0, 1, 2)),
+    (True, False, True): (OSP, (2, 0, 1)),
+    (True, False, False): (SPO, (0, 1, 2)),
+    (False, True, True): (POS, (1, 2, 0)),
+    (False, True, False): (POS, (1, 2, 0)),
+    (False, False, True): (OSP, (2, 0, 1)),
+    (False, False, False): (SPO, (0, 1, 2)),
 }
-LAYOUT_SUBJECT = {"spo": 0, "pos": 2, "osp": 1}  # where a table's keys hold the subject
+LAYOUT_SUBJECT = {SPO: 0, POS: 2, OSP: 1}  # where a table's keys hold the subject
 _TO_SPO: dict[str, Callable[[int, int, int], tuple[int, int, int]] | None] = {
-    "spo": None, "pos": _from_pos, "osp": _from_osp,
+    SPO: None, POS: _from_pos, OSP: _from_osp,
 }

@@ -18,20 +18,18 @@ from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.message.triples import triple_terms
 from mizu_core.message.validate import SchemaLookup, validate_message
-from mizu_core.repo import blockstore
+from mizu_core.repo import arrivals, blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, put_sorted
 from mizu_core.repo.kv import Txn
+from mizu_core.repo.tables import LOG, MESSAGE_BLOCKS, MESSAGES, META, NEXT_SEQ, PIN_OWN, PINS, SEQ
+from mizu_core.repo.tables import PIN_USER as PIN_USER  # read here by repository.py
 from mizu_core.terms import Term
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
 
-_SEQ = struct.Struct(">Q")
-_INFO = struct.Struct(">QI")  # arrival seq, block size; then signers, each length-prefixed
+_INFO = struct.Struct(">QI")  # arrival seq (a SEQ), block size; then signers, each length-prefixed
 _LEN = struct.Struct(">H")
-_NEXT_SEQ = b"next_seq"
-PIN_OWN = b"own"
-PIN_USER = b"user"
 
 
 @dataclass(frozen=True)
@@ -142,8 +140,7 @@ class Ingest:
         self.release = release
         self.dictionary = TermDictionary(txn, terms)
         self.index = IndexWriter(txn, self.dictionary, release)
-        raw = txn.get("meta", _NEXT_SEQ)
-        self._next_seq = _SEQ.unpack(raw)[0] if raw else 1
+        self._next_seq = arrivals.next_seq(txn)
         self._messages: dict[bytes, bytes] = {}  # cid → its MessageInfo, encoded
         self._pins: dict[bytes, bytes] = {}
         self.added = 0
@@ -163,20 +160,20 @@ class Ingest:
         `triple_terms` gives them: mapped already, maybe on another core). Which are stored
         already is looked up in one sorted run, and the new ones' blocks appended to
         `message_blocks` (blockstore.py says why)."""
-        stored = {key for key, _ in self.txn.get_many("messages", sorted(r[0] for r in records))}
+        stored = {key for key, _ in self.txn.get_many(MESSAGES, sorted(r[0] for r in records))}
         new_blocks, term_lists = [], []
         for key, data, signers, terms in records:
             if pin is not None:
                 self._pins.setdefault(key, pin)
             if key in stored or key in self._messages:
                 continue
-            new_blocks.append((_SEQ.pack(self._next_seq), data))
+            new_blocks.append((SEQ.pack(self._next_seq), data))
             term_lists.append(terms)
             self._messages[key] = _info(self._next_seq, len(data), signers)
             self._next_seq += 1
         self.triples += self.index.add_terms(term_lists)
         self.added += len(new_blocks)
-        if put_sorted(self.txn, "message_blocks", new_blocks, self.release, append=True) != len(new_blocks):
+        if put_sorted(self.txn, MESSAGE_BLOCKS, new_blocks, self.release, append=True) != len(new_blocks):
             raise StoreError("the message blocks hold entries above next_seq")
 
     def finish(self) -> None:
@@ -185,12 +182,12 @@ class Ingest:
         txn, release = self.txn, self.release
         if self._messages:
             first = self._next_seq - len(self._messages)
-            log = [(_SEQ.pack(seq), key) for seq, key in enumerate(self._messages, first)]
-            if put_sorted(txn, "log", log, release, append=True) != len(log):
+            log = [(SEQ.pack(seq), key) for seq, key in enumerate(self._messages, first)]
+            if put_sorted(txn, LOG, log, release, append=True) != len(log):
                 raise StoreError("the log holds entries above next_seq")
-            put_sorted(txn, "messages", sorted(self._messages.items()), release)
+            put_sorted(txn, MESSAGES, sorted(self._messages.items()), release)
         if self._pins:
-            put_sorted(txn, "pins", sorted(self._pins.items()), release, overwrite=False)
+            put_sorted(txn, PINS, sorted(self._pins.items()), release, overwrite=False)
         self._messages, self._pins = {}, {}
         self.index.flush()
-        txn.put("meta", _NEXT_SEQ, _SEQ.pack(self._next_seq))
+        txn.put(META, NEXT_SEQ, SEQ.pack(self._next_seq))

@@ -11,22 +11,17 @@ import errno
 import functools
 import itertools
 import os
-import struct
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mizu_core.errors import StoreError
+from mizu_core.repo.tables import ID_KEY as ID_KEY  # upkeep and test_speedups read it here
+from mizu_core.repo.tables import TABLES, unpack_ids
 from mizu_core.speedups import native
 
 if TYPE_CHECKING:
     from sortedcontainers import SortedDict
-
-TABLES = (
-    "meta", "blocks", "messages", "log", "message_blocks", "pins", "term_ids", "terms", "spo",
-    "pos", "osp",
-    "subs", "sub_records", "sub_nodes", "file_stats",
-)
 
 
 class Txn(Protocol):
@@ -83,10 +78,6 @@ class Store(Protocol):
     def release_pages(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-ID_KEY = struct.Struct(">QQQ")  # a triple index key: three 8-byte term ids
-unpack_ids = ID_KEY.unpack  # as a key reader's transform, the C reader does it itself
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

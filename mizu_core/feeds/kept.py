@@ -7,6 +7,7 @@ from collections.abc import Callable
 from mizu_core.feeds import filters
 from mizu_core.feeds.subscriptions import record_cids
 from mizu_core.message.cid import CID
+from mizu_core.repo import subscription_tables
 from mizu_core.repo.kv import Txn
 from mizu_core.repo.repository import Repository
 
@@ -17,7 +18,7 @@ def gc_roots(repo: Repository) -> Callable[[Txn], list[CID]]:
     pinned_by_filter = list(filters.covered(repo, "pin"))
 
     def roots(txn: Txn) -> list[CID]:
-        subscribed = [CID(bytes(raw)) for raw, _ in txn.scan("subs")]
+        subscribed = [CID(raw) for raw, _ in subscription_tables.states(txn)]
         return [*pinned_by_filter, *subscribed,
                 *(record for sub in subscribed for record in record_cids(txn, sub))]
 

@@ -31,7 +31,6 @@ from mizu_core.repo.tables import (
     predicate_count_key,
     unpack_ids,
 )
-from mizu_core.repo.tables import PREDICATE_COUNT as PREDICATE_COUNT  # upkeep reads it here
 from mizu_core.speedups import native
 from mizu_core.terms import Term
 

@@ -16,6 +16,7 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW
 from mizu_core.message.dagpb import decode_node
 from mizu_core.message.validate import schema_cids
+from mizu_core.repo import blockstore
 from mizu_core.repo.ingest import Ingest, Prepared, prepare_block
 from mizu_core.repo.kv import Txn
 
@@ -57,7 +58,7 @@ def store_checked(txn: Txn, blocks: Iterable[Checked]) -> int:
     files = 0
     for block in blocks:
         if block.signers is None:
-            files += txn.put("blocks", block.cid.raw, block.data, overwrite=False)
+            files += blockstore.put(txn, block.cid.raw, block.data)
         else:
             message = codec.decode_trusted(block.data)
             ingest.store(Prepared(block.cid, block.data, message, block.signers), pin=None)

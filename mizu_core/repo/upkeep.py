@@ -15,7 +15,6 @@ stored (its conformance then goes unchecked); it is reported and is not a failur
 
 from __future__ import annotations
 
-import struct
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -28,13 +27,11 @@ from mizu_core.message.dagpb import decode_node
 from mizu_core.message.triples import message_triples
 from mizu_core.message.update import prev_cids
 from mizu_core.message.validate import schema_cids, validate_message
-from mizu_core.repo import blockstore
-from mizu_core.repo.index import PREDICATE_COUNT, IndexWriter, TermDictionary
+from mizu_core.repo import blockstore, pins, tables
+from mizu_core.repo.index import IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
-from mizu_core.repo.kv import ID_KEY, Txn, prefix_end
+from mizu_core.repo.kv import Txn, prefix_end
 from mizu_core.repo.repository import Repository
-
-_SEQ = struct.Struct(">Q")
 
 
 @dataclass(frozen=True)
@@ -72,7 +69,7 @@ def block_references(cid: CID, data: bytes) -> list[CID]:
 def live_blocks(txn: Txn, roots: Iterable[CID] = ()) -> set[bytes]:
     """Pinned blocks (and `roots`) and everything they reference, transitively."""
     live: set[bytes] = set()
-    stack = [bytes(k) for k, _ in txn.scan("pins")] + [root.to_v1().raw for root in roots]
+    stack = list(pins.pinned(txn)) + [root.to_v1().raw for root in roots]
     while stack:
         key = stack.pop()
         if key in live:
@@ -94,17 +91,17 @@ def gc(repo: Repository, roots: Callable[[Txn], Iterable[CID]] = lambda txn: ())
         index = IndexWriter(txn, TermDictionary(txn))
         for key in dead:
             data = bytes(blockstore.get(txn, key) or b"")
-            meta = txn.get("messages", key)
+            meta = txn.get(tables.MESSAGES, key)
             if meta is not None:
                 cid = CID(key)
-                seq_key = _SEQ.pack(MessageInfo.decode(cid, bytes(meta)).seq)
+                seq = tables.seq_key(MessageInfo.decode(cid, bytes(meta)).seq)
                 triples += index.remove(message_triples(cid, codec.decode(data)))
-                blockstore.delete_message(txn, key, seq_key)
-                txn.delete("log", seq_key)
-                txn.delete("messages", key)
+                blockstore.delete_message(txn, key, seq)
+                txn.delete(tables.LOG, seq)
+                txn.delete(tables.MESSAGES, key)
                 messages += 1
             else:
-                txn.delete("blocks", key)
+                txn.delete(tables.BLOCKS, key)
             blocks += 1
             freed += len(data)
     return GcResult(blocks, messages, triples, freed)
@@ -137,15 +134,15 @@ def fsck(repo: Repository) -> FsckReport:
                 continue
             if not cid.matches(bytes(data)):
                 problem(f"block {cid}: content does not hash to its CID")
-            elif cid.codec == DAG_PB or (cid.codec == DAG_CBOR and txn.get("messages", key) is None):
+            elif cid.codec == DAG_PB or (cid.codec == DAG_CBOR and not blockstore.is_message(txn, key)):
                 for link in block_links(cid, bytes(data)):  # messages: in _check_message
                     if not blockstore.has(txn, link.to_v1().raw):
                         report.incomplete.append(f"block {cid} links {link}, which is not stored")
-        for seq_key, _ in txn.scan("message_blocks"):
-            if txn.get("log", seq_key) is None:
-                problem(f"message block {_SEQ.unpack(seq_key)[0]} has no log entry")
+        for key, _ in txn.scan(tables.MESSAGE_BLOCKS):
+            if txn.get(tables.LOG, key) is None:
+                problem(f"message block {tables.seq_of(key)} has no log entry")
         seqs: dict[int, bytes] = {}
-        for key, meta in txn.scan("messages"):
+        for key, meta in txn.scan(tables.MESSAGES):
             report.messages += 1
             cid = CID(bytes(key))
             info = MessageInfo.decode(cid, bytes(meta))
@@ -153,20 +150,20 @@ def fsck(repo: Repository) -> FsckReport:
             if info.size > codec.MAX_MESSAGE_SIZE:  # what put and import refuse
                 problem(f"message {cid} is {info.size} bytes, over the 1 MiB limit")
             _check_message(txn, dictionary, cid, report)
-        for seq_key, cid_raw in txn.scan("log"):
-            seq = _SEQ.unpack(seq_key)[0]
+        for key, cid_raw in txn.scan(tables.LOG):
+            seq = tables.seq_of(key)
             if seqs.pop(seq, None) != bytes(cid_raw):
                 problem(f"log entry {seq} names {CID(bytes(cid_raw))}, which has another position")
         for seq, key in seqs.items():
             problem(f"message {CID(key)} (arrival {seq}) is missing from the log")
-        counts = {table: txn.count(table) for table in ("spo", "pos", "osp")}
+        counts = {table: txn.count(table) for table in tables.INDEX_TABLES}
         for table, n in counts.items():
             if n != report.triples:
                 problem(f"index {table} holds {n} triples but the messages give {report.triples}")
-        for key, _ in txn.scan("pins"):
-            if not blockstore.has(txn, bytes(key)):
-                problem(f"pin {CID(bytes(key))} names a block that is not stored")
-        if txn.count("terms") != txn.count("term_ids"):
+        for key in pins.pinned(txn):
+            if not blockstore.has(txn, key):
+                problem(f"pin {CID(key)} names a block that is not stored")
+        if txn.count(tables.TERMS) != txn.count(tables.TERM_IDS):
             problem("the term dictionary's two tables differ in size")
         _check_statistics(txn, report)
     try:
@@ -178,11 +175,11 @@ def fsck(repo: Repository) -> FsckReport:
 
 def _check_statistics(txn: Txn, report: FsckReport) -> None:
     """The planner's per-predicate counts must equal what the POS index holds."""
-    actual: Counter[int] = Counter(ID_KEY.unpack(key)[0] for key, _ in txn.scan("pos"))
-    end = prefix_end(PREDICATE_COUNT)
+    actual: Counter[int] = Counter(tables.ID_KEY.unpack(key)[0] for key, _ in txn.scan(tables.POS))
+    end = prefix_end(tables.PREDICATE_COUNT)
     recorded = {
-        struct.unpack(">Q", key[len(PREDICATE_COUNT):])[0]: struct.unpack(">Q", value)[0]
-        for key, value in txn.scan("meta", PREDICATE_COUNT, end)
+        tables.counted_predicate(key): tables.COUNT.unpack(value)[0]
+        for key, value in txn.scan(tables.META, tables.PREDICATE_COUNT, end)
     }
     if recorded != dict(actual):
         report.problems.append("the per-predicate statistics differ from the index")
@@ -220,8 +217,8 @@ def _check_message(txn: Txn, dictionary: TermDictionary, cid: CID, report: FsckR
             missing.add("the term dictionary")
             continue
         s, p, o = ids
-        for table, key in (("spo", (s, p, o)), ("pos", (p, o, s)), ("osp", (o, s, p))):
-            if txn.get(table, ID_KEY.pack(*key)) is None:
+        for table, key in ((tables.SPO, (s, p, o)), (tables.POS, (p, o, s)), (tables.OSP, (o, s, p))):
+            if txn.get(table, tables.ID_KEY.pack(*key)) is None:
                 missing.add(f"index {table}")
     for where in sorted(missing):
         problem(f"message {cid}: triples are missing from {where}")

@@ -37,7 +37,6 @@ SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
 RECONNECT_INTERVAL = 2.0
-RECHECK_INTERVAL = 15  # seconds: roots of connected remotes are compared this often regardless
 PROVIDE_INTERVAL = 30.0
 
 
@@ -391,10 +390,10 @@ class ServingNode:
     async def _keep_remotes_connected(self, nursery: trio.Nursery) -> None:
         """Dial every remote (and peer found by mDNS) that is not connected; on each new
         connection, compare roots (an announcement made while we were apart is missed),
-        and again every RECHECK_INTERVAL (gossipsub may drop an announcement)."""
+        and again every `serve.recheck-interval` seconds (gossipsub may drop an announcement)."""
         from mizu_core.sync.host import dial
 
-        interval = self.repo.config.positive_int("serve.recheck-interval", RECHECK_INTERVAL)
+        interval: int = self.repo.config.get("serve.recheck-interval")
         last_check = trio.current_time()
         while True:
             connected = {str(p) for p in self.host.get_connected_peers()}

@@ -25,12 +25,12 @@ from typing import IO, Any
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, MAX_CID_BYTES, read_varint, varint
+from mizu_core.message.links import block_references
 from mizu_core.message.validate import MissingSchema
 from mizu_core.repo import blockstore, pins
 from mizu_core.repo.kv import Txn
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
-from mizu_core.repo.upkeep import block_references
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
 _BATCH = 10_000

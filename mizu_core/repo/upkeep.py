@@ -23,10 +23,10 @@ from typing import Any
 from mizu_core.errors import MizuError
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
-from mizu_core.message.dagpb import decode_node
+from mizu_core.message.links import block_links, block_references
 from mizu_core.message.triples import message_triples
 from mizu_core.message.update import prev_cids
-from mizu_core.message.validate import schema_cids, validate_message
+from mizu_core.message.validate import validate_message
 from mizu_core.repo import blockstore, pins, tables
 from mizu_core.repo.index import IndexWriter, TermDictionary
 from mizu_core.repo.ingest import MessageInfo, read_message
@@ -40,30 +40,6 @@ class GcResult:
     messages: int
     triples: int
     bytes: int
-
-
-def block_links(cid: CID, data: bytes) -> list[CID]:
-    """The blocks a block links: tag-42 links of dag-cbor, links of dag-pb (files)."""
-    try:
-        if cid.codec == DAG_CBOR:
-            return list(codec.iter_links(codec.decode(data)))
-        if cid.codec == DAG_PB:
-            return [link.cid for link in decode_node(data).links]
-    except MizuError:
-        pass
-    return []
-
-
-def block_references(cid: CID, data: bytes) -> list[CID]:
-    """`block_links`, and for a message the schema messages its `$schema` fields name:
-    what gc keeps and export writes along with the block."""
-    links = block_links(cid, data)
-    if cid.codec == DAG_CBOR and b"$schema" in data:
-        try:
-            links.extend(schema_cids(codec.decode(data)))
-        except MizuError:
-            pass
-    return links
 
 
 def live_blocks(txn: Txn, roots: Iterable[CID] = ()) -> set[bytes]:

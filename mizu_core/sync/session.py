@@ -18,6 +18,7 @@ import trio
 from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shorten
 from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
+from mizu_core.message.links import block_links
 from mizu_core.repo import blockstore
 from mizu_core.repo.received import Checked, check_block, store_checked
 from mizu_core.repo.repository import Repository
@@ -242,8 +243,6 @@ class SyncSession:
         transfer.records = len(records)
 
     def _with_file_blocks(self, records: list[CID]) -> Iterable[tuple[CID, bytes]]:
-        from mizu_core.repo.upkeep import block_links
-
         private = filters.private_messages(self.repo)
         for record in records:
             if record in private:

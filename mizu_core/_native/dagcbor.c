@@ -1,6 +1,10 @@
 /* The DAG-CBOR encoder: Encoder, canonical DAG-CBOR byte for byte as _encode_python in
  * mizu_core/message/codec.py writes it, with the same refusals and messages (a message's
- * CID depends on every byte: tests/core/test_speedups.py compares the two). */
+ * CID depends on every byte: tests/core/test_speedups.py compares the two).
+ * Measured against libraries (bench/native.py): cbrrr's encoder is slower (0.7x); libipld's
+ * is faster (1.4-1.6x) but writes -0.0 as 0.0, takes subclasses of dict, list, str, int
+ * and float and nesting past MAX_DEPTH, and cannot write Mizu's CID as tag 42, so matching
+ * this would take a walk in Python that costs several times what it saves. */
 #include "speedups.h"
 #include <math.h>
 

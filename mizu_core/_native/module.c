@@ -6,7 +6,7 @@
  *   index_keys.c  index_keys, KeyPairs      repo/index.py: _index_keys, _key_pairs
  *   dagcbor.c     Encoder                   message/codec.py: _encode_python
  *   reserved.c    has_reserved              message/validate.py: validate_message's walk
- *   multibase.c   base32, b58encode, b58decode   message/cid.py: _b32encode_lower, ...
+ *   multibase.c   base32, b58encode         message/cid.py: _b32encode_lower, _b58encode
  *   blake2b.c     term_hash                 repo/index.py: _term_hash
  *   claims.c      term_claims, bloom_probe, term_rows   repo/index.py: _term_claims, ...
  *   triples.c     message_triples           message/triples.py: message_triples
@@ -29,8 +29,6 @@ static PyMethodDef methods[] = {
      "base32($module, data, /)\n--\n\nRFC 4648 base32 text, lower case, unpadded"},
     {"b58encode", b58encode, METH_O,
      "b58encode($module, data, /)\n--\n\nbase58btc text (bitcoin alphabet)"},
-    {"b58decode", b58decode, METH_O,
-     "b58decode($module, text, /)\n--\n\nbytes; ValueError on a bad character"},
     {"term_hash", py_term_hash, METH_O,
      "term_hash($module, term, /)\n--\n\n16-byte BLAKE2b digest"},
     {"term_claims", term_claims, METH_O,

@@ -1,6 +1,8 @@
-/* Multibase: base32, the text of CIDs (RFC 4648 base32, lower case, unpadded); b58encode
- * and b58decode, base58btc for the keys and signatures of $signatures and peer ids. They
- * mirror _b32encode_lower, _b58encode and _b58decode in mizu_core/message/cid.py. */
+/* Multibase: base32, the text of CIDs (RFC 4648 base32, lower case, unpadded); b58encode,
+ * base58btc for the keys and signatures of $signatures and peer ids. They mirror
+ * _b32encode_lower and _b58encode in mizu_core/message/cid.py. Both write text 1.6 to 1.8
+ * times as fast as libipld's encode_multibase (bench/native.py), so they stay; base58btc
+ * decoding went to libipld, three to four times as fast as the C it replaced. */
 #include "speedups.h"
 
 /* --- base32 ------------------------------------------------------------------------------ */
@@ -92,57 +94,4 @@ done:
     PyMem_Free(limbs);
     PyMem_Free(digits);
     return text;
-}
-
-PyObject *b58decode(PyObject *module, PyObject *arg) {
-    static signed char index[128];
-    static int ready = 0;
-    if (!ready) {
-        memset(index, -1, sizeof index);
-        for (int i = 0; i < 58; i++) index[(unsigned char)B58[i]] = (signed char)i;
-        ready = 1;
-    }
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "b58decode() takes a str");
-        return NULL;
-    }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), zeros = 0;
-    int kind = PyUnicode_KIND(arg);
-    const void *chars = PyUnicode_DATA(arg);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
-        if (c >= 128 || index[c] < 0) {
-            PyObject *bad = PyUnicode_Substring(arg, i, i + 1);
-            if (bad != NULL) {
-                PyErr_Format(PyExc_ValueError, "invalid base58 character %R", bad);
-                Py_DECREF(bad);
-            }
-            return NULL;
-        }
-    }
-    while (zeros < n && PyUnicode_READ(kind, chars, zeros) == '1') zeros++;
-    Py_ssize_t size = (n - zeros) * 733 / 1000 + 1; /* log(58) / log(256) < 0.733 */
-    unsigned char *bytes = PyMem_Calloc((size_t)size, 1);
-    if (bytes == NULL) return PyErr_NoMemory();
-    Py_ssize_t used = 0;
-    for (Py_ssize_t i = zeros; i < n; i++) {
-        unsigned int carry = (unsigned int)index[PyUnicode_READ(kind, chars, i)];
-        Py_ssize_t j = 0;
-        for (Py_ssize_t k = size - 1; k >= 0 && (carry || j < used); k--, j++) {
-            carry += 58u * bytes[k];
-            bytes[k] = (unsigned char)(carry & 0xff);
-            carry >>= 8;
-        }
-        used = j;
-    }
-    Py_ssize_t start = size - used;
-    while (start < size && bytes[start] == 0) start++;
-    PyObject *out = PyBytes_FromStringAndSize(NULL, zeros + size - start);
-    if (out != NULL) {
-        char *dst = PyBytes_AS_STRING(out);
-        memset(dst, 0, (size_t)zeros);
-        memcpy(dst + zeros, bytes + start, (size_t)(size - start));
-    }
-    PyMem_Free(bytes);
-    return out;
 }

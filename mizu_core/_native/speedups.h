@@ -47,7 +47,6 @@ PyObject *has_reserved(PyObject *module, PyObject *value);
 /* multibase.c */
 PyObject *base32(PyObject *module, PyObject *arg);
 PyObject *b58encode(PyObject *module, PyObject *arg);
-PyObject *b58decode(PyObject *module, PyObject *arg);
 /* blake2b.c */
 void term_hash(const unsigned char *data, size_t n, unsigned char out[TERM_HASH_LEN]);
 PyObject *py_term_hash(PyObject *module, PyObject *arg);

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+from collections.abc import Callable
 
 from mizu_core.errors import UsageError, shorten
-from mizu_core.speedups import native
+from mizu_core.speedups import disabled, native
 
 DAG_PB = 0x70
 DAG_CBOR = 0x71
@@ -91,8 +92,35 @@ def _b58decode(text: str) -> bytes:
     return b"\0" * zeros + body
 
 
+def _b58decode_python_multibase(text: str) -> tuple[str, bytes]:
+    return text[0], _b58decode(text[1:])
+
+
+_decode_multibase: Callable[[str], tuple[str, bytes]] | None = None  # libipld's, once imported
+
+
+def _b58decode_libipld(text: str) -> bytes:
+    """`_b58decode` by libipld (Rust), three to four times as fast as the C it replaced
+    (bench/native.py). libipld is imported when first needed: `mizu view` need not pay for
+    it. What it refuses goes through `_b58decode`, to be refused with the same ValueError."""
+    global _decode_multibase
+    decode = _decode_multibase
+    if decode is None:
+        try:
+            import libipld
+
+            decode = libipld.decode_multibase
+        except ImportError:  # a dependency; but without it, the pure Python
+            decode = _b58decode_python_multibase
+        _decode_multibase = decode
+    try:
+        return decode("z" + text)[1]
+    except ValueError:
+        return _b58decode(text)
+
+
 b58encode = native.b58encode if native is not None else _b58encode
-b58decode = native.b58decode if native is not None else _b58decode
+b58decode = _b58decode if disabled else _b58decode_libipld
 
 
 def _b36decode(text: str) -> bytes:

@@ -1,6 +1,6 @@
 """Run Mizu's benchmarks, print results tables, write bench/results/latest.json and bench/RESULTS.md.
 
-Usage: python bench/run.py [--messages N] [--only ingest|startup|query|files|sync] [--runs R]
+Usage: python bench/run.py [--messages N] [--only ingest|startup|query|files|sync|native] [--runs R]
                            [--triples T] [--seed S] [--query-runs R] [--fresh] [--cache DIR]
                            [--profile slow|all|none] [--files-size SIZE] [--markdown PATH]
                            [--sync-messages N] [--sync-large N]
@@ -19,7 +19,9 @@ re-run, with the mizu children's peak memory; --profile also picks whether `mizu
 the backup re-run are profiled (slow: when a files throughput target is missed). Targets are
 printed with PASS/FAIL. Sync (bench/sync.py): `mizu pull` from a `mizu serve` on 127.0.0.1
 (initial pull of --sync-messages, then one new record into a --sync-large subscription), and
-OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio.
+OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio. Native
+(bench/native.py, only with --only native): the C speedups, and the libraries Mizu uses in
+their place, against libipld, cbrrr and hashlib on the ingest benchmark's messages.
 
 bench/RESULTS.md (committed; bench/results/ is not) is written from a full run (all
 benchmarks); with --only it is written only when --markdown PATH is given.
@@ -47,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import files
 import ingest
+import native
 import query
 import startup
 import sync
@@ -153,6 +156,13 @@ def _startup_section(r: dict[str, Any]) -> Section:
                      f"{x['max_ms']:.1f}", verdict])
     return Section("Start-up", f"Start-up: median of {runs} runs",
                    [Table(["command", "median ms", "min", "max", "target"], rows)])
+
+
+def _native_section(r: dict[str, Any]) -> Section:
+    headers, rows = native.table(r)
+    return Section("Native code", "Native code: ops/s of each candidate, best of "
+                   f"{native.ROUNDS} rounds, and its ratio to what Mizu runs (the first)",
+                   [Table(headers, rows)])
 
 
 def _ms(value: float | None) -> str:
@@ -579,7 +589,7 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages to ingest")
-    parser.add_argument("--only", choices=("ingest", "startup", "query", "files", "sync"))
+    parser.add_argument("--only", choices=("ingest", "startup", "query", "files", "sync", "native"))
     parser.add_argument("--sync-messages", type=int, default=10_000,
                         help="sync benchmark: messages in the initial pull")
     parser.add_argument("--sync-large", type=int, default=100_000,
@@ -635,6 +645,9 @@ def main() -> None:
     if args.only in (None, "sync"):
         results["sync"] = sync.run(args.sync_messages, args.sync_large)
         sections.append(_sync_section(results["sync"]))
+    if args.only == "native":  # not in a full run: it measures the C, not the product
+        results["native"] = native.run()
+        sections.append(_native_section(results["native"]))
     results["load"] = _load(before, time.perf_counter() - t0)
 
     print(_text(sections))

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from mizu_core.message.cid import CID
     from mizu_core.message.keys import PrivateKey, PublicKey
     from mizu_core.message.update import UpdateView
-    from mizu_core.repo.repository import LogEntry, PublishResult, Rejected
+    from mizu_core.publish import PublishResult, Rejected
+    from mizu_core.repo.repository import LogEntry
 
 __version__ = "0.1.0"
 
@@ -46,8 +47,8 @@ _WHERE = {
     "PublicKey": "mizu_core.message.keys",
     "UpdateView": "mizu_core.message.update",
     "LogEntry": "mizu_core.repo.repository",
-    "PublishResult": "mizu_core.repo.repository",
-    "Rejected": "mizu_core.repo.repository",
+    "PublishResult": "mizu_core.publish",
+    "Rejected": "mizu_core.publish",
     "Repository": "mizu_core.api",
 }
 

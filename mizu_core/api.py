@@ -1,18 +1,18 @@
 """The public `Repository`: the stored repository with the layers built on it.
 
 `repo.Repository` is the repository as the store knows it (opening, blocks, messages, the
-log, pins, publishing). This class adds what needs the layers above the store: queries,
-which hide what the local block filter covers (`feeds`), files (`files`), and gc, which
-keeps what feeds hold. Scripts (`import mizu_core as mizu`) and the CLI use this one;
+log, pins). This class adds what needs the layers above the store: publishing
+(`publish`), queries, which hide what the local block filter covers (`feeds`), files
+(`files`), and gc, which keeps what feeds hold. Scripts (`import mizu_core as mizu`) and the CLI use this one;
 the layers below take the store's class, so that none of them imports upward.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from mizu_core.errors import NotFound
 from mizu_core.message import codec
@@ -23,10 +23,39 @@ from mizu_core.repo.ingest import read_message
 from mizu_core.repo.repository import as_cid, include_resolver
 
 if TYPE_CHECKING:
+    from mizu_core.message.keys import PrivateKey
+    from mizu_core.publish import PublishResult
+    from mizu_core.publish.inputs import MessageText
     from mizu_core.repo.upkeep import GcResult
 
 
 class Repository(repository.Repository):
+    # -- publishing ----------------------------------------------------------------------
+
+    @overload
+    def publish(
+        self, message: Mapping[str, Any] | str | bytes | MessageText, /, *,
+        sign: bool = True, signer: PrivateKey | None = None,
+    ) -> CID: ...
+
+    @overload
+    def publish(
+        self, messages: list[Any] | Iterator[Any], /, *,
+        sign: bool = True, signer: PrivateKey | None = None, skip_invalid: bool = False,
+    ) -> PublishResult: ...
+
+    def publish(
+        self, messages: Any, /, *,
+        sign: bool = True, signer: PrivateKey | None = None, skip_invalid: bool = False,
+    ) -> CID | PublishResult:
+        """Publish one message (a dict, or JSON text) and return its CID; or publish a list
+        or an iterator of them, `Lines` blocks of NDJSON among them, and return what was
+        stored. Signed with `signer`, else the repository's identity, unless `sign=False`.
+        """
+        from mizu_core.publish import publish  # writes only
+
+        return publish(self, messages, sign=sign, signer=signer, skip_invalid=skip_invalid)
+
     # -- queries -------------------------------------------------------------------------
 
     def query(

@@ -52,7 +52,7 @@ def put(
     listed, and the exit status is 1 if any were rejected.
     """
     from mizu_core.errors import UsageError
-    from mizu_core.repo.inputs import read_lines, read_text
+    from mizu_core.publish.inputs import read_lines, read_text
 
     st = state(ctx)
     repo = st.repository()

@@ -16,6 +16,7 @@ from mizu_core.feeds import filters, prolly, records
 from mizu_core.feeds.queries import compile_query
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.publish import publish
 from mizu_core.query import subjects
 from mizu_core.repo import blockstore, subscription_tables
 from mizu_core.repo.arrivals import arrived_after, next_seq
@@ -73,7 +74,7 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
     if cid is None:
         with repo.store.reader() as txn:
             compile_query(txn, query)  # refuse what is not a query before publishing it
-        cid = repo.publish(query, sign=False)
+        cid = publish(repo, query, sign=False)
     cid = cid.to_v1()
     if cid.codec != DAG_CBOR or len(cid.raw) != SUBSCRIPTION_CID_LEN:
         raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mizu_core.repo.inputs import MAX_TEXT
+from mizu_core.publish.inputs import MAX_TEXT
 
 MIZU = str(Path(sys.executable).parent / "mizu")
 

@@ -1,4 +1,4 @@
-"""NDJSON read in blocks (repo/inputs.py) gives the messages a line-by-line read gives."""
+"""NDJSON read in blocks (publish/inputs.py) gives the messages a line-by-line read gives."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from mizu_core.errors import InvalidMessage
 from mizu_core.message.codec import MAX_MESSAGE_SIZE
-from mizu_core.repo.inputs import MAX_TEXT, MessageText, read_lines, read_text
+from mizu_core.publish.inputs import MAX_TEXT, MessageText, read_lines, read_text
 
 
 def line_by_line(data: bytes) -> list[MessageText]:

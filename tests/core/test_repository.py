@@ -8,9 +8,9 @@ from mizu_core import Repository, terms
 from mizu_core.errors import InvalidMessage, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.publish.inputs import MessageText
 from mizu_core.repo import blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary
-from mizu_core.repo.inputs import MessageText
 from mizu_core.repo.kv import MemoryStore, Txn
 from mizu_core.repo.upkeep import fsck, gc
 from tests.conftest import SPEC_VECTORS

@@ -1,4 +1,5 @@
-"""Preparing on several cores (repo/preparing.py) gives what a serial run gives."""
+"""The publish pipeline (mizu_core/publish/): preparing on several cores gives what a serial
+run gives; batches, CID ranges and signing in segments store each message once."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
-from mizu_core.repo import preparing, repository
-from mizu_core.repo.inputs import Lines, MessageText, read_lines
+from mizu_core.publish import batches, records, signing, stages
+from mizu_core.publish.inputs import Lines, MessageText, read_lines
 from mizu_core.repo.upkeep import fsck
 
 Lines_ = Callable[[list[object]], list[Any]]
@@ -26,8 +27,8 @@ Lines_ = Callable[[list[object]], list[Any]]
 @pytest.fixture
 def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers after the first 10 messages, 4 per chunk: every path on a small input."""
-    monkeypatch.setattr(preparing, "SERIAL", 10)
-    monkeypatch.setattr(preparing, "CHUNK", 4)
+    monkeypatch.setattr(stages, "SERIAL", 10)
+    monkeypatch.setattr(stages, "CHUNK", 4)
 
 
 def text_lines(messages: list[object]) -> list[MessageText]:
@@ -38,7 +39,7 @@ def ndjson_blocks(messages: list[object]) -> list[Lines]:
     """As `mizu put --lines` reads them: blocks of a few lines (some ending in \r\n), each a
     task for a worker."""
     text = b"".join(json.dumps(m).encode() + (b"\r\n" if i % 3 else b"\n") for i, m in enumerate(messages))
-    return list(read_lines(io.BytesIO(text), size=16 * preparing.CHUNK))  # ~CHUNK lines
+    return list(read_lines(io.BytesIO(text), size=16 * stages.CHUNK))  # ~CHUNK lines
 
 
 @pytest.fixture(params=[text_lines, ndjson_blocks])
@@ -88,7 +89,7 @@ def test_chunks_larger_than_a_pipe_holds_cross_whole(lines: Lines_, repo: Reposi
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Tasks and results of several MB go through pipes written without blocking, in
     pieces: each must arrive whole and in order."""
-    monkeypatch.setattr(preparing, "CHUNK", 12)
+    monkeypatch.setattr(stages, "CHUNK", 12)
     messages = [{"n": i, "text": f"{i:06d}" * 40_000} for i in range(60)]  # 240 kB each
     result = repo.publish(lines(messages), sign=False)
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
@@ -99,10 +100,10 @@ def test_chunks_larger_than_a_pipe_holds_cross_whole(lines: Lines_, repo: Reposi
 def test_a_worker_that_dies_fails_the_put_and_stores_nothing(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def die(chunk: list[object]) -> object:
+    def die(*args: object) -> object:
         os._exit(3)
 
-    monkeypatch.setattr(preparing, "_prepare_chunk", die)  # in the workers, forked after this
+    monkeypatch.setattr(stages, "prepared_in_worker", die)  # in the workers, forked after this
     with pytest.raises(StoreError, match="a worker preparing messages died"):
         repo.publish(lines([{"n": i} for i in range(40)]), sign=False)
     assert repo.count_triples() == 0 and list(repo.log()) == []
@@ -121,14 +122,14 @@ def _children() -> set[int]:
 def test_what_fails_in_a_worker_for_any_reason_is_prepared_again_here(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parent, triple_terms = os.getpid(), preparing.triple_terms
+    parent, triple_terms = os.getpid(), records.triple_terms
 
     def only_here(cid: CID, message: dict[str, object]) -> object:
         if os.getpid() != parent:
             raise RuntimeError("not in a worker")
         return triple_terms(cid, message)
 
-    monkeypatch.setattr(preparing, "triple_terms", only_here)
+    monkeypatch.setattr(records, "triple_terms", only_here)
     messages = [{"n": i} for i in range(30)]
     result = repo.publish(lines(messages), sign=False)
     assert [str(c) for c in result.cids] == [str(CID.for_block(codec.encode(m))) for m in messages]
@@ -141,7 +142,7 @@ def test_batches_of_any_size_store_each_message_once(
 ) -> None:
     """Batches end inside chunks and slices; a chunk may hold no record (all rejected);
     a message repeated in the input is stored once; publishing it all again adds nothing."""
-    monkeypatch.setattr(repository, "_BATCH_SIZE", batch)
+    monkeypatch.setattr(batches, "BATCH_SIZE", batch)
     messages: list[object] = [{"n": i % 45} for i in range(60)]  # 15 repeats
     messages[20:24] = [{"$bad": i} for i in range(4)]  # one whole chunk of 4, rejected
     result = repo.publish(lines(messages), sign=False, skip_invalid=True)
@@ -154,23 +155,23 @@ def test_batches_of_any_size_store_each_message_once(
     assert fsck(repo).ok
 
 
-GROWTH = repository._GROWTH
+GROWTH = batches.GROWTH
 
 
 @pytest.mark.parametrize(("step", "steps", "transactions"), [
     (2 * GROWTH, 10**6, 3),  # grows at every check: every batch ends after one slice
     (2 * GROWTH, 3, 3),  # grows in the first batch only: the later ones take its size
-    (GROWTH // 4, 10**6, 1),  # grows less than _GROWTH a slice: one batch
+    (GROWTH // 4, 10**6, 1),  # grows less than GROWTH a slice: one batch
     (0, 0, 1),  # holds memory already (pages LMDB kept), grows no more: one batch
 ])
 def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
     lines: Lines_, repo: Repository, monkeypatch: pytest.MonkeyPatch, step: int, steps: int, transactions: int
 ) -> None:
     """Past the budget, a transaction ends after the slice that grew memory by more than
-    _GROWTH, and the next ones take as many messages as it did."""
+    GROWTH, and the next ones take as many messages as it did."""
     checks = iter(range(10**6))
-    monkeypatch.setattr(repository, "private_memory", lambda: (1 << 30) + step * min(next(checks), steps))
-    monkeypatch.setattr(repository, "_BATCH_MEMORY", 1)
+    monkeypatch.setattr(batches, "private_memory", lambda: (1 << 30) + step * min(next(checks), steps))
+    monkeypatch.setattr(batches, "BATCH_MEMORY", 1)
     commits = 0
     writer = repo.store.writer
 
@@ -180,7 +181,7 @@ def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
         return writer()
 
     monkeypatch.setattr(repo.store, "writer", counted)
-    messages = [{"n": i} for i in range(2 * repository._STORE_SLICE + 9)]
+    messages = [{"n": i} for i in range(2 * batches.STORE_SLICE + 9)]
     result = repo.publish(lines(messages), sign=False)
     assert commits == transactions and result.added == len(messages) == len(list(repo.log()))
     assert fsck(repo).ok
@@ -189,18 +190,18 @@ def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
 def test_a_large_input_is_stored_one_cid_range_after_another(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
     messages = [{"n": i} for i in range(60)]
     result = repo.publish(lines(messages), sign=False)
     arrived = [e.cid for e in reversed(list(repo.log()))]  # oldest first
-    ranges = [preparing.cid_range(c.raw) for c in arrived]
+    ranges = [records.cid_range(c.raw) for c in arrived]
     assert ranges == sorted(ranges) and len(set(ranges)) > 1
     # within a range, input order
-    assert arrived == sorted(result.cids, key=lambda c: (preparing.cid_range(c.raw), result.cids.index(c)))
+    assert arrived == sorted(result.cids, key=lambda c: (records.cid_range(c.raw), result.cids.index(c)))
     # an input that fits in one batch keeps its order, though each task spooled its
     # records by CID range
-    monkeypatch.setattr(repository, "_BATCH_SIZE", 1000)
-    monkeypatch.setattr(preparing, "CHUNK", 30)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 1000)
+    monkeypatch.setattr(stages, "CHUNK", 30)
     more = repo.publish(lines([{"m": i} for i in range(60)]), sign=False)
     assert [e.cid for e in repo.log(limit=60)][::-1] == list(more.cids)
 
@@ -210,10 +211,10 @@ def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch, key_type: str
 ) -> None:
     """Ed25519 and RSA messages are signed after the whole input is validated, segment by
-    segment while the store runs (`_signed_segments`); ECDSA, whose signatures are not
+    segment while the store runs (`signing.signed_segments`); ECDSA, whose signatures are not
     reproducible, signs while validating. Either way each message gets the signature of
     signing it alone, and every batch but the last is whole."""
-    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
     writer, commits = repo.store.writer, []
     monkeypatch.setattr(repo.store, "writer", lambda: commits.append(1) or writer())
     key = PrivateKey.generate(key_type)
@@ -236,7 +237,7 @@ def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
 def test_a_message_that_fits_only_unsigned_fails_before_anything_is_stored(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(repository, "_BATCH_SIZE", 7)
+    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
     messages: list[object] = [{"n": i} for i in range(30)]
     padding = codec.MAX_MESSAGE_SIZE - len(codec.encode({"text": ""})) - 60  # fits unsigned only
     messages[25] = {"text": "x" * padding}
@@ -266,8 +267,8 @@ def test_a_worker_that_dies_while_signing_ends_the_put_after_whole_batches(
 ) -> None:
     """Signing runs while the store does, so a worker lost then is like a crash: the put
     fails with the batches before it stored whole, and running it again completes it."""
-    monkeypatch.setattr(repository, "_BATCH_SIZE", 5)
-    parent, signed = os.getpid(), repository._signed
+    monkeypatch.setattr(batches, "BATCH_SIZE", 5)
+    parent, signed = os.getpid(), signing.signed
     calls = 0
 
     def dies_late(record: object, key: object) -> object:
@@ -277,12 +278,12 @@ def test_a_worker_that_dies_while_signing_ends_the_put_after_whole_batches(
             os._exit(3)
         return signed(record, key)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(repository, "_signed", dies_late)
+    monkeypatch.setattr(signing, "signed", dies_late)
     messages = [{"n": i} for i in range(60)]
     with pytest.raises(StoreError, match="a worker preparing messages died"):
         repo.publish(lines(messages))
     assert _children() == set()
     stored = len(list(repo.log()))
     assert 0 < stored < 60 and stored % 5 == 0 and fsck(repo).ok
-    monkeypatch.setattr(repository, "_signed", signed)
+    monkeypatch.setattr(signing, "signed", signed)
     assert len(repo.publish(lines(messages)).cids) == 60 == len(list(repo.log()))

@@ -1,4 +1,4 @@
-"""What `Repository.publish` takes besides IPLD dicts: JSON text named for its errors, and
+"""What `publish` takes besides IPLD dicts: JSON text named for its errors, and
 NDJSON read in blocks of whole lines (split into messages by the worker that prepares
 them, so a large input costs the publishing process no object per line)."""
 

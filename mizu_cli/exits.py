@@ -22,7 +22,7 @@ def report(error: Exception, verbose: bool = False) -> int:
     if isinstance(error, OSError):
         # A full disk is not a bug: said as the store says it, wherever a write the core
         # does not wrap ran out of room.
-        from mizu_core.repo.kv import full_disk
+        from mizu_core.repo.disk import full_disk
 
         name = error.filename
         full = full_disk(error, os.path.dirname(os.path.abspath(name)) if isinstance(name, str) else None)

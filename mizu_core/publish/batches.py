@@ -10,18 +10,17 @@ from typing import TYPE_CHECKING
 from mizu_core.publish.records import Record
 from mizu_core.publish.spool import Spooled, in_input_order, records_of
 from mizu_core.repo.index import TermCache
-from mizu_core.repo.kv import private_memory
+from mizu_core.repo.process_memory import private_memory
 
 if TYPE_CHECKING:
     from mizu_core.repo.config import Config
     from mizu_core.repo.repository import Repository
 
-# A write transaction stores at most BATCH_SIZE messages: bigger ones rewrite the pages of
-# the tables keyed by hash fewer times, for a little more memory (docs/performance.md). It
-# ends sooner once the put has grown the process's memory by BATCH_MEMORY (a large store
-# may have a page to copy for each row a message adds).
-BATCH_SIZE = 15_000
-BATCH_MEMORY = 160 << 20
+# A write transaction stores at most `core.batch-size` messages (15,000): bigger ones
+# rewrite the pages of the tables keyed by hash fewer times, for a little more memory
+# (docs/performance.md). It ends sooner once the put has grown the process's memory by
+# `core.batch-memory` (160 MiB: a large store may have a page to copy for each row a
+# message adds). Their defaults and ranges are config.py's KEYS.
 GROWTH = 16 << 20  # what a transaction must add to memory before it counts as growing it
 # Messages stored at a time (`Ingest.store_many`), and between releases of the store's
 # mapped pages: each write maps ~100 kB (the pages it reads and their fault-around
@@ -31,11 +30,13 @@ STORE_SLICE = 128
 
 
 def batch_size(config: Config) -> int:
-    return config.positive_int("core.batch-size", BATCH_SIZE)
+    size: int = config.get("core.batch-size")
+    return size
 
 
 def batch_memory(config: Config) -> int:
-    return config.positive_int("core.batch-memory", BATCH_MEMORY)
+    memory: int = config.get("core.batch-memory")
+    return memory
 
 
 def _records(spooled: list[Spooled], total: int, batch_size: int) -> Iterator[Record]:

@@ -115,7 +115,7 @@ def spool_failed(error: OSError) -> StoreError:
     """A spool file could not be written (here or in a worker): a full disk says where."""
     import tempfile
 
-    from mizu_core.repo.kv import full_disk
+    from mizu_core.repo.disk import full_disk
 
     full = full_disk(error, tempfile.gettempdir())
     if full is not None:

@@ -282,7 +282,7 @@ class ConfigFile:
             os.replace(tmp, self.path)
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            from mizu_core.repo.kv import full_disk
+            from mizu_core.repo.disk import full_disk
 
             full = full_disk(e, str(self.path.parent))
             if full is not None:
@@ -344,17 +344,6 @@ class Config:
             if isinstance(value, dict):
                 merged.update(value)
         return merged
-
-    def positive_int(self, key: str, default: int) -> int:
-        """An integer setting that must be positive; a bad value is an error naming it.
-        (For a key in `KEYS`, the same as `get`, which checks its range.)"""
-        value = self.get(key, default)
-        if type(value) is not int or value <= 0:
-            raise MizuError(
-                f"config {key} = {shown(value)} is not a positive integer",
-                hint=f"mizu config set {key} {default}",
-            )
-        return value
 
     def items(self) -> list[tuple[str, Any]]:
         merged = dict(self.global_file.items())

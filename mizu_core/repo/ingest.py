@@ -22,7 +22,6 @@ from mizu_core.repo import arrivals, blockstore
 from mizu_core.repo.index import IndexWriter, TermCache, TermDictionary, put_sorted
 from mizu_core.repo.kv import Txn
 from mizu_core.repo.tables import LOG, MESSAGE_BLOCKS, MESSAGES, META, NEXT_SEQ, PIN_OWN, PINS, SEQ
-from mizu_core.repo.tables import PIN_USER as PIN_USER  # read here by repository.py
 from mizu_core.terms import Term
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mizu_core.errors import StoreError
-from mizu_core.repo.tables import ID_KEY as ID_KEY  # upkeep and test_speedups read it here
+from mizu_core.repo.disk import FULL_DISK, NEARLY_FULL, no_space, room
+from mizu_core.repo.process_memory import mapped_ranges, release_ranges
 from mizu_core.repo.tables import TABLES, unpack_ids
 from mizu_core.speedups import native
 
@@ -283,10 +284,10 @@ class LmdbStore:
                 hint="raise it: mizu config set store.map-size BYTES",
             )
         text = str(error)
-        full = isinstance(error, self._lmdb.DiskError) or text.endswith(_FULL_DISK)
+        full = isinstance(error, self._lmdb.DiskError) or text.endswith(FULL_DISK)
         # LMDB reports a short write, which is how a full disk ends a commit, as EIO: a
         # device left with (next to) no room says which it was.
-        if full or (text.endswith(os.strerror(errno.EIO)) and room(self.path) < _NEARLY_FULL):
+        if full or (text.endswith(os.strerror(errno.EIO)) and room(self.path) < NEARLY_FULL):
             return no_space(os.path.dirname(self.path), quota=text.endswith(os.strerror(errno.EDQUOT)))
         return StoreError(f"{doing}: {error}")
 
@@ -305,75 +306,6 @@ class LmdbStore:
 
     def close(self) -> None:
         self.env.close()
-
-
-_FULL_DISK = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
-_NEARLY_FULL = 16 << 20  # bytes left on a device that an EIO of LMDB takes for a full one
-
-
-def room(path: str) -> int:
-    """Bytes an unprivileged user may still write on the device holding `path` (a lot
-    where it cannot be told)."""
-    try:
-        st = os.statvfs(path)
-    except (OSError, AttributeError):
-        return 1 << 62
-    return st.f_bavail * st.f_frsize
-
-
-def no_space(folder: str | None, quota: bool = False) -> StoreError:
-    """A full disk (ENOSPC, EDQUOT), said in one line naming the folder it was writing
-    (when known). The one wording of it: `full_disk`, and the store's own errors."""
-    where = f" holding {folder}" if folder is not None else ""
-    why = " (disk quota exceeded)" if quota else ""
-    return StoreError(f"no space left on the device{where}{why}")
-
-
-def full_disk(error: BaseException, folder: str | None) -> StoreError | None:
-    """`no_space` for an OSError that is a full disk (ENOSPC, EDQUOT) while writing in
-    `folder`; None for any other error."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return no_space(folder, quota=error.errno == errno.EDQUOT)
-    return None
-
-
-def mapped_ranges(path: str) -> list[tuple[int, int]]:
-    """The address ranges where this process maps `path` (Linux; none elsewhere)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
-            spans = [line.split()[0] for line in maps if line.rstrip().endswith(path)]
-    except OSError:
-        return []
-    return [(int(a, 16), int(b, 16)) for a, b in (span.split("-") for span in spans)]
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def private_memory() -> int:
-    """This process's resident private memory in bytes, where LMDB keeps the pages a write
-    transaction changes until it commits (Linux; 0 elsewhere)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            _, resident, shared, *_ = statm.read().split()
-    except (OSError, ValueError):
-        return 0
-    return (int(resident) - int(shared)) * _PAGE
-
-
-@functools.lru_cache(maxsize=1)
-def _madvise() -> Callable[[int, int, int], int]:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    return libc.madvise
-
-
-def release_ranges(ranges: list[tuple[int, int]]) -> None:
-    madvise = _madvise()
-    for start, end in ranges:
-        madvise(start, end - start, 4)  # MADV_DONTNEED
 
 
 class MemoryTxn:

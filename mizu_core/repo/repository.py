@@ -19,11 +19,12 @@ from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
-from mizu_core.repo import blockstore
+from mizu_core.repo import blockstore, pins
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TermCache, TripleIndex
-from mizu_core.repo.ingest import PIN_USER, Ingest, MessageInfo, read_message
+from mizu_core.repo.ingest import Ingest, MessageInfo, read_message
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
+from mizu_core.repo.tables import LOG, MESSAGES, SPO
 
 if TYPE_CHECKING:
     from mizu_core.message.keys import PrivateKey
@@ -270,7 +271,7 @@ class Repository:
 
     def info(self, cid: CID) -> MessageInfo:
         with self.store.reader() as txn:
-            raw = txn.get("messages", cid.to_v1().raw)
+            raw = txn.get(MESSAGES, cid.to_v1().raw)
         if raw is None:
             raise NotFound(f"message {cid} is not in the repository")
         return MessageInfo.decode(cid.to_v1(), bytes(raw))
@@ -278,16 +279,16 @@ class Repository:
     def log(self, limit: int | None = None) -> Iterator[LogEntry]:
         """Messages in arrival order, newest first."""
         with self.store.reader() as txn:
-            for n, (_, raw_cid) in enumerate(txn.scan("log", reverse=True)):
+            for n, (_, raw_cid) in enumerate(txn.scan(LOG, reverse=True)):
                 if limit is not None and n >= limit:
                     return
                 cid = CID(bytes(raw_cid))
-                meta = txn.get("messages", cid.raw)
+                meta = txn.get(MESSAGES, cid.raw)
                 if meta is None:
                     continue
                 info = MessageInfo.decode(cid, bytes(meta))
                 signers = tuple(map(multibase_b58, info.signers))  # marshalled keys
-                pinned = txn.get("pins", cid.raw) is not None
+                pinned = pins.is_pinned(txn, cid.raw)
                 yield LogEntry(cid, info.seq, info.size, signers, pinned)
 
     @contextmanager
@@ -298,7 +299,7 @@ class Repository:
 
     def count_triples(self) -> int:
         with self.store.reader() as txn:
-            count: int = txn.count("spo")
+            count: int = txn.count(SPO)
             return count
 
     # -- pins ----------------------------------------------------------------------------
@@ -308,13 +309,12 @@ class Repository:
             for cid in cids:
                 if not blockstore.has(txn, cid.to_v1().raw):
                     raise NotFound(f"{cid} is not in the repository")
-                if txn.get("pins", cid.to_v1().raw) is None:
-                    txn.put("pins", cid.to_v1().raw, PIN_USER)
+                pins.pin(txn, cid.to_v1().raw)
 
     def unpin(self, cids: Iterable[CID]) -> int:
         with self.store.writer() as txn:
-            return sum(txn.delete("pins", cid.to_v1().raw) for cid in cids)
+            return sum(pins.unpin(txn, cid.to_v1().raw) for cid in cids)
 
     def pins(self) -> list[CID]:
         with self.store.reader() as txn:
-            return [CID(bytes(k)) for k, _ in txn.scan("pins")]
+            return [CID(raw) for raw in pins.pinned(txn)]

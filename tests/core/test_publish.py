@@ -3,6 +3,7 @@ run gives; batches, CID ranges and signing in segments store each message once."
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -19,6 +20,7 @@ from mizu_core.message.keys import PrivateKey
 from mizu_core.message.signatures import sign_and_encode
 from mizu_core.publish import batches, records, signing, stages
 from mizu_core.publish.inputs import Lines, MessageText, read_lines
+from mizu_core.repo import config
 from mizu_core.repo.upkeep import fsck
 
 Lines_ = Callable[[list[object]], list[Any]]
@@ -29,6 +31,11 @@ def small_pool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers after the first 10 messages, 4 per chunk: every path on a small input."""
     monkeypatch.setattr(stages, "SERIAL", 10)
     monkeypatch.setattr(stages, "CHUNK", 4)
+
+
+def set_default(monkeypatch: pytest.MonkeyPatch, key: str, value: int) -> None:
+    """Change a setting's default, as a repository with nothing set reads it."""
+    monkeypatch.setitem(config.KEYS, key, dataclasses.replace(config.KEYS[key], default=value))
 
 
 def text_lines(messages: list[object]) -> list[MessageText]:
@@ -142,7 +149,7 @@ def test_batches_of_any_size_store_each_message_once(
 ) -> None:
     """Batches end inside chunks and slices; a chunk may hold no record (all rejected);
     a message repeated in the input is stored once; publishing it all again adds nothing."""
-    monkeypatch.setattr(batches, "BATCH_SIZE", batch)
+    set_default(monkeypatch, "core.batch-size", batch)
     messages: list[object] = [{"n": i % 45} for i in range(60)]  # 15 repeats
     messages[20:24] = [{"$bad": i} for i in range(4)]  # one whole chunk of 4, rejected
     result = repo.publish(lines(messages), sign=False, skip_invalid=True)
@@ -171,7 +178,7 @@ def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
     GROWTH, and the next ones take as many messages as it did."""
     checks = iter(range(10**6))
     monkeypatch.setattr(batches, "private_memory", lambda: (1 << 30) + step * min(next(checks), steps))
-    monkeypatch.setattr(batches, "BATCH_MEMORY", 1)
+    set_default(monkeypatch, "core.batch-memory", 1)
     commits = 0
     writer = repo.store.writer
 
@@ -190,7 +197,7 @@ def test_a_batch_ends_early_once_it_grows_memory_past_the_budget(
 def test_a_large_input_is_stored_one_cid_range_after_another(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
+    set_default(monkeypatch, "core.batch-size", 7)
     messages = [{"n": i} for i in range(60)]
     result = repo.publish(lines(messages), sign=False)
     arrived = [e.cid for e in reversed(list(repo.log()))]  # oldest first
@@ -200,7 +207,7 @@ def test_a_large_input_is_stored_one_cid_range_after_another(
     assert arrived == sorted(result.cids, key=lambda c: (records.cid_range(c.raw), result.cids.index(c)))
     # an input that fits in one batch keeps its order, though each task spooled its
     # records by CID range
-    monkeypatch.setattr(batches, "BATCH_SIZE", 1000)
+    set_default(monkeypatch, "core.batch-size", 1000)
     monkeypatch.setattr(stages, "CHUNK", 30)
     more = repo.publish(lines([{"m": i} for i in range(60)]), sign=False)
     assert [e.cid for e in repo.log(limit=60)][::-1] == list(more.cids)
@@ -214,7 +221,7 @@ def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
     segment while the store runs (`signing.signed_segments`); ECDSA, whose signatures are not
     reproducible, signs while validating. Either way each message gets the signature of
     signing it alone, and every batch but the last is whole."""
-    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
+    set_default(monkeypatch, "core.batch-size", 7)
     writer, commits = repo.store.writer, []
     monkeypatch.setattr(repo.store, "writer", lambda: commits.append(1) or writer())
     key = PrivateKey.generate(key_type)
@@ -237,7 +244,7 @@ def test_a_signed_input_gets_the_signatures_of_signing_each_message_alone(
 def test_a_message_that_fits_only_unsigned_fails_before_anything_is_stored(
     lines: Lines_, repo: Repository, small_pool: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(batches, "BATCH_SIZE", 7)
+    set_default(monkeypatch, "core.batch-size", 7)
     messages: list[object] = [{"n": i} for i in range(30)]
     padding = codec.MAX_MESSAGE_SIZE - len(codec.encode({"text": ""})) - 60  # fits unsigned only
     messages[25] = {"text": "x" * padding}
@@ -267,7 +274,7 @@ def test_a_worker_that_dies_while_signing_ends_the_put_after_whole_batches(
 ) -> None:
     """Signing runs while the store does, so a worker lost then is like a crash: the put
     fails with the batches before it stored whole, and running it again completes it."""
-    monkeypatch.setattr(batches, "BATCH_SIZE", 5)
+    set_default(monkeypatch, "core.batch-size", 5)
     parent, signed = os.getpid(), signing.signed
     calls = 0
 

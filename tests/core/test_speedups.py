@@ -17,7 +17,7 @@ from mizu_core.errors import InvalidMessage
 from mizu_core.message import cid as cid_module
 from mizu_core.message import codec, triples, validate
 from mizu_core.message.cid import CID
-from mizu_core.repo import index, kv
+from mizu_core.repo import index, kv, tables
 from mizu_core.speedups import native
 
 requires_native = pytest.mark.skipif(native is None, reason="not built, or MIZU_PURE_PYTHON is set")
@@ -71,7 +71,7 @@ def test_index_keys_reject_what_is_not_id_rows(bad: tuple) -> None:  # type: ign
 def test_key_reader_matches_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = random.Random(3)
     ids = (1, 2, 3, 1 << 63, (1 << 64) - 1)
-    keys = sorted({kv.ID_KEY.pack(*(rng.choice(ids) for _ in range(3))) for _ in range(300)})
+    keys = sorted({tables.ID_KEY.pack(*(rng.choice(ids) for _ in range(3))) for _ in range(300)})
     store = kv.LmdbStore(str(tmp_path), create=True)
     with store.writer() as txn:
         txn.put_many("spo", [(k, b"") for k in keys])
@@ -96,8 +96,8 @@ def test_key_reader_matches_python(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 @requires_native
 def test_id_stream_ends_at_the_first_key_without_the_prefix() -> None:
-    a, b, c = (kv.ID_KEY.pack(1, 2, n) for n in (3, 4, 5))
-    other = kv.ID_KEY.pack(2, 0, 0)
+    a, b, c = (tables.ID_KEY.pack(1, 2, n) for n in (3, 4, 5))
+    other = tables.ID_KEY.pack(2, 0, 0)
     stream = native.IdStream(iter([a, b, other, c]), a[:8])
     assert list(stream) == [(1, 2, 3), (1, 2, 4)] and list(stream) == []  # and stays ended
     with pytest.raises(ValueError, match="index key of 3 bytes"):

@@ -1,4 +1,4 @@
-"""The optional C speedups (`_speedups.c`), or None where they are not built.
+"""The optional C speedups (`_native/`, built as `_speedups`), or None where they are not built.
 
 pip builds them when it finds a C compiler; without one Mizu installs and runs the same,
 in pure Python, only slower. MIZU_PURE_PYTHON=1 turns them off, so the tests can check

@@ -1,6 +1,6 @@
 """Run Mizu's benchmarks, print results tables, write bench/results/latest.json and bench/RESULTS.md.
 
-Usage: python bench/run.py [--messages N] [--only ingest|startup|query|files|sync|native] [--runs R]
+Usage: python bench/run.py [--messages N] [--only NAME[,NAME…]] [--runs R]
                            [--triples T] [--seed S] [--query-runs R] [--fresh] [--cache DIR]
                            [--profile slow|all|none] [--files-size SIZE] [--markdown PATH]
                            [--sync-messages N] [--sync-large N]
@@ -542,7 +542,7 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
         "",
         "`pip install -e '.[bench]'` (pyoxigraph, rdflib, psutil), then "
         "`.venv/bin/python bench/run.py` from the repository root runs every benchmark and "
-        "rewrites this file; `--only ingest|startup|query|files|sync` runs one (this file is "
+        "rewrites this file; `--only ingest,query` (any of ingest, startup, query, files, sync) runs those (this file is "
         "then written only with `--markdown PATH`), and `--help` lists the sizes and run "
         "counts. The sync benchmark needs Node.js and npm for its OrbitDB comparison "
         "(`bench/anchors/orbitdb/`); the files benchmark, `ipfs_cid`.",
@@ -586,10 +586,24 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+BENCHMARKS = ("ingest", "startup", "query", "files", "sync", "native")
+FULL_RUN = BENCHMARKS[:-1]  # native measures the C, not the product
+
+
+def _benchmarks(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown benchmark {', '.join(unknown) or text!r}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=100_000, help="messages to ingest")
-    parser.add_argument("--only", choices=("ingest", "startup", "query", "files", "sync", "native"))
+    parser.add_argument("--only", type=_benchmarks, metavar="NAME[,NAME…]",
+                        help=f"run these benchmarks only (of {', '.join(BENCHMARKS)}; native "
+                             "runs only when named)")
     parser.add_argument("--sync-messages", type=int, default=10_000,
                         help="sync benchmark: messages in the initial pull")
     parser.add_argument("--sync-large", type=int, default=100_000,
@@ -629,23 +643,24 @@ def main() -> None:
                                "machine": _machine()}
     before, t0 = _cpu_seconds(), time.perf_counter()
     sections: list[Section] = []
-    if args.only in (None, "ingest"):
+    chosen = args.only or FULL_RUN
+    if "ingest" in chosen:
         results["ingest"] = ingest.run(args.messages)
         sections.append(_ingest_section(results["ingest"]))
-    if args.only in (None, "startup"):
+    if "startup" in chosen:
         results["startup"] = startup.run(max(10, args.runs))
         sections.append(_startup_section(results["startup"]))
-    if args.only in (None, "query"):
+    if "query" in chosen:
         results["query"] = query.run(args.triples, args.seed, args.query_runs, args.cache,
                                      args.fresh, args.profile)
         sections.append(_query_section(results["query"]))
-    if args.only in (None, "files"):
+    if "files" in chosen:
         results["files"] = files.run(args.files_size, args.profile)
         sections.append(_files_section(results["files"]))
-    if args.only in (None, "sync"):
+    if "sync" in chosen:
         results["sync"] = sync.run(args.sync_messages, args.sync_large)
         sections.append(_sync_section(results["sync"]))
-    if args.only == "native":  # not in a full run: it measures the C, not the product
+    if "native" in chosen:
         results["native"] = native.run()
         sections.append(_native_section(results["native"]))
     results["load"] = _load(before, time.perf_counter() - t0)

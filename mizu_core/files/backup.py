@@ -28,7 +28,6 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.message.dagpb import DIRECTORY
 from mizu_core.message.uris import message_iri, parse_static
-from mizu_core.repo import blockstore
 
 if TYPE_CHECKING:  # a backup queries its snapshots: it runs on the public Repository
     from mizu_core.api import Repository
@@ -126,9 +125,9 @@ def backup(repo: Repository, source: Path, site: str | None = None) -> Snapshot:
     if not source.is_dir():
         raise UsageError(f"{source} is not a folder")
     site = site or source.resolve().name
-    blocks_before = _count_blocks(repo)
+    blocks_before = repo.count_blocks()
     added = add_path(repo, source)
-    new_file_blocks = _count_blocks(repo) - blocks_before
+    new_file_blocks = repo.count_blocks() - blocks_before
     previous = latest_snapshot(repo, site)
     snapshot_id = run_id(repo, site, previous)
     known = _pages(repo, site, repo.message(previous).get("pages", [])) if previous is not None else {}
@@ -184,26 +183,16 @@ def _pages(repo: Repository, site: str, links: list[Any]) -> dict[str, tuple[CID
     """path → (page CID, page message) of the page messages among `links` (of a snapshot,
     or of an interrupted run); what is not a page of this site is left out."""
     pages = {}
-    with repo.store.reader() as txn:  # one snapshot; these blocks were verified when stored
-        for link in links:
-            if type(link) is not CID or link.codec != DAG_CBOR:
-                continue
-            data = blockstore.get(txn, link.to_v1().raw)
-            if data is None:
-                continue
-            try:
-                page = codec.decode_trusted(bytes(data))
-            except (MizuError, ValueError):
-                continue
-            if type(page) is dict and page.get("type") == "page" and page.get("site") == site \
-                    and type(page.get("path")) is str:
-                pages[page["path"]] = (link, page)
+    messages = [link for link in links if type(link) is CID and link.codec == DAG_CBOR]
+    for link, data in repo.blocks(messages):  # verified when they were stored
+        try:
+            page = codec.decode_trusted(data)
+        except (MizuError, ValueError):
+            continue
+        if type(page) is dict and page.get("type") == "page" and page.get("site") == site \
+                and type(page.get("path")) is str:
+            pages[page["path"]] = (link, page)
     return pages
-
-
-def _count_blocks(repo: Repository) -> int:
-    with repo.store.reader() as txn:
-        return blockstore.count(txn)
 
 
 def snapshot_id(repo: Repository, cid: CID) -> str:

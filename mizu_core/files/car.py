@@ -27,9 +27,9 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, MAX_CID_BYTES, read_varint, varint
 from mizu_core.message.links import block_references
 from mizu_core.message.validate import MissingSchema
-from mizu_core.repo import blockstore, pins
+from mizu_core.repo import blockstore
 from mizu_core.repo.kv import Txn
-from mizu_core.repo.received import Checked, check_block, store_checked
+from mizu_core.repo.received import Checked, check_block
 from mizu_core.repo.repository import Repository
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
@@ -62,9 +62,7 @@ def reachable(
 
 
 def all_blocks(repo: Repository) -> Iterator[tuple[CID, bytes]]:
-    with repo.store.reader() as txn:
-        for key, data in blockstore.scan(txn):
-            yield CID(key), bytes(data)
+    return repo.scan_blocks()
 
 
 def write_car(out: IO[bytes], roots: list[CID], blocks: Iterable[tuple[CID, bytes]]) -> int:
@@ -204,17 +202,14 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
                         "import the schema message first", e.cid,
                     ) from None
             waiting = still
-        with repo.store.reader() as txn:
+        with repo.store.reader() as txn:  # the roots' DAGs walked over one snapshot
             missing, unrooted = _completeness(txn, roots, references)
         spool.seek(0)
         # Everything is verified: store in batches as `put` does (a crash leaves whole
         # batches, and importing the same archive again completes it); roots pinned last.
         for start in range(0, count, _BATCH):
-            with repo.store.writer() as txn:
-                store_checked(txn, (pickle.load(spool) for _ in range(min(_BATCH, count - start))))
-        with repo.store.writer() as txn:
-            for root in roots:
-                pins.pin(txn, root.to_v1().raw)
+            repo.store_received(pickle.load(spool) for _ in range(min(_BATCH, count - start)))
+        repo.pin(roots)  # each is stored: checked above, and gc waits for unpinned_writes
     return Imported(roots, count, messages, tuple(missing), unrooted)
 
 

@@ -26,7 +26,6 @@ from mizu_core.errors import InvalidMessage, MizuError, NotFound, UsageError
 from mizu_core.files.unixfs import CHUNK_SIZE, FileBuilder, directory_node
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, parse_cid
 from mizu_core.message.dagpb import DIRECTORY, FILE, RAW_TYPE, Link, Node, decode_node
-from mizu_core.repo import blockstore, file_stats, pins
 from mizu_core.repo.file_stats import FileStat
 from mizu_core.repo.repository import Repository
 
@@ -59,13 +58,7 @@ class BlockBuffer:
             self.flush()
 
     def flush(self, pin: CID | None = None) -> None:
-        with self.repo.store.writer() as txn:
-            for cid, block in self.pending:
-                blockstore.put(txn, cid.to_v1().raw, block)
-            for path, raw_leaves, recorded in self.stats:
-                file_stats.write(txn, path, raw_leaves, recorded)
-            if pin is not None:
-                pins.pin(txn, pin.to_v1().raw)
+        self.repo.store_file_blocks(self.pending, self.stats, pin)
         self.written += self.size
         if self.progress:
             self.progress(self.written)
@@ -80,10 +73,9 @@ def _add_file(path: Path | str, st: os.stat_result, buffer: BlockBuffer, raw_lea
     """A file's DAG (`path` is absolute, `st` its stat). Like git's index, a file whose size,
     times and inode match what was recorded when it was last added here is not read again,
     if its root is still stored."""
-    with buffer.repo.store.reader() as txn:
-        cached = file_stats.read(txn, path, raw_leaves)
-        if cached is not None and cached.matches(st) and blockstore.has(txn, cached.root.to_v1().raw):
-            return Link(cached.root, "", cached.tsize)
+    cached = buffer.repo.file_stat(path, raw_leaves)
+    if cached is not None and cached.matches(st):
+        return Link(cached.root, "", cached.tsize)
     builder = FileBuilder(buffer.put, raw_leaves)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK_SIZE):
@@ -292,7 +284,7 @@ def _chunks(repo: Repository, cid: CID, root: Node, max_depth: int) -> Iterator[
             if since_release >= _RELEASE_BYTES:
                 # Blocks are read through LMDB's memory map: let go of the pages read so
                 # far, or a large file stays resident (in RSS) until the command ends.
-                repo.store.release_pages()
+                repo.release_pages()
                 since_release = 0
 
 

@@ -19,11 +19,13 @@ from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
-from mizu_core.repo import blockstore, pins
+from mizu_core.repo import blockstore, file_stats, pins
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
+from mizu_core.repo.file_stats import FileStat
 from mizu_core.repo.index import TermCache, TripleIndex
 from mizu_core.repo.ingest import Ingest, MessageInfo, read_message
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
+from mizu_core.repo.received import Checked, store_checked
 from mizu_core.repo.tables import LOG, MESSAGES, SPO
 
 if TYPE_CHECKING:
@@ -216,20 +218,94 @@ class Repository:
         until then (safe inside a write transaction: writes never go through the map)."""
         self.store.release_pages()
 
+    def open_for_writes(self) -> None:
+        """Make the store writable now. A store opened read-only is reopened for writing by
+        its first writer, which must not happen under another thread's reader: a server
+        that reads in worker threads calls this before it starts them."""
+        with self.store.writer():
+            pass
+
+    def store_received(self, blocks: Iterable[Checked]) -> int:
+        """Store blocks from elsewhere, checked by `received.check_block`, in one write
+        transaction (all or none); returns how many were new."""
+        with self.store.writer() as txn:
+            return store_checked(txn, blocks)
+
+    def store_file_blocks(
+        self, blocks: Iterable[tuple[CID, bytes]],
+        stats: Iterable[tuple[str | os.PathLike[str], bool, FileStat]] = (), pin: CID | None = None,
+    ) -> None:
+        """In one write transaction: keep file blocks (not messages) by CID, record what was
+        learnt of the files they came from (path, raw leaves?, stat), and pin `pin`."""
+        with self.store.writer() as txn:
+            for cid, block in blocks:
+                blockstore.put(txn, cid.to_v1().raw, block)
+            for path, raw_leaves, recorded in stats:
+                file_stats.write(txn, path, raw_leaves, recorded)
+            if pin is not None:
+                pins.pin(txn, pin.to_v1().raw)
+
     # -- reading -------------------------------------------------------------------------
 
     def block(self, cid: CID | str) -> bytes:
         cid = as_cid(cid)
-        with self.store.reader() as txn:
-            data = blockstore.get(txn, cid.to_v1().raw)
+        data = self.find_block(cid)
         if data is None:
             raise NotFound(f"{cid} is not in the repository")
-        return bytes(data)
+        return data
+
+    def find_block(self, cid: CID) -> bytes | None:
+        """A stored block, or None."""
+        with self.store.reader() as txn:
+            data = blockstore.get(txn, cid.to_v1().raw)
+        return bytes(data) if data is not None else None
+
+    def blocks(self, cids: Iterable[CID], max_bytes: int | None = None) -> list[tuple[CID, bytes]]:
+        """The stored blocks among `cids`, in their order, from one snapshot; with
+        `max_bytes`, up to the one that would take their total over it (the first is
+        always given)."""
+        found: list[tuple[CID, bytes]] = []
+        size = 0
+        with self.store.reader() as txn:
+            for cid in cids:
+                data = blockstore.get(txn, cid.to_v1().raw)
+                if data is None:
+                    continue
+                if max_bytes is not None and found and size + len(data) > max_bytes:
+                    break
+                found.append((cid, bytes(data)))
+                size += len(data)
+        return found
+
+    def scan_blocks(self) -> Iterator[tuple[CID, bytes]]:
+        """Every stored block, as `blockstore.scan` orders them; one read transaction is
+        held while the iterator runs."""
+        with self.store.reader() as txn:
+            for key, data in blockstore.scan(txn):
+                yield CID(key), bytes(data)
+
+    def count_blocks(self) -> int:
+        with self.store.reader() as txn:
+            return blockstore.count(txn)
 
     def has(self, cid: CID | str) -> bool:
         cid = as_cid(cid)
         with self.store.reader() as txn:
             return blockstore.has(txn, cid.to_v1().raw)
+
+    def missing(self, cids: Iterable[CID]) -> list[CID]:
+        """Those of `cids` not stored, in their order (one snapshot)."""
+        with self.store.reader() as txn:
+            return [cid for cid in cids if not blockstore.has(txn, cid.to_v1().raw)]
+
+    def file_stat(self, path: str | os.PathLike[str], raw_leaves: bool) -> FileStat | None:
+        """What was recorded of the file at absolute `path` when it was last added with
+        this leaf layout, if anything and if its root is still stored."""
+        with self.store.reader() as txn:
+            recorded = file_stats.read(txn, path, raw_leaves)
+            if recorded is None or not blockstore.has(txn, recorded.root.to_v1().raw):
+                return None
+            return recorded
 
     def message(self, cid: CID | str) -> dict[str, Any]:
         """A stored message as IPLD: its links are `CID`s (`codec.to_json` gives JSON)."""

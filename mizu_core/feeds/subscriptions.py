@@ -7,7 +7,7 @@ arrived since the last one, so keeping a large feed current costs what arrived.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from mizu_core.repo.arrivals import arrived_after, next_seq
 from mizu_core.repo.index import TripleIndex
 from mizu_core.repo.ingest import read_message
 from mizu_core.repo.kv import Txn
+from mizu_core.repo.received import Checked, store_checked
 from mizu_core.repo.repository import Repository
 from mizu_core.repo.tables import SUBSCRIPTION_CID_LEN
 
@@ -154,6 +155,15 @@ def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
     return added
 
 
+def store_received(repo: Repository, cid: CID, blocks: Sequence[Checked],
+                   records: Collection[CID]) -> tuple[int, int]:
+    """Store checked blocks received for a subscription, and add those among `records` to
+    its records, in one write transaction (both or neither): (blocks new, records added)."""
+    with repo.store.writer() as txn:
+        stored = store_checked(txn, blocks)
+        return stored, add_records(txn, cid, [b.cid for b in blocks if b.cid in records])
+
+
 def _add(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
     return sum(subscription_tables.add_record(txn, cid.raw, r.to_v1().raw) for r in cids)
 
@@ -205,5 +215,22 @@ def tree_node(txn: Txn, cid: CID, node: CID) -> bytes | None:
     return subscription_tables.node(txn, cid.raw, node.raw)
 
 
-def node_cids(txn: Txn, cid: CID) -> set[CID]:
-    return {CID(raw) for raw in subscription_tables.nodes(txn, cid.to_v1().raw)}
+def tree_nodes(repo: Repository, cid: CID, nodes: Iterable[CID]) -> list[tuple[CID, bytes]]:
+    """The subscription's tree nodes among `nodes` that are kept here, in their order."""
+    with repo.store.reader() as txn:
+        found = [(node, subscription_tables.node(txn, cid.raw, node.raw)) for node in nodes]
+    return [(node, data) for node, data in found if data is not None]
+
+
+def node_cids(repo: Repository, cid: CID) -> set[CID]:
+    """Every tree node kept for the subscription (the current tree's and the previous)."""
+    with repo.store.reader() as txn:
+        return {CID(raw) for raw in subscription_tables.nodes(txn, cid.to_v1().raw)}
+
+
+def have(repo: Repository, cid: CID, cids: Iterable[CID]) -> list[bool]:
+    """Whether each of `cids` is here, as a node of the subscription's tree or a stored
+    block (one snapshot)."""
+    with repo.store.reader() as txn:
+        return [subscription_tables.node(txn, cid.raw, c.raw) is not None or blockstore.has(txn, c.raw)
+                for c in cids]

@@ -211,10 +211,7 @@ class ServingNode:
 
         from mizu_core.sync.host import new_host
 
-        # Answers run in worker threads; a store opened read-only is reopened for writing
-        # by its first writer, which must not happen under another thread's reader.
-        with self.repo.store.writer():
-            pass
+        self.repo.open_for_writes()  # before answers start reading in worker threads
         self.workers = Workers()
         self.host = new_host(self.repo.identity.ed25519_seed(), swarm_key(self.repo), mdns=self.mdns)
         self.host.set_stream_handler(PROTOCOL_ID, self._answer)
@@ -354,9 +351,7 @@ class ServingNode:
                 continue
             if type(root) is not CID or peer == self.host.get_id():
                 continue
-            with self.repo.store.reader() as txn:
-                known = root in subscriptions.node_cids(txn, sub)
-            if not known:
+            if root not in subscriptions.node_cids(self.repo, sub):
                 await self._pull_from(peer, [sub])
 
     async def _pull_from(self, peer: Any, subs: list[CID]) -> None:

@@ -21,8 +21,7 @@ from mizu_core.feeds import filters, records, subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
-from mizu_core.repo import blockstore
-from mizu_core.repo.received import check_block, store_checked
+from mizu_core.repo.received import check_block
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
     MAX_QUERY_BYTES,
@@ -86,31 +85,16 @@ class Server:
         return {"roots": roots}
 
     def _nodes(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
-        with self.repo.store.reader() as txn:
-            found = [(c, subscriptions.tree_node(txn, sub, c)) for c in cids]
-        return Blocks(tuple((c, d) for c, d in found if d is not None)).fields()
+        return Blocks(tuple(subscriptions.tree_nodes(self.repo, sub, cids))).fields()
 
     def _blocks(self, cids: list[CID]) -> dict[str, Any]:
-        pairs: list[tuple[CID, bytes]] = []
-        size = 0
         hidden = filters.private_messages(self.repo)
-        with self.repo.store.reader() as txn:
-            for cid in cids:
-                data = blockstore.get(txn, cid.raw)
-                if data is None or cid in hidden:
-                    continue
-                if pairs and size + len(data) > MAX_RESPONSE_BYTES:
-                    break  # the asker asks again for the rest
-                pairs.append((cid, bytes(data)))
-                size += len(data)
+        # Up to MAX_RESPONSE_BYTES: the asker asks again for the rest.
+        pairs = self.repo.blocks([c for c in cids if c not in hidden], max_bytes=MAX_RESPONSE_BYTES)
         return Blocks(tuple(pairs)).fields()
 
     def _have(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
-        with self.repo.store.reader() as txn:
-            return {"have": [
-                subscriptions.tree_node(txn, sub, c) is not None or blockstore.has(txn, c.raw)
-                for c in cids
-            ]}
+        return {"have": subscriptions.have(self.repo, sub, cids)}
 
     def _put(self, sub: CID, blocks: Blocks, peer: str) -> dict[str, Any]:
         subscriptions.get(self.repo, sub)  # only for what this node tracks
@@ -122,8 +106,7 @@ class Server:
                     checked.append(check_block(cid, data, self._schema))
                 except MizuError as e:
                     raise PeerError(f"rejected a push from {peer}: {e}") from None
-        with self.repo.store.writer() as txn:
-            stored = store_checked(txn, checked)
+        stored = self.repo.store_received(checked)
         # What was pushed joins the subscription only if it matches the query.
         subscriptions.refresh(self.repo, sub)
         return {"stored": stored}
@@ -137,7 +120,7 @@ class Server:
             raise QueryError(f"a query of {size} bytes is over the {MAX_QUERY_BYTES}-byte limit")
         query = codec.to_json(query)
         hidden = filters.private_messages(self.repo)
-        with self.repo.store.reader() as txn:
+        with self.repo.store.reader() as txn:  # compiled and matched in one snapshot
             parsed = compile_query(txn, query)
             patterns = subjects.subject_patterns(parsed)
             matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=self._query_budget())

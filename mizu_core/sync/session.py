@@ -19,8 +19,7 @@ from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shor
 from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.message.links import block_links
-from mizu_core.repo import blockstore
-from mizu_core.repo.received import Checked, check_block, store_checked
+from mizu_core.repo.received import Checked, check_block
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
     MAX_BATCH,
@@ -94,8 +93,7 @@ class SyncSession:
             (remote_root,) = await self.roots([sub])
             if remote_root is None:
                 raise NotServed(f"{self.peer} does not serve {sub}")
-            with self.repo.store.reader() as txn:
-                ours = subscriptions.node_cids(txn, sub)
+            ours = subscriptions.node_cids(self.repo, sub)
             if remote_root == local.root or remote_root in ours:
                 transfer.up_to_date = True
                 return transfer
@@ -130,8 +128,7 @@ class SyncSession:
                     candidates.extend(node.entries)
                 else:
                     frontier.extend((c, node.level - 1) for c in node.entries if c not in ours)
-        with self.repo.store.reader() as txn:
-            return [c for c in candidates if not blockstore.has(txn, c.raw)]
+        return self.repo.missing(candidates)
 
     async def fetch(self, wanted: Iterable[CID], transfer: Transfer, sub: CID | None = None,
                     progress: Progress | None = None) -> None:
@@ -157,17 +154,16 @@ class SyncSession:
                 continue
             queue.extendleft(reversed([c for c in batch if c not in returned]))
             checked = self._check(pairs)
-            with self.repo.store.reader() as txn:
-                for block in checked:
-                    for link in block.links:
-                        if link not in asked and not blockstore.has(txn, link.raw):
-                            asked.add(link)
-                            queue.append(link)
-            with self.repo.store.writer() as txn:
-                transfer.blocks += store_checked(txn, checked)
-                if sub is not None:
-                    transfer.records += subscriptions.add_records(
-                        txn, sub, [b.cid for b in checked if b.cid in records])
+            links = dict.fromkeys(link for block in checked for link in block.links if link not in asked)
+            for link in self.repo.missing(links):
+                asked.add(link)
+                queue.append(link)
+            if sub is None:
+                transfer.blocks += self.repo.store_received(checked)
+            else:
+                stored, added = subscriptions.store_received(self.repo, sub, checked, records)
+                transfer.blocks += stored
+                transfer.records += added
             if progress:
                 progress(len(asked) - len(queue), len(asked))
 
@@ -215,8 +211,8 @@ class SyncSession:
         missing: list[CID] = []
         frontier = [root]
         while frontier:
-            with self.repo.store.reader() as txn:
-                nodes = [prolly.decode(c, subscriptions.tree_node(txn, sub, c) or b"") for c in frontier]
+            kept = dict(subscriptions.tree_nodes(self.repo, sub, frontier))
+            nodes = [prolly.decode(c, kept.get(c, b"")) for c in frontier]
             frontier = []
             for node in nodes:
                 for i in range(0, len(node.entries), MAX_BATCH):
@@ -250,13 +246,12 @@ class SyncSession:
             stack = [record]
             while stack:
                 cid = stack.pop()
-                with self.repo.store.reader() as txn:
-                    data = blockstore.get(txn, cid.raw)
+                data = self.repo.find_block(cid)
                 if data is None:
                     continue
-                yield cid, bytes(data)
+                yield cid, data
                 if cid.codec == DAG_PB:
-                    stack.extend(block_links(cid, bytes(data)))
+                    stack.extend(block_links(cid, data))
 
     # -- network queries -----------------------------------------------------------------
 
@@ -266,8 +261,7 @@ class SyncSession:
         try:
             response = await self.request({"op": "query", "query": query})
             found = cid_list(response, "records", self.peer, limit=100_000)
-            with self.repo.store.reader() as txn:
-                need = [c for c in found if not blockstore.has(txn, c.raw)]
+            need = self.repo.missing(found)
             await self.fetch(need, transfer)
             transfer.records = len(need) - len(transfer.unavailable)
         finally:

@@ -3,15 +3,20 @@ prolly tree over those records (tables `subs`, `sub_records`, `sub_nodes`).
 
 Records are added, never recomputed from scratch: a refresh looks only at messages that
 arrived since the last one, so keeping a large feed current costs what arrived.
+
+Two kinds share the tables: those the user follows (`subscribe`), and feeds peers asked a
+serving node for (`ask`), marked by the time they were last asked. Asked feeds are a cache
+kept fresh like the others, within bounds (`AskBounds`): the least recently asked go first,
+gc drops them all (`kept.py`), and they are not listed, pulled or pushed unless asked for.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from mizu_core.errors import NotFound, QueryError
+from mizu_core.errors import MizuError, NotFound, QueryError, QueryTimeout
 from mizu_core.feeds import filters, prolly, records
 from mizu_core.feeds.queries import compile_query
 from mizu_core.message import codec
@@ -36,10 +41,14 @@ class Subscription:
     seen: int  # arrival seq up to which messages were checked against the query
     active: bool  # False while the query message itself is not here yet
     stale: bool = False  # records were added since the tree was built
+    asked: float = 0.0  # 0: followed here; else asked for by peers, last at this Unix time
 
     def encode(self) -> bytes:
-        return codec.encode({"root": self.root, "records": self.records, "seen": self.seen,
-                             "stale": self.stale})
+        value: dict[str, Any] = {"root": self.root, "records": self.records, "seen": self.seen,
+                                 "stale": self.stale}
+        if self.asked:
+            value["asked"] = self.asked
+        return codec.encode(value)
 
     @classmethod
     def decode(cls, raw_cid: bytes, data: bytes, txn: Txn) -> Subscription:
@@ -47,7 +56,7 @@ class Subscription:
         cid = CID(raw_cid)
         active = blockstore.is_message(txn, raw_cid)
         return cls(cid, value["root"], value["records"], value["seen"], active,
-                   value.get("stale", False))
+                   value.get("stale", False), value.get("asked", 0.0))
 
 
 def _read(txn: Txn, cid: CID) -> Subscription | None:
@@ -55,17 +64,20 @@ def _read(txn: Txn, cid: CID) -> Subscription | None:
     return Subscription.decode(cid.raw, bytes(data), txn) if data is not None else None
 
 
-def get(repo: Repository, cid: CID) -> Subscription:
+def get(repo: Repository, cid: CID, asked: bool = False) -> Subscription:
+    """A subscription followed here (with `asked`, or one peers asked for)."""
     with repo.store.reader() as txn:
         sub = _read(txn, cid.to_v1())
-    if sub is None:
+    if sub is None or (sub.asked and not asked):
         raise NotFound(f"not subscribed to {cid}", hint="list them: mizu subscriptions")
     return sub
 
 
-def listing(repo: Repository) -> list[Subscription]:
+def listing(repo: Repository, asked: bool = False) -> list[Subscription]:
+    """The subscriptions followed here (with `asked`, and the feeds peers asked for)."""
     with repo.store.reader() as txn:
-        return [Subscription.decode(k, v, txn) for k, v in subscription_tables.states(txn)]
+        found = [Subscription.decode(k, v, txn) for k, v in subscription_tables.states(txn)]
+    return found if asked else [s for s in found if not s.asked]
 
 
 def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tuple[Subscription, bool]:
@@ -85,6 +97,10 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
             compile_query(txn, message, cid)
         initial = Subscription(cid, None, 0, 0, False)
         new = subscription_tables.create(txn, cid.raw, initial.encode())
+        existing = _read(txn, cid) if not new else None
+        if existing is not None and existing.asked:  # a feed peers asked for: now followed
+            subscription_tables.set_state(txn, cid.raw, replace(existing, asked=0.0).encode())
+            new = True
     return refresh(repo, cid), new
 
 
@@ -92,7 +108,8 @@ def unsubscribe(repo: Repository, cid: CID) -> None:
     """Stop tracking: the records stay until `mizu gc` finds nothing else keeps them."""
     cid = cid.to_v1()
     with repo.store.writer() as txn:
-        if not subscription_tables.drop(txn, cid.raw):
+        sub = _read(txn, cid)
+        if sub is None or sub.asked or not subscription_tables.drop(txn, cid.raw):
             raise NotFound(f"not subscribed to {cid}")
 
 
@@ -119,9 +136,99 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
         if root is None or sub.stale or added:
             root = _rebuild(txn, cid, sub.root)
         seen = upto if sub.active else sub.seen
-        fresh = Subscription(cid, root, count, seen, sub.active)
+        fresh = Subscription(cid, root, count, seen, sub.active, asked=sub.asked)
         subscription_tables.set_state(txn, cid.raw, fresh.encode())
     return fresh
+
+
+@dataclass(frozen=True)
+class AskBounds:
+    """How far a node goes for the feeds peers ask for (sync/protocol.py has the values)."""
+
+    feeds: int  # asked feeds kept at once; the least recently asked is dropped (0: none)
+    records: int  # records of one asked feed: a larger one is refused
+    total: int  # records of every asked feed together: the oldest go to make room
+    budget: float  # seconds the matching of a first build may take
+    touch: float = 1.0  # a feed's last-asked time is written again after this long
+
+
+def ask(repo: Repository, cid: CID, query: Checked | None, bounds: AskBounds,
+        now: float) -> Subscription | None:
+    """The feed `cid` as a peer asks for it, current: followed here, asked for before (its
+    last-asked time becomes `now`), or built now from `query`, its query message, which
+    the caller has checked as a received block. None when there is no such feed here and
+    no query came to build it from. QueryError when it cannot be built within `bounds`."""
+    cid = cid.to_v1()
+    with repo.store.reader() as txn:
+        sub = _read(txn, cid)
+    if sub is None and query is None:
+        return None
+    if sub is None:
+        assert query is not None
+        _build_asked(repo, cid, query, bounds, now)
+    elif (query is not None and not sub.active) or (sub.asked and now - sub.asked >= bounds.touch):
+        with repo.store.writer() as txn:
+            current = _read(txn, cid)
+            if current is not None and current.asked:
+                subscription_tables.set_state(txn, cid.raw, replace(current, asked=now).encode())
+            if current is not None and query is not None and not current.active:
+                _check_query(txn, cid, query)  # the query a followed feed was waiting for
+                store_checked(txn, [query])
+    return refresh(repo, cid)
+
+
+def _check_query(txn: Txn, cid: CID, query: Checked) -> Any:
+    if query.cid != cid or query.signers is None or len(cid.raw) != SUBSCRIPTION_CID_LEN:
+        raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
+    try:
+        return compile_query(txn, codec.decode_trusted(query.data), cid)
+    except MizuError as e:
+        raise QueryError(f"{cid} holds no query this node can read: {e}") from None
+
+
+def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, now: float) -> None:
+    """Match a new asked feed's query over one snapshot (no write lock held, within the
+    budget), then store the query, its records and tree in one write transaction, making
+    room among the other asked feeds, least recently asked first."""
+    if bounds.feeds <= 0:
+        raise QueryError("this node serves only the feeds it follows (serve.asked-feeds-max is 0)")
+    limit = min(bounds.records, bounds.total)
+    too_many = f"feed {cid} holds more than {limit} records here, over what this node keeps for a feed it does not follow"
+    with repo.store.reader() as txn:
+        upto = next_seq(txn) - 1
+        patterns = subjects.subject_patterns(_check_query(txn, cid, query))
+        try:
+            matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=bounds.budget)
+        except QueryTimeout:
+            raise QueryTimeout(f"building feed {cid} needs more than {bounds.budget:g} s here") from None
+        if len(matched) > limit:
+            raise QueryError(too_many)
+        found = records.closure(txn, matched | {cid}) - filters.private_messages(repo)
+    if len(found) > limit:
+        raise QueryError(too_many)
+    with repo.store.writer() as txn:
+        if _read(txn, cid) is not None:
+            return  # another request built it meanwhile
+        asked = sorted((s for k, v in subscription_tables.states(txn)
+                        if (s := Subscription.decode(k, v, txn)).asked), key=lambda s: s.asked)
+        total = sum(s.records for s in asked) + len(found)
+        while asked and (len(asked) >= bounds.feeds or total > bounds.total):
+            oldest = asked.pop(0)
+            subscription_tables.drop(txn, oldest.cid.raw)
+            total -= oldest.records
+        store_checked(txn, [query])
+        count = _add(txn, cid, found)
+        root = _rebuild(txn, cid, None)
+        subscription_tables.create(txn, cid.raw, Subscription(cid, root, count, upto, True, asked=now).encode())
+
+
+def forget_asked(txn: Txn) -> int:
+    """Drop every feed peers asked for, in the caller's write transaction (gc does, as it
+    keeps none of their records); a peer's next ask builds it again from what is left."""
+    asked = [raw for raw, data in subscription_tables.states(txn) if codec.decode_trusted(data).get("asked")]
+    for raw in asked:
+        subscription_tables.drop(txn, raw)
+    return len(asked)
 
 
 def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
@@ -150,7 +257,7 @@ def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
         return 0
     added = _add(txn, cid, cids)
     if added:
-        stale = Subscription(cid, sub.root, sub.records + added, sub.seen, sub.active, stale=True)
+        stale = replace(sub, records=sub.records + added, stale=True)
         subscription_tables.set_state(txn, cid.raw, stale.encode())
     return added
 

@@ -37,13 +37,14 @@ MAX_DEPTH = 32  # tables and arrays nested in a file, parts of a key: far past a
 class Key:
     """A key Mizu reads: `kind` is what its value must be (`int`: an integer from `low` to
     `high`; `seconds`: an integer or decimal number from `low` to `high`; `bool`; `text`: a
-    string; `texts`: a string or a list of strings; `any`: whatever TOML holds), `default`
-    what it is when unset (None: not set)."""
+    string, one of `choices` if given; `texts`: a string or a list of strings; `any`:
+    whatever TOML holds), `default` what it is when unset (None: not set)."""
 
     kind: str
     default: Any = None
     low: int | float | None = None
     high: int | float | None = None
+    choices: tuple[str, ...] = ()
 
     def check(self, value: Any) -> str | None:
         """What is wrong with `value`, or None."""
@@ -56,6 +57,8 @@ class Key:
             return "must be true or false"
         elif kind == "text" and type(value) is not str:
             return "must be text"
+        elif self.choices and value not in self.choices:
+            return f"must be {self.describe()}"
         elif kind == "texts" and not (
             type(value) is str or (type(value) is list and all(type(v) is str for v in value))
         ):
@@ -63,6 +66,8 @@ class Key:
         return None
 
     def describe(self) -> str:
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
         if self.kind == "int":
             return f"an integer from {self.low} to {self.high}"
         if self.kind == "seconds":
@@ -92,6 +97,8 @@ KEYS: dict[str, Key] = {
     "store.map-size": Key("int", 1 << 36, 1 << 20, 1 << 46),
     "serve.listen": Key("texts"),
     "serve.recheck-interval": Key("int", 15, 1, 86_400),
+    "serve.asked-feeds": Key("text", "announce", choices=("answer", "announce", "follow")),
+    "serve.asked-feeds-max": Key("int", 64, 0, 100_000),
     "swarm.key-file": Key("text"),
     "filters.pin": Key("any"),
     "filters.private": Key("any"),

@@ -20,6 +20,13 @@ MAX_QUERY_RECORDS = 100_000
 MAX_QUERY_BYTES = 64 << 10  # a peer's ad-hoc query, as DAG-CBOR: parsing it stays cheap
 QUERY_BUDGET = 5.0  # seconds a server spends matching a peer's ad-hoc query
 SERVER_WORKERS = 4  # requests a server answers at once, each in a worker thread
+# Feeds a server does not follow, built when a peer asks for them with their query
+# (`roots` with `queries`) and kept fresh: man/mizu-serve.1 and mizu-protocol.5 give why.
+# How many are kept is serve.asked-feeds-max (repo/config.py); the least recently asked go first.
+ASKED_FEED_RECORDS = 200_000  # records of one such feed; a larger one is refused
+ASKED_RECORDS = 1_000_000  # records of all of them together
+FEED_BUILD_BUDGET = 3.0  # seconds of matching for a first build: under a client's 5 s wait
+FEED_BUILDS = 2  # first builds at once; a request for another is told the server is busy
 PEER_WORKERS = 1  # of which from one peer (all its streams together)
 OPS = ("roots", "nodes", "blocks", "have", "put", "query")
 
@@ -122,6 +129,18 @@ def cid_list(frame: dict[str, Any], key: str, peer: str, limit: int = MAX_BATCH)
     if type(value) is not list or len(value) > limit or any(type(c) is not CID for c in value):
         raise PeerError(f"{peer} sent a malformed '{key}' list")
     return [c.to_v1() for c in value]
+
+
+def optional_block_list(frame: dict[str, Any], key: str, peer: str, length: int) -> list[bytes | None] | None:
+    """An optional list of `length` byte strings or nulls (None when the field is absent)."""
+    value = frame.get(key)
+    if value is None:
+        return None
+    if type(value) is not list or len(value) != length or any(
+        b is not None and type(b) is not bytes for b in value
+    ):
+        raise PeerError(f"{peer} sent a malformed '{key}' list")
+    return value
 
 
 def optional_cid_list(frame: dict[str, Any], key: str, peer: str) -> list[CID | None]:

@@ -2,7 +2,9 @@
 
 `Server` is synchronous and storage-only, so it is tested without a network; `node.py`
 runs `answer_stream` for every stream a peer opens. A server answers for the
-subscriptions it tracks and sends any block it holds, except what a private filter covers.
+subscriptions it tracks, and for any other feed a peer sends the query of (built over
+what it holds and kept fresh, within `AskBounds`: feeds/subscriptions.ask), and sends any
+block it holds, except what a private filter covers.
 
 Answering can be heavy (a query matched for up to QUERY_BUDGET seconds, a 4 MiB put to
 verify, a tree to rebuild), so the event loop only reads and writes frames: decoding,
@@ -13,17 +15,23 @@ bounded too (frame size, list lengths, CID lengths, the query budget).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mizu_core.errors import MizuError, PeerError, QueryError, shorten
+from mizu_core.errors import MizuError, NotFound, PeerError, QueryError, shorten
 from mizu_core.feeds import filters, records, subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
 from mizu_core.query import subjects
-from mizu_core.repo.received import check_block
+from mizu_core.repo.received import Checked, check_block
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
+    ASKED_FEED_RECORDS,
+    ASKED_RECORDS,
+    FEED_BUILD_BUDGET,
+    FEED_BUILDS,
     MAX_QUERY_BYTES,
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
@@ -36,6 +44,7 @@ from mizu_core.sync.protocol import (
     cid_list,
     decode_frame,
     encode_frame,
+    optional_block_list,
     optional_cid_list,
 )
 
@@ -47,8 +56,13 @@ MAX_ERROR = 300  # characters of an error response (a peer's values are never se
 
 
 class Server:
-    def __init__(self, repo: Repository) -> None:
+    def __init__(self, repo: Repository, bounds: subscriptions.AskBounds | None = None) -> None:
         self.repo = repo
+        self.bounds = bounds or subscriptions.AskBounds(
+            repo.config.get("serve.asked-feeds-max"), ASKED_FEED_RECORDS, ASKED_RECORDS,
+            min(FEED_BUILD_BUDGET, self._query_budget()))
+        self.builds = threading.BoundedSemaphore(FEED_BUILDS)  # first builds of asked feeds
+        self.clock = time.time  # when a feed was last asked for (tests set it)
 
     def respond(self, body: bytes, peer: str = "peer") -> bytes:
         """A request frame's body to its response frame (length prefix included): what a
@@ -60,7 +74,8 @@ class Server:
         op = frame.get("op")
         try:
             if op == "roots":
-                return self._roots(optional_cid_list(frame, "subs", peer))
+                subs = optional_cid_list(frame, "subs", peer)
+                return self._roots(subs, optional_block_list(frame, "queries", peer, len(subs)), peer)
             if op == "nodes":
                 return self._nodes(_sub(frame, peer), cid_list(frame, "cids", peer))
             if op == "blocks":
@@ -75,14 +90,50 @@ class Server:
             return {"error": shorten(str(e), MAX_ERROR)}
         return {"error": f"unknown op {shorten(op)!r}" if type(op) is str else "unknown op"}
 
-    def _roots(self, subs: list[CID | None]) -> dict[str, Any]:
-        roots: list[CID | None] = []
-        for sub in subs:
+    def _roots(self, subs: list[CID | None], queries: list[bytes | None] | None, peer: str) -> dict[str, Any]:
+        queries = queries or [None] * len(subs)
+        return {"roots": [self._root(sub, query, peer) if sub else None
+                          for sub, query in zip(subs, queries, strict=True)]}
+
+    def _root(self, sub: CID, block: bytes | None, peer: str) -> CID | None:
+        """The current root of the feed `sub` here: one followed (None if it fails to
+        refresh, as before), one asked for before, or one built now from `block`, its query
+        message. None: no such feed here and no query to build it from. A bad query block,
+        a build over its bounds or too many builds at once raise (an error response)."""
+        try:
+            known: subscriptions.Subscription | None = subscriptions.get(self.repo, sub, asked=True)
+        except NotFound:
+            known = None
+        query = None
+        if block is not None and (known is None or not known.active):
+            query = self._query_block(sub, block, peer)
+        if known is not None and not known.asked:
             try:
-                roots.append(subscriptions.refresh(self.repo, sub).root if sub else None)
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
             except MizuError:
-                roots.append(None)  # not tracked here
-        return {"roots": roots}
+                return None  # as it always answered for a feed it follows and cannot refresh
+        elif known is None and query is not None:
+            if not self.builds.acquire(blocking=False):
+                raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
+            try:
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
+            finally:
+                self.builds.release()
+        else:
+            try:
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
+            except NotFound:  # dropped meanwhile (least recently asked, or gc)
+                return None
+        return found.root if found is not None else None
+
+    def _query_block(self, sub: CID, block: bytes, peer: str) -> Checked:
+        """A peer's query message for `sub`, checked as any block received."""
+        if len(block) > MAX_QUERY_BYTES:
+            raise PeerError(f"bad query block for {sub}: {len(block)} bytes, over the {MAX_QUERY_BYTES}-byte limit")
+        try:
+            return check_block(sub, block, self._schema)
+        except MizuError as e:
+            raise PeerError(f"bad query block for {sub}: {e}") from None
 
     def _nodes(self, sub: CID, cids: list[CID]) -> dict[str, Any]:
         return Blocks(tuple(subscriptions.tree_nodes(self.repo, sub, cids))).fields()
@@ -97,7 +148,7 @@ class Server:
         return {"have": subscriptions.have(self.repo, sub, cids)}
 
     def _put(self, sub: CID, blocks: Blocks, peer: str) -> dict[str, Any]:
-        subscriptions.get(self.repo, sub)  # only for what this node tracks
+        subscriptions.get(self.repo, sub)  # only for what this node follows, not what peers asked for
         checked = []
         discard = filters.discarded(self.repo, [(c, d) for c, d in blocks.pairs])
         for cid, data in blocks.pairs:

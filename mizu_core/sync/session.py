@@ -23,6 +23,7 @@ from mizu_core.repo.received import Checked, check_block
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
     MAX_BATCH,
+    MAX_QUERY_BYTES,
     MAX_RESPONSE_BYTES,
     Blocks,
     ByteStream,
@@ -76,8 +77,13 @@ class SyncSession:
             raise PeerError(f"{self.peer}: {shorten(str(response['error']), MAX_ERROR)}")
         return response
 
-    async def roots(self, subs: list[CID]) -> list[CID | None]:
-        response = await self.request({"op": "roots", "subs": subs})
+    async def roots(self, subs: list[CID], queries: list[bytes | None] | None = None) -> list[CID | None]:
+        """The peer's roots for `subs`; with `queries` (their query messages, or None for
+        one not held), a peer that does not follow a feed builds it from its query."""
+        frame: dict[str, Any] = {"op": "roots", "subs": subs}
+        if queries is not None and any(q is not None for q in queries):
+            frame["queries"] = queries
+        response = await self.request(frame)
         roots = optional_cid_list(response, "roots", self.peer)
         if len(roots) != len(subs):
             raise PeerError(f"{self.peer} answered {len(roots)} roots for {len(subs)} subscriptions")
@@ -90,7 +96,7 @@ class SyncSession:
         start = self.reader.received
         try:
             local = subscriptions.refresh(self.repo, sub)
-            (remote_root,) = await self.roots([sub])
+            (remote_root,) = await self.roots([sub], [self._query_block(sub)])
             if remote_root is None:
                 raise NotServed(f"{self.peer} does not serve {sub}")
             ours = subscriptions.node_cids(self.repo, sub)
@@ -103,6 +109,13 @@ class SyncSession:
             transfer.bytes_received = self.reader.received - start
         subscriptions.refresh(self.repo, sub)
         return transfer
+
+    def _query_block(self, sub: CID) -> bytes | None:
+        """The feed's query message, sent with `roots` so that any peer can answer it."""
+        data = self.repo.find_block(sub)
+        if data is None or len(data) > MAX_QUERY_BYTES or sub in filters.private_messages(self.repo):
+            return None
+        return data
 
     async def _walk(self, sub: CID, root: CID, ours: set[CID], transfer: Transfer) -> list[CID]:
         """The records under the peer's tree that we lack, fetching only differing nodes."""

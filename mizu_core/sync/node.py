@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 import trio
 
-from mizu_core.errors import MizuError, NotServed, PeerError, UsageError
+from mizu_core.errors import MizuError, NotFound, NotServed, PeerError, UsageError
 from mizu_core.feeds import subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
@@ -189,7 +189,8 @@ async def _providers(host: Any, subs: list[CID], timeout: float) -> dict[str, st
 
 
 class ServingNode:
-    """`mizu serve`: answers the protocol, announces and follows subscription roots."""
+    """`mizu serve`: answers the protocol, announces and follows subscription roots (and,
+    as `serve.asked-feeds` says, those of the feeds peers asked for)."""
 
     def __init__(self, repo: Repository, listen: list[str], mdns: bool,
                  log: Callable[[str], None]) -> None:
@@ -198,6 +199,9 @@ class ServingNode:
         self.mdns = mdns
         self.log = log
         self.server = Server(repo)
+        # Feeds peers asked for: answered only, also announced (and provided in the DHT),
+        # or also followed (pulled from peers, like a subscription).
+        self.asked_feeds: str = repo.config.get("serve.asked-feeds")
         self.roots: dict[CID, CID | None] = {}  # last root announced per subscription
         self.topics: dict[CID, Any] = {}
         self.pulling: set[tuple[str, CID]] = set()
@@ -285,13 +289,17 @@ class ServingNode:
     async def _follow_local(self, nursery: trio.Nursery) -> None:
         """Track new subscriptions and local arrivals; announce every new root."""
         while True:
-            for sub in subscriptions.listing(self.repo):
+            for sub in subscriptions.listing(self.repo, asked=self.asked_feeds != "answer"):
                 try:
                     fresh = subscriptions.refresh(self.repo, sub.cid)
+                except NotFound:
+                    continue  # a feed peers asked for, dropped meanwhile
                 except MizuError as e:
                     self.log(f"cannot refresh {sub.cid}: {e}")
                     continue
                 if sub.cid not in self.topics:
+                    if sub.asked:
+                        self.log(f"announcing {sub.cid}, a feed peers asked for")
                     self.topics[sub.cid] = await self.pubsub.subscribe(TOPIC_PREFIX + str(sub.cid))
                     nursery.start_soon(self._follow_topic, sub.cid, self.topics[sub.cid])
                     nursery.start_soon(self._provide, sub.cid)
@@ -349,10 +357,21 @@ class ServingNode:
                 peer = ID(message.from_id)
             except Exception:
                 continue
-            if type(root) is not CID or peer == self.host.get_id():
+            if type(root) is not CID or peer == self.host.get_id() or not self._follows(sub):
                 continue
             if root not in subscriptions.node_cids(self.repo, sub):
                 await self._pull_from(peer, [sub])
+
+    def _follows(self, sub: CID) -> bool:
+        """Whether this node pulls `sub` from its peers: a subscription, or (with
+        serve.asked-feeds = follow) a feed peers asked for."""
+        try:
+            return not subscriptions.get(self.repo, sub, asked=True).asked or self.asked_feeds == "follow"
+        except MizuError:
+            return False  # dropped meanwhile
+
+    def _followed(self) -> list[CID]:
+        return [s.cid for s in subscriptions.listing(self.repo, asked=self.asked_feeds == "follow")]
 
     async def _pull_from(self, peer: Any, subs: list[CID]) -> None:
         for sub in subs:
@@ -399,13 +418,12 @@ class ServingNode:
                 peer_id = address.rsplit("/p2p/", 1)[-1]
                 if peer_id in connected:
                     if recheck:
-                        nursery.start_soon(self._pull_from, _peer_id(peer_id),
-                                           [s.cid for s in subscriptions.listing(self.repo)])
+                        nursery.start_soon(self._pull_from, _peer_id(peer_id), self._followed())
                     continue
                 try:
                     peer = await dial(self.host, address, DIAL_TIMEOUT)
                 except MizuError:
                     continue
                 self.log(f"connected to {address}")
-                nursery.start_soon(self._pull_from, peer, [s.cid for s in subscriptions.listing(self.repo)])
+                nursery.start_soon(self._pull_from, peer, self._followed())
             await trio.sleep(RECONNECT_INTERVAL)

@@ -19,17 +19,17 @@ from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
-from mizu_core.repo import blockstore, file_stats, pins
+from mizu_core.repo import blockstore, pins
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
-from mizu_core.repo.file_stats import FileStat
 from mizu_core.repo.index import TermCache, TripleIndex
 from mizu_core.repo.ingest import Ingest, MessageInfo, read_message
 from mizu_core.repo.kv import LmdbStore, MemoryStore, Store, Txn
-from mizu_core.repo.received import Checked, store_checked
 from mizu_core.repo.tables import LOG, MESSAGES, SPO
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # these load when first used: a read (`mizu query`) never needs them
     from mizu_core.message.keys import PrivateKey
+    from mizu_core.repo.file_stats import FileStat
+    from mizu_core.repo.received import Checked
 
 REPO_DIR = ".mizu"
 CONFIG = "config.toml"
@@ -228,6 +228,8 @@ class Repository:
     def store_received(self, blocks: Iterable[Checked]) -> int:
         """Store blocks from elsewhere, checked by `received.check_block`, in one write
         transaction (all or none); returns how many were new."""
+        from mizu_core.repo.received import store_checked
+
         with self.store.writer() as txn:
             return store_checked(txn, blocks)
 
@@ -237,6 +239,8 @@ class Repository:
     ) -> None:
         """In one write transaction: keep file blocks (not messages) by CID, record what was
         learnt of the files they came from (path, raw leaves?, stat), and pin `pin`."""
+        from mizu_core.repo import file_stats
+
         with self.store.writer() as txn:
             for cid, block in blocks:
                 blockstore.put(txn, cid.to_v1().raw, block)
@@ -301,6 +305,8 @@ class Repository:
     def file_stat(self, path: str | os.PathLike[str], raw_leaves: bool) -> FileStat | None:
         """What was recorded of the file at absolute `path` when it was last added with
         this leaf layout, if anything and if its root is still stored."""
+        from mizu_core.repo import file_stats
+
         with self.store.reader() as txn:
             recorded = file_stats.read(txn, path, raw_leaves)
             if recorded is None or not blockstore.has(txn, recorded.root.to_v1().raw):

@@ -4,6 +4,10 @@ prolly tree over those records (tables `subs`, `sub_records`, `sub_nodes`).
 Records are added, never recomputed from scratch: a refresh looks only at messages that
 arrived since the last one, so keeping a large feed current costs what arrived.
 
+A query inside a larger message (`CID/path`, a stream's named query) is followed through
+its pointer message (`queries.pointer`), which is the feed's id; the message the query sits
+in is one of its records, and the feed waits (inactive) while that message is not here.
+
 Two kinds share the tables: those the user follows (`subscribe`), and feeds peers asked a
 serving node for (`ask`), marked by the time they were last asked. Asked feeds are a cache
 kept fresh like the others, within bounds (`AskBounds`): the least recently asked go first,
@@ -16,9 +20,9 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mizu_core.errors import MizuError, NotFound, QueryError, QueryTimeout
+from mizu_core.errors import MizuError, NotFound, QueryError, QueryTimeout, UsageError
 from mizu_core.feeds import filters, prolly, records
-from mizu_core.feeds.queries import compile_query
+from mizu_core.feeds.queries import compile_query, pointer, pointer_target
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR
 from mizu_core.publish import publish
@@ -39,7 +43,7 @@ class Subscription:
     root: CID | None  # the tree's root; None before the first refresh
     records: int
     seen: int  # arrival seq up to which messages were checked against the query
-    active: bool  # False while the query message itself is not here yet
+    active: bool  # False while the query message (or the message it points into) is not here yet
     stale: bool = False  # records were added since the tree was built
     asked: float = 0.0  # 0: followed here; else asked for by peers, last at this Unix time
 
@@ -54,9 +58,37 @@ class Subscription:
     def decode(cls, raw_cid: bytes, data: bytes, txn: Txn) -> Subscription:
         value = codec.decode_trusted(data)
         cid = CID(raw_cid)
-        active = blockstore.is_message(txn, raw_cid)
+        active = _query_here(txn, raw_cid)
         return cls(cid, value["root"], value["records"], value["seen"], active,
                    value.get("stale", False), value.get("asked", 0.0))
+
+
+def _query_here(txn: Txn, raw: bytes) -> bool:
+    """Whether the query message `raw` is here, and, for a pointer, the message it points
+    into (only a small map holding `$include` is decoded to tell)."""
+    if not blockstore.is_message(txn, raw):
+        return False
+    data = blockstore.get(txn, raw)
+    if data is None or data[:1] not in (b"\xa1", b"\xa2") or b"$include" not in data:
+        return True
+    target = pointer_target(codec.decode_trusted(bytes(data)))
+    return target is None or blockstore.is_message(txn, target[0].raw)
+
+
+def query_messages(repo: Repository, cid: CID) -> list[CID]:
+    """The messages a peer needs to build the feed `cid`: its query message, and, when
+    that is a pointer (`CID/path`), the message it points into."""
+    cid = cid.to_v1()
+    with repo.store.reader() as txn:
+        target = pointer_target(read_message(txn, cid))
+    return [cid] if target is None else [cid, target[0]]
+
+
+def _query_cids(message: Any, cid: CID) -> set[CID]:
+    """The feed's own records besides what matches: its query message, and the message a
+    pointer points into."""
+    target = pointer_target(message)
+    return {cid} if target is None else {cid, target[0]}
 
 
 def _read(txn: Txn, cid: CID) -> Subscription | None:
@@ -80,21 +112,26 @@ def listing(repo: Repository, asked: bool = False) -> list[Subscription]:
     return found if asked else [s for s in found if not s.asked]
 
 
-def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tuple[Subscription, bool]:
+def subscribe(repo: Repository, query: Any = None, cid: CID | None = None,
+              path: str = "") -> tuple[Subscription, bool]:
     """Track a query given as an object (published unsigned, so the same query names the
-    same feed on every node) or by the CID of a message holding it, here or not yet.
+    same feed on every node) or by the CID of a message holding it, here or not yet; with
+    `path`, the query at that path inside message `cid`, named by its pointer (published
+    unsigned too: the same `CID/path` names the same feed everywhere).
     Returns the subscription and whether it is new."""
+    if cid is not None and path.strip("/"):
+        _check_message_cid(cid)
+        query, cid = pointer(cid, path), None
     if cid is None:
         with repo.store.reader() as txn:
-            compile_query(txn, query)  # refuse what is not a query before publishing it
+            _check_feed_query(txn, query)  # refuse what is not a query before publishing it
         cid = publish(repo, query, sign=False)
     cid = cid.to_v1()
-    if cid.codec != DAG_CBOR or len(cid.raw) != SUBSCRIPTION_CID_LEN:
-        raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
+    _check_message_cid(cid)
     with repo.store.writer() as txn:
         message = read_message(txn, cid)
         if message is not None:
-            compile_query(txn, message, cid)
+            _check_feed_query(txn, message, cid)
         initial = Subscription(cid, None, 0, 0, False)
         new = subscription_tables.create(txn, cid.raw, initial.encode())
         existing = _read(txn, cid) if not new else None
@@ -102,6 +139,24 @@ def subscribe(repo: Repository, query: Any = None, cid: CID | None = None) -> tu
             subscription_tables.set_state(txn, cid.raw, replace(existing, asked=0.0).encode())
             new = True
     return refresh(repo, cid), new
+
+
+def _check_message_cid(cid: CID) -> None:
+    cid = cid.to_v1()
+    if cid.codec != DAG_CBOR or len(cid.raw) != SUBSCRIPTION_CID_LEN:
+        raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
+
+
+def _check_feed_query(txn: Txn, query: Any, cid: CID | None = None) -> None:
+    """Refuse what is not a query a feed can follow; a pointer into a message not here
+    yet waits for it, as a query CID not here does."""
+    target = pointer_target(query)
+    if target is not None and read_message(txn, target[0]) is None:
+        return
+    try:
+        compile_query(txn, query, cid)
+    except UsageError as e:  # a $var: a feed has no parameters to fill it with
+        raise QueryError(f"{e}: a feed's query takes no parameters ($var)") from None
 
 
 def unsubscribe(repo: Repository, cid: CID) -> None:
@@ -153,11 +208,12 @@ class AskBounds:
 
 
 def ask(repo: Repository, cid: CID, query: Checked | None, bounds: AskBounds,
-        now: float) -> Subscription | None:
+        now: float, included: Sequence[Checked] = ()) -> Subscription | None:
     """The feed `cid` as a peer asks for it, current: followed here, asked for before (its
     last-asked time becomes `now`), or built now from `query`, its query message, which
-    the caller has checked as a received block. None when there is no such feed here and
-    no query came to build it from. QueryError when it cannot be built within `bounds`."""
+    the caller has checked as a received block (`included`: for a pointer, the message it
+    points into, checked too, when the peer sent it). None when there is no such feed here
+    and no query came to build it from. QueryError when it cannot be built within `bounds`."""
     cid = cid.to_v1()
     with repo.store.reader() as txn:
         sub = _read(txn, cid)
@@ -165,28 +221,38 @@ def ask(repo: Repository, cid: CID, query: Checked | None, bounds: AskBounds,
         return None
     if sub is None:
         assert query is not None
-        _build_asked(repo, cid, query, bounds, now)
+        _build_asked(repo, cid, query, bounds, now, included)
     elif (query is not None and not sub.active) or (sub.asked and now - sub.asked >= bounds.touch):
         with repo.store.writer() as txn:
             current = _read(txn, cid)
             if current is not None and current.asked:
                 subscription_tables.set_state(txn, cid.raw, replace(current, asked=now).encode())
             if current is not None and query is not None and not current.active:
-                _check_query(txn, cid, query)  # the query a followed feed was waiting for
-                store_checked(txn, [query])
+                _check_query(txn, cid, query, included)  # the query a followed feed was waiting for
+                store_checked(txn, [query, *included])
     return refresh(repo, cid)
 
 
-def _check_query(txn: Txn, cid: CID, query: Checked) -> Any:
+def _check_query(txn: Txn, cid: CID, query: Checked, included: Sequence[Checked] = ()) -> Any:
+    """The algebra of a peer's query message (and, for a pointer, of the query in the
+    message it points into, which may come in `included`)."""
     if query.cid != cid or query.signers is None or len(cid.raw) != SUBSCRIPTION_CID_LEN:
         raise QueryError(f"{cid} is not a message CID (dag-cbor, sha2-256), so it holds no query")
+    message = codec.decode_trusted(query.data)
+    target = pointer_target(message)
+    held = {}
+    for block in included:
+        if target is None or block.cid != target[0] or block.signers is None:
+            raise QueryError(f"block {block.cid} sent with {cid} is not the message its query sits in")
+        held[block.cid] = codec.decode_trusted(block.data)
     try:
-        return compile_query(txn, codec.decode_trusted(query.data), cid)
+        return compile_query(txn, message, cid, held)
     except MizuError as e:
         raise QueryError(f"{cid} holds no query this node can read: {e}") from None
 
 
-def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, now: float) -> None:
+def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, now: float,
+                 included: Sequence[Checked] = ()) -> None:
     """Match a new asked feed's query over one snapshot (no write lock held, within the
     budget), then store the query, its records and tree in one write transaction, making
     room among the other asked feeds, least recently asked first."""
@@ -196,14 +262,15 @@ def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, 
     too_many = f"feed {cid} holds more than {limit} records here, over what this node keeps for a feed it does not follow"
     with repo.store.reader() as txn:
         upto = next_seq(txn) - 1
-        patterns = subjects.subject_patterns(_check_query(txn, cid, query))
+        patterns = subjects.subject_patterns(_check_query(txn, cid, query, included))
         try:
             matched = subjects.matching_messages(patterns, TripleIndex(txn), budget=bounds.budget)
         except QueryTimeout:
             raise QueryTimeout(f"building feed {cid} needs more than {bounds.budget:g} s here") from None
         if len(matched) > limit:
             raise QueryError(too_many)
-        found = records.closure(txn, matched | {cid}) - filters.private_messages(repo)
+        found = records.closure(txn, matched | _query_cids(codec.decode_trusted(query.data), cid))
+        found -= filters.private_messages(repo)
     if len(found) > limit:
         raise QueryError(too_many)
     with repo.store.writer() as txn:
@@ -216,7 +283,7 @@ def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, 
             oldest = asked.pop(0)
             subscription_tables.drop(txn, oldest.cid.raw)
             total -= oldest.records
-        store_checked(txn, [query])
+        store_checked(txn, [query, *included])
         count = _add(txn, cid, found)
         root = _rebuild(txn, cid, None)
         subscription_tables.create(txn, cid.raw, Subscription(cid, root, count, upto, True, asked=now).encode())
@@ -245,7 +312,7 @@ def _arrivals(txn: Txn, cid: CID, seen: int) -> set[CID]:
             if not subscription_tables.has_record(txn, cid.raw, raw)
         ]
         matched = subjects.matching_messages(patterns, index, among, txn)
-    return records.closure(txn, matched | {cid})
+    return records.closure(txn, matched | _query_cids(message, cid))
 
 
 def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:

@@ -18,6 +18,9 @@ MAX_BATCH = 512  # CIDs asked for in one request, blocks in one put or response
 MAX_RESPONSE_BYTES = 2 << 20  # block bytes a server puts in one response
 MAX_QUERY_RECORDS = 100_000
 MAX_QUERY_BYTES = 64 << 10  # a peer's ad-hoc query, as DAG-CBOR: parsing it stays cheap
+# A feed's query sent with `roots`: its query message (at most MAX_QUERY_BYTES), and for a
+# query inside a message (`CID/path`) the message it points into (any message's size).
+MAX_QUERY_BLOCKS = 2
 QUERY_BUDGET = 5.0  # seconds a server spends matching a peer's ad-hoc query
 SERVER_WORKERS = 4  # requests a server answers at once, each in a worker thread
 # Feeds a server does not follow, built when a peer asks for them with their query
@@ -131,16 +134,26 @@ def cid_list(frame: dict[str, Any], key: str, peer: str, limit: int = MAX_BATCH)
     return [c.to_v1() for c in value]
 
 
-def optional_block_list(frame: dict[str, Any], key: str, peer: str, length: int) -> list[bytes | None] | None:
-    """An optional list of `length` byte strings or nulls (None when the field is absent)."""
+def optional_query_blocks(frame: dict[str, Any], key: str, peer: str, length: int) -> list[list[bytes] | None] | None:
+    """The optional `queries` of a `roots` request: `length` entries, each null, a byte
+    string (a feed's query message) or a list of 1 to MAX_QUERY_BLOCKS byte strings (the
+    query message first, then the message it points into: a query inside a message).
+    Each entry comes back as a list; None when the field is absent."""
     value = frame.get(key)
     if value is None:
         return None
-    if type(value) is not list or len(value) != length or any(
-        b is not None and type(b) is not bytes for b in value
-    ):
+    if type(value) is not list or len(value) != length:
         raise PeerError(f"{peer} sent a malformed '{key}' list")
-    return value
+    out: list[list[bytes] | None] = []
+    for entry in value:
+        if entry is None or type(entry) is bytes:
+            out.append(None if entry is None else [entry])
+        elif (type(entry) is list and 1 <= len(entry) <= MAX_QUERY_BLOCKS
+              and all(type(b) is bytes for b in entry)):
+            out.append(entry)
+        else:
+            raise PeerError(f"{peer} sent a malformed '{key}' list")
+    return out
 
 
 def optional_cid_list(frame: dict[str, Any], key: str, peer: str) -> list[CID | None]:

@@ -44,8 +44,8 @@ from mizu_core.sync.protocol import (
     cid_list,
     decode_frame,
     encode_frame,
-    optional_block_list,
     optional_cid_list,
+    optional_query_blocks,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class Server:
         try:
             if op == "roots":
                 subs = optional_cid_list(frame, "subs", peer)
-                return self._roots(subs, optional_block_list(frame, "queries", peer, len(subs)), peer)
+                return self._roots(subs, optional_query_blocks(frame, "queries", peer, len(subs)), peer)
             if op == "nodes":
                 return self._nodes(_sub(frame, peer), cid_list(frame, "cids", peer))
             if op == "blocks":
@@ -90,38 +90,40 @@ class Server:
             return {"error": shorten(str(e), MAX_ERROR)}
         return {"error": f"unknown op {shorten(op)!r}" if type(op) is str else "unknown op"}
 
-    def _roots(self, subs: list[CID | None], queries: list[bytes | None] | None, peer: str) -> dict[str, Any]:
+    def _roots(self, subs: list[CID | None], queries: list[list[bytes] | None] | None,
+               peer: str) -> dict[str, Any]:
         queries = queries or [None] * len(subs)
         return {"roots": [self._root(sub, query, peer) if sub else None
                           for sub, query in zip(subs, queries, strict=True)]}
 
-    def _root(self, sub: CID, block: bytes | None, peer: str) -> CID | None:
+    def _root(self, sub: CID, blocks: list[bytes] | None, peer: str) -> CID | None:
         """The current root of the feed `sub` here: one followed (None if it fails to
-        refresh, as before), one asked for before, or one built now from `block`, its query
-        message. None: no such feed here and no query to build it from. A bad query block,
+        refresh, as before), one asked for before, or one built now from `blocks`, its query
+        message (and, for a query inside a message, the message it points into). None: no such feed here and no query to build it from. A bad query block,
         a build over its bounds or too many builds at once raise (an error response)."""
         try:
             known: subscriptions.Subscription | None = subscriptions.get(self.repo, sub, asked=True)
         except NotFound:
             known = None
-        query = None
-        if block is not None and (known is None or not known.active):
-            query = self._query_block(sub, block, peer)
+        query, included = None, []
+        if blocks is not None and (known is None or not known.active):
+            query = self._query_block(sub, blocks[0], peer)
+            included = [self._included_block(sub, data, peer) for data in blocks[1:]]
         if known is not None and not known.asked:
             try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
             except MizuError:
                 return None  # as it always answered for a feed it follows and cannot refresh
         elif known is None and query is not None:
             if not self.builds.acquire(blocking=False):
                 raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
             try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
             finally:
                 self.builds.release()
         else:
             try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock())
+                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
             except NotFound:  # dropped meanwhile (least recently asked, or gc)
                 return None
         return found.root if found is not None else None
@@ -132,6 +134,14 @@ class Server:
             raise PeerError(f"bad query block for {sub}: {len(block)} bytes, over the {MAX_QUERY_BYTES}-byte limit")
         try:
             return check_block(sub, block, self._schema)
+        except MizuError as e:
+            raise PeerError(f"bad query block for {sub}: {e}") from None
+
+    def _included_block(self, sub: CID, block: bytes, peer: str) -> Checked:
+        """The message a peer's pointer query for `sub` points into, checked as any block
+        received (which message it must be, `subscriptions.ask` checks)."""
+        try:
+            return check_block(CID.for_block(block), block, self._schema)
         except MizuError as e:
             raise PeerError(f"bad query block for {sub}: {e}") from None
 

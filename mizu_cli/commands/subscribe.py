@@ -12,12 +12,13 @@ from mizu_cli.state import state
 
 def subscribe(
     ctx: typer.Context,
-    query: str = typer.Argument(..., metavar="QUERY|CID|-", help="A json-rql query (- reads stdin), or the CID of a message holding one."),
+    query: str = typer.Argument(..., metavar="QUERY|CID[/PATH]|-", help="A json-rql query (- reads stdin), the CID of a message holding one, or CID/PATH for a query inside a message."),
 ) -> None:
     """Track a query: its records are kept, pulled, served to peers, and re-shared.
 
     A query given as text is published unsigned, so the same query names the same feed
-    (the same CID) on every node. Prints the subscription's CID.
+    (the same CID) on every node; so is the pointer that names CID/PATH, a query inside a
+    message (a stream's named query). Prints the subscription's CID.
     """
     from mizu_core.feeds import subscriptions
     from mizu_core.message import codec
@@ -29,16 +30,19 @@ def subscribe(
     if text.lstrip().startswith("{"):
         sub, new = subscriptions.subscribe(repo, codec.parse_json(text, links=True))
     else:
+        cid_text, _, path = text.strip().partition("/")
         try:
-            cid = CID.parse(text.strip())
+            cid = CID.parse(cid_text)
         except ValueError:
             from mizu_core.errors import UsageError
 
-            raise UsageError(f"'{text.strip()}' is neither a JSON query nor a CID") from None
-        sub, new = subscriptions.subscribe(repo, cid=cid)
+            raise UsageError(f"'{text.strip()}' is neither a JSON query nor a CID[/PATH]") from None
+        sub, new = subscriptions.subscribe(repo, cid=cid, path=path)
     print(sub.cid)
     if not st.quiet and not new:
         warn("already subscribed")
+    elif not st.quiet and not sub.active and path.strip("/"):
+        warn(f"message {cid.to_v1()} is not here yet: 'mizu pull' fetches it with the records")
     elif not st.quiet and not sub.active:
         warn("the query is not here yet: 'mizu pull' fetches it with the records")
 

@@ -115,3 +115,16 @@ def test_bad_paths_are_refused_in_one_line_and_publish_nothing() -> None:
     assert new and not sub.active and sub.records == 0
     with pytest.raises(NotFound, match="not here yet"):
         subscriptions.export_roots(a, sub.cid)
+
+
+def test_pushed_to_a_peer_that_follows_it_while_lacking_the_message() -> None:
+    a, c = Repository.memory(), Repository.memory()
+    stream, posts = publish_stream(a, 12)
+    sub, _ = subscriptions.subscribe(a, cid=stream, path="queries/latest")
+    theirs, _ = subscriptions.subscribe(c, cid=stream, path="queries/latest")
+    assert theirs.cid == sub.cid and not theirs.active
+    pushed = exchange(a, c, lambda s: s.push(sub.cid))
+    assert pushed.records == 13  # the posts and the stream: c holds the pointer
+    mine = subscriptions.refresh(c, sub.cid)
+    assert mine.active and mine.records == 14 and mine.root == subscriptions.get(a, sub.cid).root
+    assert titles(c, stream) == titles(a, stream) and all(c.has(p) for p in posts)

@@ -1,5 +1,6 @@
 """A query inside a message, subscribed as `CID/path`, pulled from a peer that never
-subscribed to it (issue 23): real `mizu serve` and `mizu pull` processes on 127.0.0.1."""
+subscribed to it, followed live and re-shared (issue 23): real `mizu serve` and `mizu
+pull` processes on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import mizu
+from tests.e2e.conftest import mizu, wait_for
 from tests.e2e.test_sync import Serving, has, init, pull, put_lines
 
 pytestmark = pytest.mark.slow
@@ -56,5 +57,25 @@ def test_a_query_inside_a_message_pulled_from_a_peer_that_never_subscribed(tmp_p
         again = pull(b)
         assert again["records"] == 1 and again["errors"] == [], again
         assert titles(b, target)[-1] == "post 120"
+
+        # b serves and follows it: a announces its new root on the pointer's topic, and b
+        # pulls at once
+        node_b = Serving(b)
+        wait_for(lambda: any("connected to" in line for line in node_b.log), 10, "b to reach a")
+        (new,) = posts(stream, 1, start=121)
+        wait_for(lambda: has(b, new), 5, "b to have a's new post")
     finally:
         node.stop()
+
+    # b re-shares it with a stopped: c, which also subscribes to CID/path without holding
+    # the message, pulls it from b
+    c = init(tmp_path, "c")
+    try:
+        assert mizu("subscribe", target, cwd=c).stdout.decode().strip() == sub
+        mizu("remote", "add", "b", node_b.address, cwd=c)
+        from_b = pull(c)
+        # 122 posts and the stream (a, stopped, may be named by the DHT: an error, not a failure)
+        assert from_b["peers"] >= 1 and from_b["records"] == 123, from_b
+        assert titles(c, target) == titles(b, target) == [f"post {i:03}" for i in range(122)]
+    finally:
+        node_b.stop()

@@ -73,6 +73,7 @@ class Repository(repository.Repository):
         holds each row; past that, a QueryTimeout.
         """
         from mizu_core.feeds.filters import hidden_subjects
+        from mizu_core.feeds.queries import pointer_target
         from mizu_core.query import engine
         from mizu_core.query.deadline import Deadline, configured_timeout
 
@@ -91,6 +92,12 @@ class Repository(repository.Repository):
                 message = read_message(txn, cid.to_v1())
                 if message is None:
                     raise NotFound(f"message {cid} is not in the repository")
+                target = pointer_target(message) if not path else None
+                if target is not None:  # a feed's pointer (CID/path): run what it points at
+                    cid, path = target
+                    message = read_message(txn, cid)
+                    if message is None:
+                        raise NotFound(f"message {cid}, which the query points into, is not in the repository")
                 query, self_iri = message, message_iri(cid.to_v1())
             elif isinstance(query, (str, bytes)):
                 query = codec.parse_json(query)

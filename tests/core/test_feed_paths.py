@@ -128,3 +128,11 @@ def test_pushed_to_a_peer_that_follows_it_while_lacking_the_message() -> None:
     mine = subscriptions.refresh(c, sub.cid)
     assert mine.active and mine.records == 14 and mine.root == subscriptions.get(a, sub.cid).root
     assert titles(c, stream) == titles(a, stream) and all(c.has(p) for p in posts)
+
+
+def test_querying_a_feed_by_its_id_runs_the_query_it_points_at() -> None:
+    a = Repository.memory()
+    stream, _ = publish_stream(a, 3)
+    sub, _ = subscriptions.subscribe(a, cid=stream, path="queries/latest")
+    by_id = sorted(row["?t"] for row in a.query(cid=sub.cid))
+    assert by_id == titles(a, stream) == ["post 0", "post 1", "post 2"]

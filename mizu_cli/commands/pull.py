@@ -14,7 +14,7 @@ from mizu_cli.state import state
 if TYPE_CHECKING:
     from mizu_core.api import Repository
     from mizu_core.message.cid import CID
-    from mizu_core.sync.exchange import Report
+    from mizu_core.sync.exchange import Report, Result
     from mizu_core.sync.session import Progress
 
     Exchange = Callable[[Repository, CID | None, list[str], Progress | None], Report]
@@ -32,7 +32,7 @@ def pull(
     nodes, then the missing records and the blocks they link, each batch verified."""
     from mizu_core.sync import exchange
 
-    _sync(ctx, sub, peers, lambda repo, cid, addrs, progress: exchange.pull(repo, cid, addrs, progress, timeout), "pulled")
+    _sync(ctx, sub, peers, lambda repo, cid, addrs, progress: exchange.pull(repo, cid, addrs, progress, timeout, check=False), "pulled")
 
 
 def push(
@@ -44,12 +44,13 @@ def push(
     """Send peers the records of subscriptions they track and lack."""
     from mizu_core.sync import exchange
 
-    _sync(ctx, sub, peers, lambda repo, cid, addrs, _: exchange.push(repo, cid, addrs, timeout), "pushed")
+    _sync(ctx, sub, peers, lambda repo, cid, addrs, _: exchange.push(repo, cid, addrs, timeout, check=False), "pushed")
 
 
 def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run: Exchange, verb: str) -> None:
     from mizu_core.message.cid import parse_cid
-    from mizu_core.sync.remotes import resolve_peers
+    from mizu_core.sync.exchange import NO_RECORDS, PULLED, PUSHED, UNREACHABLE, UP_TO_DATE
+    from mizu_core.sync.remotes import remote_addresses, resolve_peers
 
     st = state(ctx)
     repo = st.repository()
@@ -58,8 +59,18 @@ def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run: Exc
     report = run(repo, parse_cid(sub) if sub else None, addresses, progress)
     if progress:
         sys.stderr.write("\n")
-    for peer, error in report.errors:
-        warn(f"{peer}: {error}")
+    failure = report.failure()
+    if report.peers == 0 and failure is not None:  # no peer answered well: one error line
+        if st.json and any(r.status != UNREACHABLE for r in report.results):  # and what those reached said
+            print_json(report.as_json(), pretty=False)
+        raise failure
+    names = {address: name for name, address in remote_addresses(repo).items()}
+    for result in report.results:
+        if result.status in (UP_TO_DATE, NO_RECORDS):  # notes: what a pull that moved nothing found
+            if not st.quiet and not st.json:
+                warn(_line(result, names))
+        elif result.status not in (PULLED, PUSHED):  # failures: always
+            warn(_line(result, names))
     if st.json:
         print_json(report.as_json(), pretty=False)
     elif not st.quiet:
@@ -69,6 +80,25 @@ def _sync(ctx: typer.Context, sub: str | None, peers: list[str] | None, run: Exc
         plural = "" if report.peers == 1 else "s"
         print(f"{verb} {report.records} records ({human_size(size)}) for {target} {direction} "
               f"{report.peers} peer{plural} in {report.seconds:.1f} s")
+    if failure is not None:
+        raise failure
+
+
+def _line(result: Result, names: dict[str, str]) -> str:
+    """One peer and subscription, as a line on standard error: the peer by its remote
+    name, else its address."""
+    from mizu_core.sync.exchange import NO_RECORDS, NOT_TRACKED, REFUSED, UP_TO_DATE
+
+    peer = names.get(result.peer, result.peer)
+    if result.status == UP_TO_DATE:
+        return f"up to date with {peer} for {result.sub}"
+    if result.status == REFUSED:
+        return f"{peer} refused {result.sub}: {result.reason}"
+    reason = result.reason or result.status
+    if result.status in (NO_RECORDS, NOT_TRACKED):  # the session's words, after the peer id
+        peer_id = result.peer.rsplit("/p2p/", 1)[-1]
+        return f"{peer} {reason.removeprefix(peer_id + ' ')}"
+    return f"{peer}: {reason}"
 
 
 def _progress_bar() -> Callable[[int, int], None]:

@@ -40,6 +40,15 @@ MAX_TREE_NODES = 1_000_000  # a peer's tree bigger than this is refused
 Progress = Callable[[int, int], None]  # (records stored, records needed)
 
 
+class Refused(PeerError):
+    """The peer answered a request with an error frame: it is up and says why not (a bad
+    query block, a busy node, a feed over its bounds). The stream stays usable."""
+
+    def __init__(self, peer: str, reason: str) -> None:
+        super().__init__(f"{peer} refused: {reason}")
+        self.reason = reason
+
+
 @dataclass
 class Transfer:
     """What one exchange with one peer moved (kept as it goes: useful after an error too)."""
@@ -74,7 +83,7 @@ class SyncSession:
         if response is None:
             raise PeerError(f"{self.peer} closed the stream")
         if "error" in response:  # a hostile peer's text: one short line
-            raise PeerError(f"{self.peer}: {shorten(str(response['error']), MAX_ERROR)}")
+            raise Refused(self.peer, shorten(str(response["error"]), MAX_ERROR))
         return response
 
     async def roots(self, subs: list[CID], queries: list[bytes | None] | None = None) -> list[CID | None]:
@@ -91,19 +100,25 @@ class SyncSession:
 
     # -- pull ----------------------------------------------------------------------------
 
-    async def pull(self, sub: CID, progress: Progress | None = None) -> Transfer:
-        transfer = Transfer()
+    async def pull(self, sub: CID, progress: Progress | None = None,
+                   transfer: Transfer | None = None) -> Transfer:
+        """Pull `sub` from the peer (into `transfer`, which keeps what was moved if this
+        raises). NotServed: the peer neither follows the feed nor could build it."""
+        transfer = transfer if transfer is not None else Transfer()
         start = self.reader.received
         try:
             local = subscriptions.refresh(self.repo, sub)
-            (remote_root,) = await self.roots([sub], [self._query_block(sub)])
+            query = self._query_block(sub)
+            (remote_root,) = await self.roots([sub], [query])
             if remote_root is None:
-                raise NotServed(f"{self.peer} does not serve {sub}")
+                unsent = "" if query is not None else " (its query is not here to send)"
+                raise NotServed(f"{self.peer} holds no records for {sub}{unsent}")
             ours = subscriptions.node_cids(self.repo, sub)
             if remote_root == local.root or remote_root in ours:
                 transfer.up_to_date = True
                 return transfer
             need = await self._walk(sub, remote_root, ours, transfer)
+            transfer.up_to_date = not need  # it holds nothing we lack
             await self.fetch(need, transfer, sub, progress)
         finally:
             transfer.bytes_received = self.reader.received - start
@@ -200,19 +215,22 @@ class SyncSession:
 
     # -- push ----------------------------------------------------------------------------
 
-    async def push(self, sub: CID) -> Transfer:
-        transfer = Transfer()
+    async def push(self, sub: CID, transfer: Transfer | None = None) -> Transfer:
+        """Push `sub` to the peer (into `transfer`, as for pull). NotServed: the peer does
+        not track the feed."""
+        transfer = transfer if transfer is not None else Transfer()
         start, received = self.sent, self.reader.received
         try:
             local = subscriptions.refresh(self.repo, sub)
             (remote_root,) = await self.roots([sub])
             if remote_root is None:
-                raise PeerError(f"{self.peer} does not track {sub}",
+                raise NotServed(f"{self.peer} does not track {sub}",
                                 hint="it must subscribe first: mizu subscribe " + str(sub))
             if remote_root == local.root:
                 transfer.up_to_date = True
                 return transfer
             missing = await self._their_missing(sub, local.root)
+            transfer.up_to_date = not missing
             await self._send(sub, missing, transfer)
         finally:
             transfer.bytes_sent = self.sent - start

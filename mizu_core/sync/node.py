@@ -35,9 +35,13 @@ DEFAULT_PORT = 4737
 DIAL_TIMEOUT = 5.0
 SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
-POLL_INTERVAL = 0.25  # how often serve looks for local arrivals (one LMDB read)
+POLL_INTERVAL = 0.25  # how often serve looks for local arrivals and subscriptions come or gone
 RECONNECT_INTERVAL = 2.0
 PROVIDE_INTERVAL = 30.0
+# A feed's topic joined again this soon after leaving it waits until then (announcements
+# go out meanwhile without joining): libp2p's gossipsub takes a join within 10 s of a leave
+# for a GRAFT flood and keeps the node out of the topic's mesh for a minute.
+REJOIN_DELAY = 11.0
 
 
 def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
@@ -203,7 +207,10 @@ class ServingNode:
         # or also followed (pulled from peers, like a subscription).
         self.asked_feeds: str = repo.config.get("serve.asked-feeds")
         self.roots: dict[CID, CID | None] = {}  # last root announced per subscription
-        self.topics: dict[CID, Any] = {}
+        self.topics: set[CID] = set()  # the feeds announced, whose topic is joined (or soon)
+        self.left: dict[CID, float] = {}  # when each topic left was left (trio's clock)
+        self.asked: dict[CID, bool] = {}  # whether each is a feed peers asked for
+        self.scopes: dict[CID, trio.CancelScope] = {}  # of each one's topic and provider tasks
         self.pulling: set[tuple[str, CID]] = set()
         self.discovered: dict[str, str] = {}  # peer id → multiaddr, found by mDNS
 
@@ -287,26 +294,90 @@ class ServingNode:
                 await stream.close()
 
     async def _follow_local(self, nursery: trio.Nursery) -> None:
-        """Track new subscriptions and local arrivals; announce every new root."""
+        """Track the subscriptions (and the feeds peers asked for) as they come and go,
+        and local arrivals: every POLL_INTERVAL, join the topic of each new one and
+        announce every new root; leave the topic of each one gone (unsubscribed, or a
+        feed peers asked for dropped to make room or by gc) and stop providing it."""
+        first = True
         while True:
-            for sub in subscriptions.listing(self.repo, asked=self.asked_feeds != "answer"):
+            listed = subscriptions.listing(self.repo, asked=self.asked_feeds != "answer")
+            present = {sub.cid: bool(sub.asked) for sub in listed}
+            for cid in [c for c in self.topics if c not in present]:
+                await self._leave(cid)
+            for sub in listed:
                 try:
                     fresh = subscriptions.refresh(self.repo, sub.cid)
                 except NotFound:
-                    continue  # a feed peers asked for, dropped meanwhile
+                    continue  # dropped meanwhile: left at the next look
                 except MizuError as e:
                     self.log(f"cannot refresh {sub.cid}: {e}")
                     continue
+                asked = bool(sub.asked)
                 if sub.cid not in self.topics:
-                    if sub.asked:
-                        self.log(f"announcing {sub.cid}, a feed peers asked for")
-                    self.topics[sub.cid] = await self.pubsub.subscribe(TOPIC_PREFIX + str(sub.cid))
-                    nursery.start_soon(self._follow_topic, sub.cid, self.topics[sub.cid])
-                    nursery.start_soon(self._provide, sub.cid)
+                    await self._join(nursery, sub.cid, asked, first)
+                elif self.asked[sub.cid] != asked:  # subscribed to, or unsubscribed and asked for again
+                    self.asked[sub.cid] = asked
+                    self.log(f"announcing {sub.cid}" + (", a feed peers asked for" if asked else ", subscribed"))
                 if self.roots.get(sub.cid) != fresh.root:
                     self.roots[sub.cid] = fresh.root
                     await self._announce(sub.cid, fresh.root)
+            first = False
             await trio.sleep(POLL_INTERVAL)
+
+    async def _join(self, nursery: trio.Nursery, sub: CID, asked: bool, starting: bool) -> None:
+        if asked:
+            self.log(f"announcing {sub}, a feed peers asked for")
+        elif not starting:
+            self.log(f"announcing {sub}, subscribed")
+        self.topics.add(sub)
+        self.asked[sub] = asked
+        self.scopes[sub] = trio.CancelScope()
+        delay = self.left.pop(sub, -REJOIN_DELAY) + REJOIN_DELAY - trio.current_time()
+        nursery.start_soon(self._feed_tasks, sub, self.scopes[sub], delay)
+
+    async def _feed_tasks(self, sub: CID, scope: trio.CancelScope, delay: float) -> None:
+        """What runs for one announced feed until it is left: keeping its provider record,
+        and following its topic, joined after `delay` (see REJOIN_DELAY)."""
+        with scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._provide, sub)
+                if delay > 0:
+                    await trio.sleep(delay)
+                subscription = await self.pubsub.subscribe(TOPIC_PREFIX + str(sub))
+                nursery.start_soon(self._follow_topic, sub, subscription)
+
+    async def _leave(self, sub: CID) -> None:
+        """Stop announcing `sub`: its tasks end, the node leaves its topic (gossipsub tells
+        the peers) and drops it from what it provides in the DHT. Provider records other
+        peers already hold cannot be withdrawn (Kademlia has no such message): they
+        expire, and a peer that follows one is answered as any other asker."""
+        asked = self.asked.pop(sub)
+        self.scopes.pop(sub).cancel()
+        self.topics.discard(sub)
+        self.roots.pop(sub, None)
+        with contextlib.suppress(Exception):
+            await self.pubsub.unsubscribe(TOPIC_PREFIX + str(sub))
+        now = trio.current_time()
+        self.left = {c: t for c, t in self.left.items() if now - t < REJOIN_DELAY}
+        self.left[sub] = now
+        self._unprovide(sub)
+        self.log(f"stopped announcing {sub}: " + ("a feed peers asked for, dropped" if asked else "unsubscribed"))
+
+    def _unprovide(self, sub: CID) -> None:
+        """Forget our own provider record of `sub` (answered to DHT lookups from our own
+        store) and stop republishing it."""
+        with contextlib.suppress(Exception):  # libp2p's provider store is not public API
+            from libp2p.kad_dht.kad_dht import _encode_key
+
+            store = self.dht.provider_store
+            key = _encode_key(str(sub))
+            store.providing_keys.discard(key)
+            store._last_republish.pop(key, None)
+            providers = store.providers.get(key)
+            if providers is not None:
+                providers.pop(str(self.host.get_id()), None)
+                if not providers:
+                    del store.providers[key]
 
     async def _announce(self, sub: CID, root: CID | None) -> None:
         if root is None:
@@ -340,6 +411,8 @@ class ServingNode:
                         await self.dht.routing_table.add_peer(peer)
                 with trio.move_on_after(10):
                     for sub in list(self.topics):
+                        if sub not in self.topics:
+                            continue  # left meanwhile
                         with contextlib.suppress(Exception):
                             await self.dht.provide(str(sub))
                 self.log(f"provider of {len(self.topics)} subscriptions to {len(fresh)} new peers")
@@ -350,7 +423,10 @@ class ServingNode:
         from libp2p.peer.id import ID
 
         while True:
-            message = await subscription.get()
+            try:
+                message = await subscription.get()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return  # the topic was left
             try:
                 value = codec.decode(message.data)
                 root = value.get("root") if type(value) is dict else None

@@ -86,7 +86,9 @@ class SyncSession:
             raise Refused(self.peer, shorten(str(response["error"]), MAX_ERROR))
         return response
 
-    async def roots(self, subs: list[CID], queries: list[bytes | None] | None = None) -> list[CID | None]:
+    async def roots(
+        self, subs: list[CID], queries: list[bytes | list[bytes] | None] | None = None
+    ) -> list[CID | None]:
         """The peer's roots for `subs`; with `queries` (their query messages, or None for
         one not held), a peer that does not follow a feed builds it from its query."""
         frame: dict[str, Any] = {"op": "roots", "subs": subs}
@@ -125,12 +127,16 @@ class SyncSession:
         subscriptions.refresh(self.repo, sub)
         return transfer
 
-    def _query_block(self, sub: CID) -> bytes | None:
-        """The feed's query message, sent with `roots` so that any peer can answer it."""
-        data = self.repo.find_block(sub)
-        if data is None or len(data) > MAX_QUERY_BYTES or sub in filters.private_messages(self.repo):
+    def _query_block(self, sub: CID) -> bytes | list[bytes] | None:
+        """The feed's query message, sent with `roots` so that any peer can answer it; for a
+        query inside a message (CID/path), the message it points into after it."""
+        private = filters.private_messages(self.repo)
+        blocks = [self.repo.find_block(c) if c not in private else None
+                  for c in subscriptions.query_messages(self.repo, sub)]
+        if blocks[0] is None or len(blocks[0]) > MAX_QUERY_BYTES:
             return None
-        return data
+        extra = [b for b in blocks[1:] if b is not None]
+        return [blocks[0], *extra] if extra else blocks[0]
 
     async def _walk(self, sub: CID, root: CID, ours: set[CID], transfer: Transfer) -> list[CID]:
         """The records under the peer's tree that we lack, fetching only differing nodes."""

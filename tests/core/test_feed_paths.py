@@ -136,3 +136,16 @@ def test_querying_a_feed_by_its_id_runs_the_query_it_points_at() -> None:
     sub, _ = subscriptions.subscribe(a, cid=stream, path="queries/latest")
     by_id = sorted(row["?t"] for row in a.query(cid=sub.cid))
     assert by_id == titles(a, stream) == ["post 0", "post 1", "post 2"]
+
+
+def test_a_puller_sends_the_message_the_query_sits_in() -> None:
+    """A pull of a CID/path feed from a server that holds posts but not the stream: the
+    puller sends the stream with the pointer, and gets the server's posts."""
+    a, server_repo = Repository.memory(), Repository.memory()
+    stream, _ = publish_stream(a, 2)
+    (post,) = server_repo.publish([{"stream": {"$ref": f"https://mizu.stream/v0/view-raw/{stream}"},
+                                    "title": "only on the server"}]).cids
+    sub, _ = subscriptions.subscribe(a, cid=stream, path="queries/latest")
+    assert not server_repo.has(stream)
+    pulled = exchange(a, server_repo, lambda s: s.pull(sub.cid))
+    assert pulled.records == 1 and a.has(post) and server_repo.has(stream)

@@ -19,7 +19,8 @@ re-run, with the mizu children's peak memory; --profile also picks whether `mizu
 the backup re-run are profiled (slow: when a files throughput target is missed). Targets are
 printed with PASS/FAIL. Sync (bench/sync.py): `mizu pull` from a `mizu serve` on 127.0.0.1
 (initial pull of --sync-messages, then one new record into a --sync-large subscription), and
-OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio. Native
+OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio; both initial
+pulls beside `mizu import` of a CAR of the same records (pull/import, peak RSS of each). Native
 (bench/native.py, only with --only native): the C speedups, and the libraries Mizu uses in
 their place, against libipld, cbrrr and hashlib on the ingest benchmark's messages.
 
@@ -404,9 +405,53 @@ def _sync_section(r: dict[str, Any]) -> Section:
         note = (f"OrbitDB (@orbitdb/core, Helia) replicating {orbit.get('entries', r['messages']):,} "
                 f"entries on loopback: {orbit['replicate_per_s']:,.0f} entries/s; Mizu's initial "
                 f"pull is {r['ratio_vs_orbitdb']:.1f}x that rate")
-    return Section("Sync", f"Sync over libp2p on 127.0.0.1 (blocks {one['blocks']}, tree nodes "
-                   f"{one['nodes']} for the incremental pull)",
-                   [Table(["pull", "rate / time", "bytes", "peak RSS", "target"], rows), note])
+    section = Section("Sync", f"Sync over libp2p on 127.0.0.1 (blocks {one['blocks']}, tree "
+                      f"nodes {one['nodes']} for the incremental pull)",
+                      [Table(["pull", "rate / time", "bytes", "peak RSS", "target"], rows), note])
+    pairs = r.get("pull_vs_import")
+    if pairs:
+        section.blocks += _pull_vs_import(r, pairs)
+    return section
+
+
+def _pull_vs_import(r: dict[str, Any], pairs: list[dict[str, Any]]) -> list[Table | str]:
+    """Issue 23 item 5: each initial pull beside `mizu import` of a CAR of the same records."""
+    rows = []
+    for x in pairs:
+        imp = x["import"]
+        rows.append([f"{x['records']:,} records", f"{x['pull_per_s']:,.0f}",
+                     f"{x['pull_in_process_per_s']:,.0f}", f"{imp['messages_per_s']:,.0f}",
+                     f"{x['ratio']:.2f}x", f"{x['pull_wall_s']:.2f} / {imp['wall_s']:.2f}",
+                     f"{x['pull_peak_rss_mb']:,} MB", f"{imp['peak_rss_mb']:,} MB"])
+    small = min(pairs, key=lambda x: x["records"])
+    big = max(pairs, key=lambda x: x["records"])
+    checks: list[tuple[str, str, bool]] = [
+        (f"pull >= {sync.TARGET_PULL_OVER_IMPORT}x import, {x['records']:,}", f"{x['ratio']:.2f}x",
+         x["ratio"] >= sync.TARGET_PULL_OVER_IMPORT) for x in pairs]
+    checks += [
+        (f"pull >= {sync.TARGET_PULL_RATE:,} msg/s, {small['records']:,}",
+         f"{small['pull_per_s']:,.0f} msg/s", small["pull_per_s"] >= sync.TARGET_PULL_RATE),
+        (f"pull peak RSS < {sync.TARGET_PULL_RSS_MB} MB, {big['records']:,}",
+         f"{big['pull_peak_rss_mb']:,} MB", big["pull_peak_rss_mb"] < sync.TARGET_PULL_RSS_MB),
+    ]
+    r["targets"] = {name: ok for name, _, ok in checks}
+    return [
+        Table(["pull against import", "pull msg/s", "pull msg/s, own s", "import msg/s", "pull/import",
+               "seconds pull / import", "pull peak RSS", "import peak RSS"], rows),
+        "pull against import: the initial pulls above, and `mizu --json import FEED.car` into "
+        "a fresh repository of a CAR of the same feed (`mizu export --car --subscription`, from "
+        "the publisher, not timed; the import checks every block's hash and every signature, "
+        "and stores all, with no network and no serve running); pull msg/s and import msg/s "
+        "are records over the whole process's wall time (start-up included, for the pull also "
+        "connecting and libp2p's import), by the same clock; own s = records over the "
+        "pull's own `seconds` (node start, connecting and the exchange; no interpreter start-up "
+        "or imports), as the first row above; the import counts the query message too (one more); "
+        "peak RSS is ru_maxrss of each process",
+        Table(["target (issue 23, item 5)", "measured", "result"],
+              [[name, measured, _verdict(ok)] for name, measured, ok in checks]),
+        "the incremental targets (one new record: <= 1% of the bytes, <= 500 ms) are in the "
+        "first table",
+    ]
 
 
 def _text(sections: list[Section]) -> str:

@@ -83,14 +83,19 @@ class Report:
         failed = [r for r in self.results if r.sub not in answered]
         if not failed:
             return None
-        errors = [r.error for r in failed if r.error is not None]
-        worst = next((e for e in errors if isinstance(e, RejectedData)), errors[0] if errors else None)
-        if worst is None:
-            return PeerError("no peer answered")
         unanswered = list(dict.fromkeys(r.sub for r in failed))
         what = "" if len(unanswered) == len(self.subscriptions) else \
             f" for {unanswered[0]}" if len(unanswered) == 1 else f" for {len(unanswered)} subscriptions"
-        return _like(worst, f"no peer answered well{what}: {worst}")
+        return _worst([r.error for r in failed if r.error is not None], what)
+
+
+def _worst(errors: list[MizuError], what: str = "") -> MizuError:
+    """The one error for failures where no peer answered well: bad data (exit 1)
+    outranks the others (exit 4), so cron tells "bad data" from "no peers"."""
+    worst = next((e for e in errors if isinstance(e, RejectedData)), errors[0] if errors else None)
+    if worst is None:
+        return PeerError("no peer answered")
+    return _like(worst, f"no peer answered well{what}: {worst}")
 
 
 def _like(error: MizuError, message: str) -> MizuError:
@@ -263,8 +268,5 @@ def _exchange(repo: Repository, report: Report, peers: list[str],
         for transfer in outcome.result if isinstance(outcome.result, list) else [outcome.result]:
             report.add(transfer)
     if report.peers == 0:
-        errors = [o.error for o in outcomes if o.error is not None]
-        # Bad data outranks unreachable peers: cron tells "no peers" (4) from "bad data" (1).
-        worst = next((e for e in errors if isinstance(e, RejectedData)), errors[0] if errors else None)
-        raise _like(worst, f"no peer answered well: {worst}") if worst else PeerError("no peer answered")
+        raise _worst([o.error for o in outcomes if o.error is not None])
     return report

@@ -99,8 +99,9 @@ class Server:
     def _root(self, sub: CID, blocks: list[bytes] | None, peer: str) -> CID | None:
         """The current root of the feed `sub` here: one followed (None if it fails to
         refresh, as before), one asked for before, or one built now from `blocks`, its query
-        message (and, for a query inside a message, the message it points into). None: no such feed here and no query to build it from. A bad query block,
-        a build over its bounds or too many builds at once raise (an error response)."""
+        message (and, for a query inside a message, the message it points into). None: no
+        such feed here and no query to build it from. A bad query block, a build over its
+        bounds or too many builds at once raise (an error response)."""
         try:
             known: subscriptions.Subscription | None = subscriptions.get(self.repo, sub, asked=True)
         except NotFound:
@@ -109,23 +110,22 @@ class Server:
         if blocks is not None and (known is None or not known.active):
             query = self._query_block(sub, blocks[0], peer)
             included = [self._included_block(sub, data, peer) for data in blocks[1:]]
-        if known is not None and not known.asked:
-            try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
-            except MizuError:
+        building = known is None and query is not None
+        if building and not self.builds.acquire(blocking=False):
+            raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
+        try:
+            found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
+        except NotFound:
+            if building:
+                raise
+            return None  # dropped meanwhile (least recently asked, or gc)
+        except MizuError:
+            if known is not None and not known.asked:
                 return None  # as it always answered for a feed it follows and cannot refresh
-        elif known is None and query is not None:
-            if not self.builds.acquire(blocking=False):
-                raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
-            try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
-            finally:
+            raise
+        finally:
+            if building:
                 self.builds.release()
-        else:
-            try:
-                found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
-            except NotFound:  # dropped meanwhile (least recently asked, or gc)
-                return None
         return found.root if found is not None else None
 
     def _query_block(self, sub: CID, block: bytes, peer: str) -> Checked:

@@ -58,17 +58,34 @@ def unsubscribe(
     subscriptions.unsubscribe(state(ctx).repository(), parse_cid(cid))
 
 
-def subscriptions(ctx: typer.Context) -> None:
+def subscriptions(
+    ctx: typer.Context,
+    asked: bool = typer.Option(False, "--asked", help="Also list the feeds peers asked this node for (mizu-serve(1))."),
+) -> None:
     """List subscriptions: CID, number of records, tree root (--json for scripts)."""
+    from mizu_core.errors import NotFound
     from mizu_core.feeds import subscriptions as subs
 
     st = state(ctx)
     repo = st.repository()
-    listing = [subs.refresh(repo, s.cid) for s in subs.listing(repo)]
+    listing = []
+    for s in subs.listing(repo, asked=asked):
+        try:
+            listing.append((subs.refresh(repo, s.cid), subs.query_path(repo, s.cid)))
+        except NotFound:
+            continue  # an asked feed a running serve dropped meanwhile
     if st.json:
         print_json([{"cid": str(s.cid), "records": s.records, "root": str(s.root) if s.root else None,
-                     "active": s.active} for s in listing])
+                     "active": s.active, "query": path, "asked": _utc(s.asked) if s.asked else None}
+                    for s, path in listing])
         return
-    for s in listing:
+    for s, path in listing:
         status = f"{s.records} records" if s.active else "waiting for its query"
-        print(f"{s.cid}\t{status}\t{s.root}")
+        notes = ([f"query at {path}"] if path else []) + ([f"asked for by peers, last {_utc(s.asked)}"] if s.asked else [])
+        print("\t".join([str(s.cid), status, str(s.root), *notes]))
+
+
+def _utc(seconds: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(int(seconds), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

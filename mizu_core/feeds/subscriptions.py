@@ -84,6 +84,14 @@ def query_messages(repo: Repository, cid: CID) -> list[CID]:
     return [cid] if target is None else [cid, target[0]]
 
 
+def query_path(repo: Repository, cid: CID) -> str | None:
+    """`CID/path` of the query a feed's pointer names (a query inside a message), as
+    `mizu subscribe` takes it; None for a feed whose query message is its own, or not here."""
+    with repo.store.reader() as txn:
+        target = pointer_target(read_message(txn, cid.to_v1()))
+    return None if target is None else f"{target[0]}/{target[1]}".rstrip("/")
+
+
 def _query_cids(message: Any, cid: CID) -> set[CID]:
     """The feed's own records besides what matches: its query message, and the message a
     pointer points into."""
@@ -230,7 +238,43 @@ def ask(repo: Repository, cid: CID, query: Checked | None, bounds: AskBounds,
             if current is not None and query is not None and not current.active:
                 _check_query(txn, cid, query, included)  # the query a followed feed was waiting for
                 store_checked(txn, [query, *included])
-    return refresh(repo, cid)
+    fresh = refresh(repo, cid)
+    if fresh.asked:
+        _bound_grown(repo, fresh, bounds)
+    return fresh
+
+
+def _bound_grown(repo: Repository, feed: Subscription, bounds: AskBounds) -> None:
+    """An asked feed grows as messages arrive: held to the bounds of a first build, it is
+    dropped (and the ask refused) over the per-feed limit; over the total, the other asked
+    feeds go, least recently asked first."""
+    limit = min(bounds.records, bounds.total)
+    if feed.records > limit:
+        with repo.store.writer() as txn:
+            subscription_tables.drop(txn, feed.cid.raw)
+        raise QueryError(f"feed {feed.cid} grew to {feed.records} records here, over what this node "
+                         f"keeps for a feed it does not follow ({limit})")
+    with repo.store.reader() as txn:
+        if not _make_room(txn, feed.cid, feed.records, bounds, new=False, drop=False):
+            return
+    with repo.store.writer() as txn:
+        _make_room(txn, feed.cid, feed.records, bounds, new=False)
+
+
+def _make_room(txn: Txn, cid: CID, records: int, bounds: AskBounds, new: bool, drop: bool = True) -> bool:
+    """Drop asked feeds other than `cid`, least recently asked first, until its `records`
+    fit in `bounds.total` (and, for a `new` one, it fits in `bounds.feeds`). Whether any
+    had to go (with `drop` false, only that is told)."""
+    others = sorted((s for k, v in subscription_tables.states(txn)
+                     if (s := Subscription.decode(k, v, txn)).asked and s.cid != cid), key=lambda s: s.asked)
+    total, dropped = sum(s.records for s in others) + records, False
+    while others and ((new and len(others) >= bounds.feeds) or total > bounds.total):
+        if not drop:
+            return True
+        oldest = others.pop(0)
+        subscription_tables.drop(txn, oldest.cid.raw)
+        total, dropped = total - oldest.records, True
+    return dropped
 
 
 def _check_query(txn: Txn, cid: CID, query: Checked, included: Sequence[Checked] = ()) -> Any:
@@ -276,13 +320,7 @@ def _build_asked(repo: Repository, cid: CID, query: Checked, bounds: AskBounds, 
     with repo.store.writer() as txn:
         if _read(txn, cid) is not None:
             return  # another request built it meanwhile
-        asked = sorted((s for k, v in subscription_tables.states(txn)
-                        if (s := Subscription.decode(k, v, txn)).asked), key=lambda s: s.asked)
-        total = sum(s.records for s in asked) + len(found)
-        while asked and (len(asked) >= bounds.feeds or total > bounds.total):
-            oldest = asked.pop(0)
-            subscription_tables.drop(txn, oldest.cid.raw)
-            total -= oldest.records
+        _make_room(txn, cid, len(found), bounds, new=True)
         store_checked(txn, [query, *included])
         count = _add(txn, cid, found)
         root = _rebuild(txn, cid, None)

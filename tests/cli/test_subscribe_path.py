@@ -26,7 +26,9 @@ def test_subscribe_to_a_query_inside_a_message(mizu: Mizu) -> None:
     assert json.loads(mizu("view", sub).stdout) == {
         "$include": f"https://mizu.stream/v0/view-raw/{stream}/queries/latest"}
     listing = json.loads(mizu("--json", "subscriptions").stdout)
-    assert listing == [{"cid": sub, "records": 3, "root": listing[0]["root"], "active": True}]
+    assert listing == [{"cid": sub, "records": 3, "root": listing[0]["root"], "active": True,
+                        "query": f"{stream}/queries/latest", "asked": None}]
+    assert mizu("subscriptions").stdout.endswith(f"\tquery at {stream}/queries/latest\n")
     again = mizu("subscribe", f"{stream}/queries/latest/")
     assert again.stdout.strip() == sub and "already subscribed" in again.stderr
     assert mizu("subscribe", sub).stdout.strip() == sub  # by the pointer's CID: the same feed

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 from tests.cli.conftest import Mizu
 
@@ -18,11 +20,32 @@ def test_subscribe_list_and_unsubscribe(mizu: Mizu) -> None:
     again = mizu("subscribe", sub)  # by CID: the same subscription
     assert again.stdout.strip() == sub and "already subscribed" in again.stderr
     listing = json.loads(mizu("--json", "subscriptions").stdout)
-    assert listing == [{"cid": sub, "records": 2, "root": listing[0]["root"], "active": True}]
+    assert listing == [{"cid": sub, "records": 2, "root": listing[0]["root"], "active": True,
+                        "query": None, "asked": None}]
+    assert mizu("subscriptions").stdout == f"{sub}\t2 records\t{listing[0]['root']}\n"
     assert mizu("unsubscribe", sub).code == 0
     assert json.loads(mizu("--json", "subscriptions").stdout) == []
     missing = mizu("unsubscribe", sub)
     assert missing.code == 1 and missing.stderr.startswith("error: not subscribed")
+
+
+def test_feeds_peers_asked_for_are_listed_with_asked(mizu: Mizu, repo_dir: Path) -> None:
+    from mizu_core import Repository
+    from mizu_core.message import codec
+    from mizu_core.message.cid import CID
+    from mizu_core.sync.server import Server
+
+    mizu("put", input='{"feed": "news", "title": "hello"}')
+    query = codec.encode(json.loads(QUERY))
+    with Repository.open(repo_dir) as repo:  # as a serving node does when a peer asks
+        (root,) = Server(repo).answer({"op": "roots", "subs": [CID.for_block(query)], "queries": [query]})["roots"]
+    assert mizu("subscriptions").stdout == ""  # not a subscription
+    (listed,) = json.loads(mizu("--json", "subscriptions", "--asked").stdout)
+    assert listed["cid"] == str(CID.for_block(query)) and listed["root"] == str(root)
+    assert listed["records"] == 2 and listed["query"] is None
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", listed["asked"])
+    line = mizu("subscriptions", "--asked").stdout
+    assert line == f"{listed['cid']}\t2 records\t{root}\tasked for by peers, last {listed['asked']}\n"
 
 
 def test_subscribing_to_a_cid_not_here_waits_for_its_query(mizu: Mizu) -> None:

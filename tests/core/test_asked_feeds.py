@@ -150,3 +150,19 @@ def test_a_bad_query_block_is_refused_and_stores_nothing() -> None:
     assert "malformed 'queries'" in server.answer({"op": "roots", "subs": [cid], "queries": [good, good]})["error"]
     assert a.count_triples() == before and subscriptions.listing(a, asked=True) == []
     assert ask(server, FEED)["roots"][0] is not None  # and the good one is answered
+
+
+def test_an_asked_feed_that_grows_is_held_to_the_same_bounds() -> None:
+    a = Repository.memory()
+    for n in range(2):
+        a.publish([{"feed": f"news{n}", "title": f"t{i}"} for i in range(4)])
+    server = Server(a, subscriptions.AskBounds(feeds=10, records=8, total=12, budget=5.0, touch=0.0))
+    cids = [CID.for_block(codec.encode(feed_query(n))) for n in range(2)]
+    assert ask(server, feed_query(0))["roots"][0] is not None  # 5 records: 4 posts, the query
+    assert ask(server, feed_query(1))["roots"][0] is not None  # 10 in all
+    a.publish([{"feed": "news1", "title": f"u{i}"} for i in range(3)])  # feed 1 grows to 8: 13 in all
+    assert ask(server, feed_query(1))["roots"][0] is not None
+    assert [s.cid for s in subscriptions.listing(a, asked=True)] == [cids[1]]  # the older went
+    a.publish([{"feed": "news1", "title": "v"}])  # 9: over the limit of one feed
+    assert "grew to 9 records here" in ask(server, feed_query(1))["error"]
+    assert subscriptions.listing(a, asked=True) == []

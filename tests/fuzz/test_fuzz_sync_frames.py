@@ -92,6 +92,23 @@ queries = st.one_of(
     st.builds(lambda inc: {"@select": "?t", "@where": {"$include": inc}}, odd_values),
     st.just(FEED),
 )
+
+
+def _encoded(value: Any) -> bytes:
+    try:
+        return codec.encode(value)
+    except MizuError:
+        return b"\xa0"  # not encodable as DAG-CBOR (floats that are integers and the like)
+
+
+# A feed's query sent with `roots` (`queries`): a query message, bytes, a pointer, lists of them.
+query_blocks = st.one_of(
+    queries.map(_encoded),
+    st.binary(max_size=200),
+    iris.map(lambda iri: _encoded({"$include": iri})),
+    st.just(_encoded(FEED)).map(lambda b: b.replace(b"news", b"nows")),
+)
+query_entries = st.one_of(st.none(), query_blocks, st.lists(query_blocks, max_size=3))
 cid_lists = st.one_of(
     st.lists(st.deferred(some_cids), max_size=8),
     st.integers(MAX_BATCH - 1, MAX_BATCH + 2).flatmap(lambda n: st.deferred(some_cids).map(lambda c: [c] * n)),
@@ -106,9 +123,11 @@ def frames(draw: st.DrawFn) -> dict[str, Any]:
     frame: dict[str, Any] = {"op": op}
     if draw(st.booleans()):
         frame["sub"] = draw(st.one_of(st.just(sub), st.deferred(some_cids), odd_values))
-    for key in draw(st.sets(st.sampled_from(["subs", "cids", "blocks", "query", "extra"]))):
+    for key in draw(st.sets(st.sampled_from(["subs", "cids", "blocks", "query", "queries", "extra"]))):
         if key == "query":
             frame[key] = draw(queries)
+        elif key == "queries":
+            frame[key] = draw(st.one_of(st.lists(query_entries, max_size=4), odd_values))
         elif key == "blocks":
             frame[key] = draw(st.one_of(
                 st.lists(st.sampled_from(blocks), max_size=5),
@@ -124,6 +143,10 @@ def frames(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.booleans()):
             data[0] = data[0].replace(b"pushed", b"forged")
         frame.update({"sub": sub, "cids": [CID.for_block(blocks[i]) for i in chosen], "blocks": data})
+    if op == "roots" and draw(st.booleans()):  # a well-formed ask for a feed, by its query
+        entry = draw(st.one_of(query_blocks, st.lists(query_blocks, min_size=1, max_size=2)))
+        first = entry if type(entry) is bytes else entry[0]
+        frame.update({"subs": [CID.for_block(first)], "queries": [entry]})
     return frame
 
 
@@ -151,7 +174,8 @@ def test_the_server_answers_any_frame_or_refuses_it_and_stores_nothing_on_failur
     except MizuError:
         raise AssertionError("answer() turns every MizuError into an error response") from None
     check_reply(reply, frame)
-    if "error" in reply or frame.get("op") not in ("put",):
+    builds = frame.get("op") == "roots" and "queries" in frame  # an asked feed stores its query
+    if "error" in reply or (frame.get("op") != "put" and not builds):
         assert counts(repo) == before, (frame, reply)
     # the same frame through the bytes a peer sends
     try:

@@ -61,7 +61,7 @@ class Repository(repository.Repository):
     def query(
         self, query: Any = None, params: dict[str, Any] | None = None, *,
         cid: CID | str | None = None, path: str = "", sparql: bool = False, nquads: bool = False,
-        timeout: float | None = None,
+        timeout: float | None = None, public: bool = False,
     ) -> Iterator[Any]:
         """Run a json-rql query (an object or JSON text) and yield JSON rows as found.
 
@@ -70,7 +70,8 @@ class Repository(repository.Repository):
         `nquads`, a @construct or @describe yields N-Quads lines instead of objects. The
         whole query sees one snapshot. It may work for `timeout` seconds (default: the
         `query.timeout` setting, 30; 0 is no limit), not counting the time the caller
-        holds each row; past that, a QueryTimeout.
+        holds each row; past that, a QueryTimeout. With `public`, what a private filter
+        covers is hidden too, as from peers (a block filter's always is).
         """
         from mizu_core.feeds.filters import hidden_subjects
         from mizu_core.feeds.queries import pointer_target
@@ -78,11 +79,13 @@ class Repository(repository.Repository):
         from mizu_core.query.deadline import Deadline, configured_timeout
 
         seconds = configured_timeout(self.config) if timeout is None else timeout
-        deadline = Deadline(seconds, hint=None if timeout is not None else
-                            "raise it with: mizu config set query.timeout SECONDS (0: no limit)")
+        if timeout is None:
+            deadline = Deadline(seconds, hint="raise it with: mizu config set query.timeout SECONDS (0: no limit)")
+        else:  # the caller's own limit, not the setting
+            deadline = Deadline(seconds, f"query timed out after {seconds:g} s")
         with self.index() as whole:
             txn = whole.txn
-            index = whole.hiding(hidden_subjects(self, txn))
+            index = whole.hiding(hidden_subjects(self, txn, ("block", "private") if public else ("block",)))
             if sparql:
                 yield from engine.run_sparql(query, index, nquads, deadline)
                 return

@@ -18,4 +18,4 @@ if [ ! -x .venv/bin/mizu ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 # pip compiles an installed package, not an editable one: its modules would be compiled at
 # every start of `mizu` wherever PYTHONDONTWRITEBYTECODE is set (a third of a cold `mizu query`).
-.venv/bin/python -m compileall -q mizu_core mizu_cli >&2  # errors (a syntax error) on stderr
+.venv/bin/python -m compileall -q mizu_core mizu_cli mizu_gateway >&2  # errors (a syntax error) on stderr

@@ -6,8 +6,9 @@ import sys
 
 import typer
 
-from mizu_cli.render import dumps, print_json, print_ndjson
+from mizu_cli.render import print_json, print_ndjson
 from mizu_cli.state import state
+from mizu_core.query.formats import dumps
 
 
 def log(

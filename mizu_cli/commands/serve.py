@@ -13,21 +13,21 @@ def serve(
     ctx: typer.Context,
     listen: list[str] = typer.Option(None, "--listen", metavar="MULTIADDR", help="Address to listen on (repeatable; default: serve.listen, else /ip4/0.0.0.0/tcp/4737; port 0 picks one)."),
     no_mdns: bool = typer.Option(False, "--no-mdns", help="Do not discover or announce peers on the local network."),
+    http: list[str] = typer.Option(None, "--http", metavar="[HOST:]PORT", help="Also run the HTTP gateway there (repeatable; host 127.0.0.1 unless given; port 0 picks one): mizu-gateway(7)."),
+    offline: bool = typer.Option(False, "--offline", help="Run the HTTP gateway alone: no libp2p, no peers."),
 ) -> None:
     """Run a libp2p node with this repository's identity until SIGTERM or Ctrl-C.
 
     Prints its addresses (also recorded in .mizu/serve.json), answers the sync protocol
     for every subscription, announces new roots on gossipsub, publishes DHT provider
-    records, and pulls at once when a peer announces a root it lacks.
+    records, and pulls at once when a peer announces a root it lacks. With --http, it
+    also answers HTTP there (the gateway); with --offline, only that.
     """
-    from mizu_core.sync.node import DEFAULT_PORT, ServingNode
+    from mizu_core.errors import UsageError
+    from mizu_core.repo import serve_record
 
     st = state(ctx)
     repo = st.repository()
-    configured = repo.config.get("serve.listen")
-    addresses = listen or ([configured] if isinstance(configured, str) else configured) or [
-        f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"
-    ]
 
     def log(message: str) -> None:
         if not st.quiet:
@@ -37,4 +37,20 @@ def serve(
         for address in bound:
             print(address, flush=True)
 
+    if offline:
+        if not http or listen or no_mdns:
+            raise UsageError("--offline runs the HTTP gateway alone: give --http, and no --listen or --no-mdns")
+        from mizu_gateway.server import run_offline
+
+        repo.open_for_writes()
+        run_offline(repo, list(http), ready, log, lambda urls: serve_record.record(repo, [] if urls is not None else None, urls or ()))
+        return
+    from mizu_core.sync.node import DEFAULT_PORT, ServingNode
+
+    configured = repo.config.get("serve.listen")
+    addresses = listen or ([configured] if isinstance(configured, str) else configured) or [
+        f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"
+    ]
+    if http:
+        raise UsageError("--http runs with --offline for now: the gateway beside libp2p is not built yet")
     ServingNode(repo, list(addresses), mdns=not no_mdns, log=log).run(ready)

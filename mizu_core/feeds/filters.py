@@ -71,12 +71,13 @@ def covered(repo: Repository, kind: str) -> set[CID]:
         return found
 
 
-def hidden_subjects(repo: Repository, txn: Txn) -> set[int]:
-    """Term ids of every node of the messages a block filter covers."""
+def hidden_subjects(repo: Repository, txn: Txn, kinds: tuple[str, ...] = ("block",)) -> set[int]:
+    """Term ids of every node of the messages a block filter covers (or the filters of
+    `kinds`: a public answer hides the private ones too)."""
     from mizu_core.message.triples import message_triples
     from mizu_core.repo.index import TermDictionary
 
-    blocked = covered(repo, "block")
+    blocked = set().union(*(covered(repo, kind) for kind in kinds))
     if not blocked:
         return set()
     dictionary = TermDictionary(txn)

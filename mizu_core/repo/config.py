@@ -100,6 +100,11 @@ KEYS: dict[str, Key] = {
     "serve.asked-feeds": Key("text", "announce", choices=("answer", "announce", "follow")),
     "serve.asked-feeds-max": Key("int", 64, 0, 100_000),
     "swarm.key-file": Key("text"),
+    # The HTTP gateway (man/mizu-gateway.7): what one request may cost.
+    "gateway.hosts": Key("texts"),  # Host names served besides loopback ones and the bound host
+    "gateway.max-body": Key("int", 16 << 20, 1, 1 << 34),  # bytes of a request body
+    "gateway.max-queries": Key("int", 8, 1, 1024),  # queries answered at once; more get 503
+    "gateway.query-timeout": Key("seconds", 10, 0.001, 86_400),
     "filters.pin": Key("any"),
     "filters.private": Key("any"),
     "filters.block": Key("any"),

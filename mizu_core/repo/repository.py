@@ -7,7 +7,7 @@ every read takes its own read transaction, so readers never wait for writers.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,13 +328,18 @@ class Repository:
         with self.store.reader() as txn:
             return read_message(txn, cid)
 
-    def resolve(self, cid: CID | str, path: str = "") -> Any:
-        """The value at `path` (`a/b/0`) inside a message, following CID links."""
+    def resolve(self, cid: CID | str, path: str = "", hidden: Container[CID] = ()) -> Any:
+        """The value at `path` (`a/b/0`) inside a message, following CID links (none
+        into or from a block in `hidden`: NotFound, as if it were not here)."""
         cid = as_cid(cid)
+        if cid.to_v1() in hidden:
+            raise NotFound(f"message {cid} is not in the repository")
         value: Any = self.message(cid)
         walked = str(cid)
         for seg in [s for s in path.split("/") if s]:
             if type(value) is CID:
+                if value.to_v1() in hidden:
+                    raise NotFound(f"no '{seg}' under {walked}")
                 value = codec.decode(self.block(value))
             if type(value) is dict and seg in value:
                 value = value[seg]

@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.cli.conftest import run_mizu
 
 HEAVY = {"libp2p", "trio", "pyld", "rdflib", "pyoxigraph", "jsonschema", "multiformats",
-         "cryptography", "sortedcontainers", "libipld"}  # sortedcontainers: the memory store's
+         "cryptography", "sortedcontainers", "libipld", "starlette", "hypercorn", "mizu_gateway"}  # sortedcontainers: the memory store's
 # The write paths' own modules, which a read never needs.
 WRITE_PATH = {"mizu_core.publish", "mizu_core.repo.received", "mizu_core.message.dagpb",
               "mizu_core.repo.file_stats", "mizu_core.files"}

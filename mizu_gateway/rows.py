@@ -1,0 +1,102 @@
+"""Query rows as an HTTP answer, streamed: the query runs in a worker thread a batch of
+text at a time, so the event loop (and libp2p beside it) never waits on it. Its first
+batch is computed before the status is sent, so a bad query is a 4xx, not a 200 cut short;
+an error later cuts the answer (the client sees it incomplete). At most
+`gateway.max-queries` run at once; one more is told so at once (503)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+
+from mizu_core.query.formats import FORMATS, MEDIA_TYPES, chunks
+from mizu_gateway.errors import HTTPError
+
+BATCH = 64 << 10  # characters of text computed per trip to a worker thread
+ACCEPT = {"application/json": "json", "application/sparql-results+json": "json",
+          "application/x-ndjson": "ndjson", "application/ndjson": "ndjson", "text/csv": "csv",
+          "text/tab-separated-values": "tsv", "application/n-quads": "nquads"}
+
+
+class Slots:
+    """Queries running now, at most `total`: the event loop is one thread, so a count does."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.busy = 0
+
+    def take(self) -> None:
+        if self.busy >= self.total:
+            raise HTTPError(503, f"busy answering {self.total} queries; ask again", {"Retry-After": "1"})
+        self.busy += 1
+
+    def give(self) -> None:
+        self.busy -= 1
+
+
+def requested_format(request: Request) -> str:
+    """`format=` if given, else the first type of `Accept` the gateway writes, else JSON."""
+    fmt = request.query_params.get("format")
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise HTTPError(400, f"unknown format {fmt[:40]!r} ({', '.join(FORMATS)})")
+        return fmt
+    for part in request.headers.get("accept", "").split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in ACCEPT:
+            return ACCEPT[media]
+    return "json"
+
+
+def _take(texts: Generator[str, None, None]) -> tuple[str, bool]:
+    """Up to about BATCH characters of `texts`, and whether they are the last."""
+    parts: list[str] = []
+    size = 0
+    for text in texts:
+        parts.append(text)
+        size += len(text)
+        if size >= BATCH:
+            return "".join(parts), False
+    return "".join(parts), True
+
+
+async def rows_response(rows: Iterator[Any], fmt: str, slots: Slots) -> StreamingResponse:
+    """`rows` (a core query's, not started yet) as an answer in `fmt`."""
+    texts = chunks(rows, fmt)
+    slots.take()
+    try:
+        first, done = await anyio.to_thread.run_sync(_take, texts)
+    except BaseException:
+        texts.close()
+        slots.give()
+        raise
+
+    async def body() -> Any:
+        yield first
+        finished = done
+        while not finished:
+            text, finished = await anyio.to_thread.run_sync(_take, texts)
+            yield text
+
+    return _Rows(body(), texts, slots, media_type=MEDIA_TYPES[fmt])
+
+
+class _Rows(StreamingResponse):
+    """A streamed answer that gives its query slot back and ends its snapshot however
+    the response ends (sent, failed, or the client gone before it started)."""
+
+    def __init__(self, content: Any, texts: Generator[str, None, None], slots: Slots, media_type: str) -> None:
+        super().__init__(content, media_type=media_type)
+        self.texts = texts
+        self.slots = slots
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.texts.close()  # the query's generator: its snapshot ends
+            self.slots.give()

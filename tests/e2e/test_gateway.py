@@ -1,0 +1,138 @@
+"""The HTTP gateway end to end: the installed `mizu serve --offline --http 0` answering
+over a real socket on 127.0.0.1, each endpoint against what the command line prints for
+the same repository (man/mizu-gateway.7)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import MIZU, mizu
+from tests.e2e.test_sync import init, put_lines
+
+pytestmark = pytest.mark.slow
+
+STREAM = {"name": "news", "queries": {
+    "latest": {"@select": "?t", "@where": {"stream": {"$ref": "#"}, "title": "?t"}},
+    "by": {"@select": "?t", "@where": {"author": {"$var": "who"}, "title": "?t"}}}}
+TITLES = {"@select": "?t", "@where": {"feed": "news", "title": "?t"}}
+
+
+class Gateway:
+    """A `mizu serve --offline --http 0` process and the URL it printed."""
+
+    def __init__(self, repo: Path) -> None:
+        self.process = subprocess.Popen([MIZU, "serve", "--offline", "--http", "0"], cwd=repo,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.log: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+        assert self.process.stdout is not None
+        self.url = self.process.stdout.readline().decode().strip()  # printed when listening
+        assert self.url.startswith("http://127.0.0.1:") and self.url.endswith("/"), (self.url, self.log)
+
+    def _collect(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line.decode())
+
+    def request(self, path: str, body: bytes | None = None, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(self.url + path.lstrip("/"), data=body, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as e:
+            return e.code, dict(e.headers), e.read()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        assert self.process.wait(timeout=10) == 0, self.log
+
+
+def cli(repo: Path, *args: str) -> str:
+    return mizu(*args, cwd=repo).stdout.decode()
+
+
+def refused(answer: tuple[int, dict[str, str], bytes], status: int, words: str) -> None:
+    code, headers, body = answer
+    assert code == status, answer
+    assert headers["content-type"] == "application/json" and words in json.loads(body)["error"], answer
+
+
+def test_every_endpoint_answers_what_the_command_line_prints(tmp_path: Path) -> None:
+    repo = init(tmp_path, "a")
+    (stream,) = put_lines(repo, [json.dumps(STREAM)])
+    ref = {"$ref": f"https://mizu.stream/v0/view-raw/{stream}"}
+    posts = put_lines(repo, [json.dumps({"feed": "news", "title": f"t{i}", "author": a, "stream": ref})
+                             for i, a in enumerate(["ann", "bob", "ann"])])
+    (newer,) = put_lines(repo, [json.dumps({"title": "t0 again", "$prev": [{"$ref": f"https://mizu.stream/v0/view-raw/{posts[0]}"}]})])
+    (secret,) = put_lines(repo, [json.dumps({"feed": "news", "title": "secret", "secret": True})])
+    (spam,) = put_lines(repo, [json.dumps({"feed": "news", "title": "spam", "spam": True})])
+    mizu("config", "set", "filters.private", '{"secret": true}', cwd=repo)
+    mizu("config", "set", "filters.block", '{"spam": true}', cwd=repo)
+    gateway = Gateway(repo)
+    try:
+        record = json.loads((repo / ".mizu" / "serve.json").read_text())
+        assert record["http"] == [gateway.url] and record["addresses"] == []
+
+        def get(path: str, **headers: str) -> bytes:
+            code, _, body = gateway.request(path, **headers)
+            assert code == 200, (path, body)
+            return body
+
+        assert get(f"v0/view-raw/{posts[0]}").decode() == cli(repo, "view", posts[0])
+        assert get(f"v0/view-raw/{posts[0]}/author").decode() == cli(repo, "view", f"{posts[0]}/author")
+        assert get(f"v0/update/{newer}").decode() == cli(repo, "view", "--update", newer)
+        for path, params, args in [("queries/latest", "", []), ("queries/by", "?who=ann", ["-p", "who=ann"])]:
+            rows = json.loads(get(f"v0/query/{stream}/{path}{params}"))
+            assert rows == json.loads(cli(repo, "query", "--cid", f"{stream}/{path}", *args))
+        csv = get(f"v0/query/{stream}/queries/by?who=ann&format=csv").decode()
+        assert csv == cli(repo, "query", "--format", "csv", "--cid", f"{stream}/queries/by", "-p", "who=ann")
+        code, headers, body = gateway.request("v0/query", json.dumps(TITLES).encode(),
+                                              **{"Content-Type": "application/json", "Accept": "application/x-ndjson"})
+        assert code == 200 and headers["content-type"] == "application/x-ndjson"
+        everything = cli(repo, "query", "--format", "ndjson", json.dumps(TITLES))
+        assert sorted(body.decode().splitlines()) == sorted(
+            line for line in everything.splitlines() if '"secret"' not in line)  # private: not on the web
+        assert "spam" not in everything and "secret" in everything  # blocked is hidden everywhere
+
+        refused(gateway.request(f"v0/view-raw/{secret}"), 404, "not in the repository")
+        assert get(f"v0/view-raw/{spam}")  # blocked records are served, only hidden from results
+        refused(gateway.request(f"v0/query/{stream}/queries/by"), 400, "missing parameter 'who'")
+        refused(gateway.request(f"v0/view-raw/{posts[0]}", Host="attacker.example"), 403, "does not serve Host")
+
+        message = json.dumps({"feed": "news", "title": "from the web"}).encode()
+        refused(gateway.request("v0/publish", message, **{"Content-Type": "application/json"}), 401, "Bearer")
+        token = (repo / ".mizu" / "gateway-token").read_text().strip()
+        code, _, body = gateway.request("v0/publish", message, **{
+            "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        assert code == 201, body
+        (cid,) = json.loads(body)["cids"]
+        assert json.loads(cli(repo, "view", cid))["title"] == "from the web"  # stored as put stores
+    finally:
+        gateway.stop()
+    assert not (repo / ".mizu" / "serve.json").exists()
+    assert gateway.log == ["stopping on SIGTERM\n"]
+
+
+def test_offline_needs_http_and_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    repo = init(tmp_path, "a")
+    out = mizu("serve", "--offline", cwd=repo, check=False)
+    assert out.returncode == 2 and out.stderr.decode().startswith("error: --offline runs the HTTP gateway alone")
+    bad = mizu("serve", "--offline", "--http", "nonsense", cwd=repo, check=False)
+    assert bad.returncode == 2 and bad.stderr.decode() == "error: --http takes [HOST:]PORT, not 'nonsense'\n"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = mizu("serve", "--offline", "--http", str(port), cwd=repo, check=False)
+    assert busy.returncode == 1
+    assert busy.stderr.decode() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert not (repo / ".mizu" / "serve.json").exists()

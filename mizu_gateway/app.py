@@ -26,6 +26,7 @@ def make_app(repo: Repository, settings: Settings) -> Any:
         Route("/v0/query/{target:path}", api.stored_query, methods=["GET", "HEAD"]),
         Route("/v0/query", api.adhoc_query, methods=["POST"]),
         Route("/v0/publish", api.publish, methods=["POST"]),
+        Route("/v0/sparql", api.sparql, methods=["GET", "HEAD", "POST"]),
     ]
     # MizuError and HTTPError are answers; any other exception is a bug: a 500 saying
     # "internal error", its traceback in the node's log only.

@@ -67,10 +67,16 @@ class Api:
     async def adhoc_query(self, request: Request) -> Response:
         """POST /v0/query: a json-rql query in the body; `$var`s from the query string."""
         fmt = requested_format(request)
-        query = codec.parse_json(await self._body(request), links=True)
+        query = codec.parse_json(await self.body(request), links=True)
         rows = self.repo.query(query, _params(request), nquads=fmt == "nquads",
                                timeout=self.settings.query_timeout, public=True)
         return await rows_response(rows, fmt, self.slots)
+
+    async def sparql(self, request: Request) -> Response:
+        """GET or POST /v0/sparql: the SPARQL 1.1 Protocol (sparql.py)."""
+        from mizu_gateway import sparql
+
+        return await sparql.answer(self, request)
 
     async def publish(self, request: Request) -> Response:
         """POST /v0/publish: one JSON message, or NDJSON; signed unless `sign=false`."""
@@ -83,7 +89,7 @@ class Api:
         media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
         if media not in ("application/json", *NDJSON_TYPES):
             raise HTTPError(415, f"a message is application/json, or {NDJSON_TYPES[0]} for several")
-        body = await self._body(request)
+        body = await self.body(request)
 
         def store() -> Any:
             stream = io.BytesIO(body)
@@ -104,7 +110,7 @@ class Api:
             raise HTTPError(401, "writes need Authorization: Bearer with the token in .mizu/gateway-token",
                             {"WWW-Authenticate": "Bearer"})
 
-    async def _body(self, request: Request) -> bytes:
+    async def body(self, request: Request) -> bytes:
         """The request body, refused (413) past gateway.max-body before it is all read."""
         limit = self.settings.max_body
         declared = request.headers.get("content-length")

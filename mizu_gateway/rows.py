@@ -66,7 +66,11 @@ def _take(texts: Generator[str, None, None]) -> tuple[str, bool]:
 
 async def rows_response(rows: Iterator[Any], fmt: str, slots: Slots) -> StreamingResponse:
     """`rows` (a core query's, not started yet) as an answer in `fmt`."""
-    texts = chunks(rows, fmt)
+    return await text_response(chunks(rows, fmt), MEDIA_TYPES[fmt], slots)
+
+
+async def text_response(texts: Generator[str, None, None], media_type: str, slots: Slots) -> StreamingResponse:
+    """`texts` (a core query's rows written out, not started yet) as an answer."""
     slots.take()
     try:
         first, done = await anyio.to_thread.run_sync(_take, texts)
@@ -82,7 +86,7 @@ async def rows_response(rows: Iterator[Any], fmt: str, slots: Slots) -> Streamin
             text, finished = await anyio.to_thread.run_sync(_take, texts)
             yield text
 
-    return _Rows(body(), texts, slots, media_type=MEDIA_TYPES[fmt])
+    return _Rows(body(), texts, slots, media_type=media_type)
 
 
 class _Rows(StreamingResponse):

@@ -109,6 +109,20 @@ def run_sparql(text: str, index: TripleIndex, nquads: bool = False,
     yield from evaluate(parsed, context, index, nquads, deadline)
 
 
+def sparql_form(text: str) -> tuple[str, list[str] | None]:
+    """What a SPARQL query answers, for a writer that needs it before the rows: ("select",
+    its variables without "?"), ("ask", None) or ("graph", None) (CONSTRUCT, DESCRIBE)."""
+    from mizu_core.query import sparql
+
+    with _query_errors():
+        parsed, _ = sparql.parse(text)
+    if isinstance(parsed, sparql.Ask):
+        return "ask", None
+    if isinstance(parsed, Select):
+        return "select", None if parsed.projection is None else [v.name for v in parsed.projection]
+    return "graph", None
+
+
 @contextmanager
 def _query_errors() -> Iterator[None]:
     """What escapes the engine is a one-line QueryError about the query: the stack a

@@ -136,3 +136,47 @@ def test_offline_needs_http_and_a_taken_port_is_one_line(tmp_path: Path) -> None
     assert busy.returncode == 1
     assert busy.stderr.decode() == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
     assert not (repo / ".mizu" / "serve.json").exists()
+
+
+def test_sparql_clients_written_by_others_query_the_node(tmp_path: Path) -> None:
+    from rdflib import Graph, Literal, URIRef
+    from rdflib.plugins.stores.sparqlstore import SPARQLStore
+    from SPARQLWrapper import CSV, JSON, XML, SPARQLWrapper
+
+    repo = init(tmp_path, "a")
+    put_lines(repo, [json.dumps({"feed": "news", "title": f"t{i}", "n": i}) for i in range(5)])
+    put_lines(repo, [json.dumps({"feed": "news", "title": "secret", "n": 99, "secret": True})])
+    mizu("config", "set", "filters.private", '{"secret": true}', cwd=repo)
+    select = ("SELECT ?t ?n WHERE { ?p <https://mizu.stream/title> ?t ; <https://mizu.stream/n> ?n "
+              "FILTER(?n >= 0) } ORDER BY ?n")
+    local = json.loads(cli(repo, "query", "--sparql", "--format", "json", select))
+    public = [row for row in local if row["?t"] != "secret"]
+    gateway = Gateway(repo)
+    try:
+        endpoint = gateway.url + "v0/sparql"
+        for method in ("GET", "POST"):
+            client = SPARQLWrapper(endpoint)
+            client.setMethod(method)
+            client.setQuery(select)
+            client.setReturnFormat(JSON)
+            bindings = client.query().convert()["results"]["bindings"]  # type: ignore[index, call-overload]
+            assert [(b["t"]["value"], int(b["n"]["value"])) for b in bindings] == [(r["?t"], r["?n"]) for r in public]
+            assert bindings[0]["n"]["datatype"] == "http://www.w3.org/2001/XMLSchema#integer"
+        client.setReturnFormat(XML)
+        assert len(client.query().convert().getElementsByTagName("result")) == 5  # type: ignore[union-attr]
+        client.setReturnFormat(CSV)
+        assert client.query().convert().decode().splitlines()[:2] == ["t,n", "t0,0"]  # type: ignore[union-attr]
+        client.setQuery("ASK { ?p <https://mizu.stream/n> 99 }")  # private: not there on the web
+        client.setReturnFormat(JSON)
+        assert client.query().convert()["boolean"] is False  # type: ignore[index, call-overload]
+
+        store = SPARQLStore(endpoint)  # rdflib's own client: XML results, RDF/XML graphs
+        graph = Graph(store=store)
+        rows = list(graph.query(select))
+        assert [(str(t), n.toPython()) for t, n in rows] == [(r["?t"], r["?n"]) for r in public]  # type: ignore[misc]
+        built = graph.query("CONSTRUCT { ?p <http://example.org/title> ?t } WHERE { ?p <https://mizu.stream/title> ?t }")
+        titles = {str(o) for _, _, o in built}  # type: ignore[misc]
+        assert titles == {f"t{i}" for i in range(5)}
+        assert all(p == URIRef("http://example.org/title") and o != Literal("secret") for _, p, o in built)  # type: ignore[misc]
+    finally:
+        gateway.stop()

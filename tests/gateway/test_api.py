@@ -185,3 +185,38 @@ def test_hosts_paths_and_cors(repo: Repository) -> None:
     assert "access-control-allow-origin" not in write.headers
     assert web.options(f"/v0/view-raw/{cid}").status_code == 204
     error(web.options("/v0/publish"), 403, "no cross-origin writes")
+
+
+def test_the_sparql_protocol(repo: Repository) -> None:
+    repo.publish([{"feed": "news", "title": f"t{i}", "n": i} for i in range(3)])
+    repo.publish({"feed": "news", "title": 'quote " tab\tline\nend', "n": 10})
+    web = client(repo)
+    select = ("SELECT ?t ?n WHERE { ?p <https://mizu.stream/title> ?t ; <https://mizu.stream/n> ?n } ORDER BY ?n")
+    got = web.get("/v0/sparql", params={"query": select})
+    assert got.headers["content-type"] == "application/sparql-results+json"
+    answer = got.json()
+    assert answer["head"] == {"vars": ["t", "n"]}
+    assert answer["results"]["bindings"][0] == {
+        "t": {"type": "literal", "value": "t0"},
+        "n": {"type": "literal", "value": "0", "datatype": "http://www.w3.org/2001/XMLSchema#integer"}}
+    posted = web.post("/v0/sparql", content=select, headers={"Content-Type": "application/sparql-query"})
+    form = web.post("/v0/sparql", data={"query": select})
+    assert posted.json() == form.json() == answer
+    tsv = web.get("/v0/sparql", params={"query": select}, headers={"Accept": "text/tab-separated-values"})
+    assert tsv.text.splitlines()[0] == "?t\t?n" and '"quote \\" tab\\tline\\nend"\t10' in tsv.text
+    csv = web.get("/v0/sparql", params={"query": select, "format": "csv"})
+    assert csv.text.startswith("t,n\r\nt0,0\r\n") and '"quote "" tab\tline\nend",10' in csv.text
+    xml = web.get("/v0/sparql", params={"query": select}, headers={"Accept": "application/sparql-results+xml"})
+    assert '<variable name="t"/>' in xml.text and "<literal>t1</literal>" in xml.text
+    empty = web.get("/v0/sparql", params={"query": "SELECT ?x WHERE { ?x <http://none> ?y }"}).json()
+    assert empty == {"head": {"vars": ["x"]}, "results": {"bindings": []}}
+    ask = web.get("/v0/sparql", params={"query": "ASK { ?p <https://mizu.stream/n> 2 }"})
+    assert ask.json() == {"head": {}, "boolean": True}
+    graph = web.get("/v0/sparql", params={"query": "CONSTRUCT { ?p <http://x/n> ?n } WHERE { ?p <https://mizu.stream/n> ?n }"})
+    assert graph.headers["content-type"] == "application/n-triples" and len(graph.text.splitlines()) == 4
+    error(web.get("/v0/sparql"), 400, "no query: give query=")
+    error(web.get("/v0/sparql", params=[("query", select), ("query", select)]), 400, "exactly one query")
+    error(web.get("/v0/sparql", params={"update": "DROP ALL"}), 400, "queries only, no updates")
+    error(web.post("/v0/sparql", data={"update": "DROP ALL"}), 400, "queries only, no updates")
+    error(web.post("/v0/sparql", content=select, headers={"Content-Type": "text/plain"}), 415, "application/sparql-query")
+    error(web.get("/v0/sparql", params={"query": "SELEC nonsense"}), 400, "SPARQL syntax error")

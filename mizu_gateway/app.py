@@ -14,12 +14,14 @@ from mizu_core.api import Repository
 from mizu_core.errors import MizuError
 from mizu_gateway.errors import HTTPError, error_response
 from mizu_gateway.guard import Guard
+from mizu_gateway.ipfs import Ipfs
 from mizu_gateway.routes import Api
 from mizu_gateway.settings import Settings
 
 
 def make_app(repo: Repository, settings: Settings) -> Any:
     api = Api(repo, settings)
+    ipfs = Ipfs(repo)
     routes = [
         Route("/v0/view-raw/{target:path}", api.view_raw, methods=["GET", "HEAD"]),
         Route("/v0/update/{target:path}", api.update, methods=["GET", "HEAD"]),
@@ -27,6 +29,7 @@ def make_app(repo: Repository, settings: Settings) -> Any:
         Route("/v0/query", api.adhoc_query, methods=["POST"]),
         Route("/v0/publish", api.publish, methods=["POST"]),
         Route("/v0/sparql", api.sparql, methods=["GET", "HEAD", "POST"]),
+        Route("/ipfs/{target:path}", ipfs.answer, methods=["GET", "HEAD"]),
     ]
     # MizuError and HTTPError are answers; any other exception is a bug: a 500 saying
     # "internal error", its traceback in the node's log only.

@@ -193,6 +193,49 @@ def resolve(repo: Repository, cid: CID, path: str) -> CID:
     return cid
 
 
+@dataclass(frozen=True)
+class Walked:
+    """Where an IPFS path leads: the blocks it passes through (the root first, the one it
+    ends in last), and what is left of it inside that block (fields of a message)."""
+
+    cids: tuple[CID, ...]
+    rest: tuple[str, ...]
+
+
+def walk(repo: Repository, cid: CID, path: str) -> Walked:
+    """Follow an IPFS path (`/ipfs/CID/PATH`): entry names through UnixFS folders, field
+    names and list indexes through messages, into the blocks their CID links name."""
+    from mizu_core.message import codec
+
+    cids, segments = [cid], [s for s in path.split("/") if s]
+    while segments:
+        current = cids[-1]
+        if current.codec in (DAG_PB, RAW):
+            folder = node(repo, current)
+            if folder.kind != DIRECTORY:
+                raise NotFound(f"no '{segments[0]}' in {current}: it is a file, not a folder")
+            cids.append(_entry(current, folder, segments.pop(0)).cid)
+            continue
+        if current.codec != DAG_CBOR:
+            raise NotFound(f"no '{segments[0]}' in {current} (codec 0x{current.codec:x})")
+        value: Any = codec.decode(repo.block(current))
+        taken = 0
+        while taken < len(segments) and type(value) is not CID:
+            name = segments[taken]
+            if type(value) is dict and name in value:
+                value = value[name]
+            elif type(value) is list and name.isdigit() and int(name) < len(value):
+                value = value[int(name)]
+            else:
+                raise NotFound(f"no '{name}' in {current}")
+            taken += 1
+        if type(value) is not CID:
+            return Walked(tuple(cids), tuple(segments))
+        cids.append(value)
+        del segments[:taken]
+    return Walked(tuple(cids), ())
+
+
 def snapshot_root(cid: CID, message: Any) -> CID:
     """The folder CID a site snapshot message names; InvalidMessage saying why when the
     message is typed `site-snapshot` but is not one (SPEC §8)."""
@@ -249,24 +292,35 @@ def _file_size(cid: CID, current: Node, expected: int | None = None) -> int:
     return size
 
 
-def read_file(repo: Repository, cid: CID) -> Iterator[bytes]:
-    """The bytes of a file, chunk by chunk, in order.
+def read_file(repo: Repository, cid: CID, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    """The bytes of a file, chunk by chunk, in order (with `start` and `end`, only those
+    of that range: the parts outside it are not read).
 
     Every node's size is checked against its parent's block sizes as it is read, so a
     file yields exactly the bytes its root declares, or fails: linking the same part many
     times makes a large file, never an endless one. A part of 0 bytes inside a file, or a
     file DAG deeper than files.max-depth, is refused."""
     max_depth = repo.config.get(MAX_DEPTH_KEY)
-    yield from _chunks(repo, cid, node(repo, cid), max_depth)
+    yield from _chunks(repo, cid, node(repo, cid), max_depth, start, end)
 
 
-def _chunks(repo: Repository, cid: CID, root: Node, max_depth: int) -> Iterator[bytes]:
+def file_size(repo: Repository, cid: CID) -> int:
+    """The bytes a file's root declares (checked against its own block sizes)."""
+    root = node(repo, cid)
+    if root.kind == DIRECTORY:
+        raise UsageError(f"{cid} is a folder, not a file")
+    return _file_size(cid, root)
+
+
+def _chunks(repo: Repository, cid: CID, root: Node, max_depth: int, start: int = 0,
+            end: int | None = None) -> Iterator[bytes]:
     """`read_file` of a root node already read (`get` has read it to tell a file from a
-    folder)."""
-    stack: list[tuple[CID, int | None, int]] = [(cid, None, 0)]  # node, size expected, depth
+    folder). A node's own bytes come before its children's, so each node's offset in the
+    file follows from its parent's and the block sizes before it."""
+    stack: list[tuple[CID, int | None, int, int]] = [(cid, None, 0, 0)]  # node, size expected, depth, offset
     since_release = 0
     while stack:
-        current_cid, expected, depth = stack.pop()
+        current_cid, expected, depth, offset = stack.pop()
         current = node(repo, current_cid) if depth else root
         if current.kind == DIRECTORY and expected is None:
             raise UsageError(f"{cid} is a folder (use mizu ls or mizu get)")
@@ -276,11 +330,19 @@ def _chunks(repo: Repository, cid: CID, root: Node, max_depth: int) -> Iterator[
                 raise UnsafeTree(f"refusing the file {cid}: its DAG is nested more than "
                                  f"{MAX_DEPTH_KEY} ({max_depth}) deep",
                                  hint=f"raise it with: mizu config set {MAX_DEPTH_KEY} N")
-            stack.extend((link.cid, size, depth + 1)
-                         for link, size in zip(reversed(current.links), reversed(current.blocksizes), strict=True))
-        if current.data:
-            yield current.data
-            since_release += len(current.data)
+            child = offset + len(current.data)
+            children = []
+            for link, size in zip(current.links, current.blocksizes, strict=True):
+                if child + size > start and (end is None or child < end):  # overlaps the range
+                    children.append((link.cid, size, depth + 1, child))
+                child += size
+            stack.extend(reversed(children))
+        data = current.data
+        if data and (start > offset or (end is not None and end < offset + len(data))):
+            data = data[max(start - offset, 0): None if end is None else max(end - offset, 0)]
+        if data:
+            yield data
+            since_release += len(data)
             if since_release >= _RELEASE_BYTES:
                 # Blocks are read through LMDB's memory map: let go of the pages read so
                 # far, or a large file stays resident (in RSS) until the command ends.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from mizu_core.errors import NotARepository, NotFound
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR, multibase_b58, parse_cid
+from mizu_core.message.cid import CID, DAG_CBOR, IDENTITY_HASH, multibase_b58, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
@@ -259,7 +259,9 @@ class Repository:
         return data
 
     def find_block(self, cid: CID) -> bytes | None:
-        """A stored block, or None."""
+        """A stored block, or None; an identity CID's block is its digest (never stored)."""
+        if cid.hash_code == IDENTITY_HASH:
+            return cid.digest
         with self.store.reader() as txn:
             data = blockstore.get(txn, cid.to_v1().raw)
         return bytes(data) if data is not None else None

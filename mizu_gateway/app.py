@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,13 +18,23 @@ from mizu_core.errors import MizuError
 from mizu_gateway.errors import HTTPError, error_response
 from mizu_gateway.guard import Guard
 from mizu_gateway.ipfs import Ipfs
+from mizu_gateway.live import Arrivals, Watchers
 from mizu_gateway.routes import Api
 from mizu_gateway.settings import Settings
 
 
 def make_app(repo: Repository, settings: Settings) -> Any:
-    api = Api(repo, settings)
+    arrivals = Arrivals(repo)
+    api = Api(repo, settings, Watchers(arrivals, settings.max_watchers))
     ipfs = Ipfs(repo)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(arrivals.run)  # for the live answers
+            yield
+            tasks.cancel_scope.cancel()
+
     routes = [
         Route("/v0/view-raw/{target:path}", api.view_raw, methods=["GET", "HEAD"]),
         Route("/v0/update/{target:path}", api.update, methods=["GET", "HEAD"]),
@@ -34,7 +47,7 @@ def make_app(repo: Repository, settings: Settings) -> Any:
     # MizuError and HTTPError are answers; any other exception is a bug: a 500 saying
     # "internal error", its traceback in the node's log only.
     handlers = {MizuError: _error, HTTPError: _error, HTTPException: _starlette_error, Exception: _error}
-    app = Starlette(routes=routes, exception_handlers=handlers)
+    app = Starlette(routes=routes, exception_handlers=handlers, lifespan=lifespan)
     return Guard(app, settings)
 
 

@@ -20,6 +20,7 @@ from mizu_core.message.cid import CID, parse_cid
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.query.formats import dumps
 from mizu_gateway.errors import HTTPError
+from mizu_gateway.live import Watchers
 from mizu_gateway.rows import Slots, requested_format, rows_response
 from mizu_gateway.settings import Settings
 
@@ -29,10 +30,11 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
 
 
 class Api:
-    def __init__(self, repo: Repository, settings: Settings) -> None:
+    def __init__(self, repo: Repository, settings: Settings, watchers: Watchers) -> None:
         self.repo = repo
         self.settings = settings
         self.slots = Slots(settings.max_queries)
+        self.watchers = watchers
 
     async def view_raw(self, request: Request) -> Response:
         """GET /v0/view-raw/<cid>[/path]: what `mizu view` prints."""
@@ -57,8 +59,13 @@ class Api:
         return _json(codec.to_json(await _run(merged)))
 
     async def stored_query(self, request: Request) -> Response:
-        """GET /v0/query/<cid>[/path]?name=value…: a stored query's rows."""
+        """GET /v0/query/<cid>[/path]?name=value…: a stored query's rows (with `Accept:
+        text/event-stream`, now and whenever they change: live.py)."""
         cid, path = _target(request)
+        if "text/event-stream" in request.headers.get("accept", ""):
+            params = _params(request)
+            return await self.watchers.answer(lambda: self.repo.query(
+                params=params, cid=cid, path=path, timeout=self.settings.query_timeout, public=True))
         fmt = requested_format(request)
         rows = self.repo.query(params=_params(request), cid=cid, path=path, nquads=fmt == "nquads",
                                timeout=self.settings.query_timeout, public=True)

@@ -20,6 +20,7 @@ class Settings:
     hosts: frozenset[str]  # Host names answered (lower case, no port); `*.localhost` always
     max_body: int
     max_queries: int
+    max_watchers: int
     query_timeout: float
     token: str | None  # None: an in-memory repository, so no writes
 
@@ -33,7 +34,8 @@ def load(repo: Repository, bound_hosts: list[str]) -> Settings:
     timeout = float(repo.config.get("gateway.query-timeout"))
     local = configured_timeout(repo.config)
     return Settings(frozenset(hosts), repo.config.get("gateway.max-body"), repo.config.get("gateway.max-queries"),
-                    min(timeout, local) if local > 0 else timeout, token(repo))
+                    repo.config.get("gateway.max-watchers"), min(timeout, local) if local > 0 else timeout,
+                    token(repo))
 
 
 def token(repo: Repository) -> str | None:

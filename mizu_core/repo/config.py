@@ -104,6 +104,7 @@ KEYS: dict[str, Key] = {
     "gateway.hosts": Key("texts"),  # Host names served besides loopback ones and the bound host
     "gateway.max-body": Key("int", 16 << 20, 1, 1 << 34),  # bytes of a request body
     "gateway.max-queries": Key("int", 8, 1, 1024),  # queries answered at once; more get 503
+    "gateway.max-watchers": Key("int", 100, 0, 10_000),  # live answers open at once; more get 503
     "gateway.query-timeout": Key("seconds", 10, 0.001, 86_400),
     "filters.pin": Key("any"),
     "filters.private": Key("any"),

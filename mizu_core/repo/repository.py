@@ -19,7 +19,7 @@ from mizu_core.message.cid import CID, DAG_CBOR, IDENTITY_HASH, multibase_b58, p
 from mizu_core.message.templates import resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
-from mizu_core.repo import blockstore, pins
+from mizu_core.repo import arrivals, blockstore, pins
 from mizu_core.repo.config import Config, ConfigFile, global_config_path
 from mizu_core.repo.index import TermCache, TripleIndex
 from mizu_core.repo.ingest import Ingest, MessageInfo, read_message
@@ -364,6 +364,12 @@ class Repository:
         if raw is None:
             raise NotFound(f"message {cid} is not in the repository")
         return MessageInfo.decode(cid.to_v1(), bytes(raw))
+
+    def next_arrival(self) -> int:
+        """The arrival number the next new message gets: it grows whenever one arrives
+        (a put, a pull, a push, an import), so whoever watches for changes polls it."""
+        with self.store.reader() as txn:
+            return arrivals.next_seq(txn)
 
     def log(self, limit: int | None = None) -> Iterator[LogEntry]:
         """Messages in arrival order, newest first."""

@@ -12,10 +12,11 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import MIZU, mizu
+from tests.e2e.conftest import MIZU, mizu, wait_for
 from tests.e2e.test_sync import init, put_lines
 
 pytestmark = pytest.mark.slow
@@ -178,5 +179,64 @@ def test_sparql_clients_written_by_others_query_the_node(tmp_path: Path) -> None
         titles = {str(o) for _, _, o in built}  # type: ignore[misc]
         assert titles == {f"t{i}" for i in range(5)}
         assert all(p == URIRef("http://example.org/title") and o != Literal("secret") for _, p, o in built)  # type: ignore[misc]
+    finally:
+        gateway.stop()
+
+
+class Events:
+    """A server-sent event stream read as it comes (a socket timeout bounds each wait)."""
+
+    def __init__(self, url: str, timeout: float = 10) -> None:
+        request = urllib.request.Request(url, headers={"Accept": "text/event-stream"})
+        self.response = urllib.request.urlopen(request, timeout=timeout)
+
+    def next(self) -> tuple[str, Any]:
+        """The next event's name and data (comment lines, the heartbeats, skipped)."""
+        fields: dict[str, str] = {}
+        while True:
+            line = self.response.readline().decode()
+            assert line, "the stream ended"
+            if line == "\n" and fields:
+                return fields["event"], json.loads(fields["data"])
+            if line.startswith(":") or line == "\n":
+                continue
+            name, _, value = line.rstrip("\n").partition(": ")
+            fields[name] = value
+
+    def close(self) -> None:
+        self.response.close()
+
+
+def test_a_live_answer_follows_the_store(tmp_path: Path) -> None:
+    repo = init(tmp_path, "a")
+    (stream,) = put_lines(repo, [json.dumps(STREAM)])
+    ref = {"$ref": f"https://mizu.stream/v0/view-raw/{stream}"}
+    put_lines(repo, [json.dumps({"title": "first", "stream": ref})])
+    mizu("config", "set", "gateway.max-watchers", "1", cwd=repo)
+    gateway = Gateway(repo)
+    try:
+        events = Events(f"{gateway.url}v0/query/{stream}/queries/latest")
+        assert events.response.headers["content-type"].startswith("text/event-stream")
+        assert events.next() == ("rows", [{"?t": "first"}])
+        refused(gateway.request(f"v0/query/{stream}/queries/latest", Accept="text/event-stream"), 503,
+                "gateway.max-watchers")
+        put_lines(repo, [json.dumps({"unrelated": 1})])  # arrives, answer unchanged: no event
+        put_lines(repo, [json.dumps({"title": "second", "stream": ref})])
+        kind, rows = events.next()
+        assert kind == "rows" and sorted(r["?t"] for r in rows) == ["first", "second"]
+        events.close()
+        opened: list[Events] = []
+
+        def reopened() -> bool:  # the closed watcher's slot is given back
+            try:
+                opened.append(Events(f"{gateway.url}v0/query/{stream}/queries/latest"))
+            except urllib.error.HTTPError as e:
+                assert e.code == 503
+                return False
+            return True
+
+        wait_for(reopened, 10, "the closed watcher's slot")
+        assert opened[0].next()[0] == "rows"
+        opened[0].close()
     finally:
         gateway.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -13,11 +14,11 @@ import trio
 
 from mizu_core.api import Repository
 from mizu_core.errors import MizuError, UsageError
+from mizu_core.sync.process import run
 from mizu_gateway import settings
 from mizu_gateway.app import make_app
 
 DEFAULT_HOST = "127.0.0.1"
-READ_TIMEOUT = 30  # seconds a client may take to send its next bytes (a slow sender is cut)
 
 
 def parse_bind(text: str) -> tuple[str, int]:
@@ -35,29 +36,41 @@ async def serve(repo: Repository, binds: list[str], log: Callable[[str], None],
     """Serve the gateway on `binds` until `stop` is set; tells `task_status` the URLs it
     listens on (`http://HOST:PORT/`)."""
     from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
     hosts = [parse_bind(b) for b in binds]
     config = Config()
     config.bind = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in hosts]
     config.accesslog = None
     config.errorlog = _logger(log)
-    config.read_timeout = READ_TIMEOUT
-    app = make_app(repo, settings.load(repo, [h for h, _ in hosts]))
+    # A connection that has not sent a whole request within keep_alive_timeout (5 s) is
+    # closed by Hypercorn; one that stops reading its answer is closed by the kernel.
+    gateway = settings.load(repo, [h for h, _ in hosts])
+    try:
+        sockets = config.create_sockets()
+    except OSError as e:
+        raise MizuError(f"cannot listen on {', '.join(config.bind)}: {e.strerror or e}") from None
+    for sock in sockets.insecure_sockets:
+        _drop_stalled_readers(sock, gateway.client_timeout)
+        sock.listen(config.backlog)
+    app = wrap_app(make_app(repo, gateway), config.wsgi_max_body_size, None)
     async with trio.open_nursery() as nursery:
-        try:
-            bound = await nursery.start(partial(hypercorn_serve, app, config, shutdown_trigger=stop.wait))
-        except (OSError, BaseExceptionGroup) as e:
-            error = _first(e) if isinstance(e, BaseExceptionGroup) else e
-            if not isinstance(error, OSError):
-                raise
-            raise MizuError(f"cannot listen on {', '.join(config.bind)}: {error.strerror or error}") from None
+        bound = await nursery.start(partial(worker_serve, app, config, sockets=sockets, shutdown_trigger=stop.wait))
         urls = [u.rstrip("/") + "/" for u in bound]
         for url in urls:
             if not _loopback(url):
                 log(f"warning: the gateway at {url} is open beyond this machine: anyone who reaches it "
                     "reads every record not private")
         task_status.started(urls)
+
+
+def _drop_stalled_readers(sock: socket.socket, seconds: float) -> None:
+    """TCP_USER_TIMEOUT on the listening socket (accepted ones inherit it): an answer the
+    client leaves unread (a zero window) for `seconds` makes the kernel close the
+    connection. Hypercorn has no write time-out of its own, and shields its writes."""
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
 
 
 def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]], None],
@@ -81,19 +94,7 @@ def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]],
                 record(None)
                 stop.set()
 
-    try:
-        trio.run(main)
-    except BaseExceptionGroup as group:  # a nursery's: the first real error
-        raise _first(group) from None
-
-
-def _first(group: BaseExceptionGroup[Any]) -> BaseException:
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first(error)
-        if not isinstance(error, trio.Cancelled):
-            return error  # type: ignore[no-any-return]
-    return group
+    run(main)
 
 
 def _loopback(url: str) -> bool:

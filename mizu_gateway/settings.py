@@ -22,6 +22,7 @@ class Settings:
     max_queries: int
     max_watchers: int
     query_timeout: float
+    client_timeout: float  # seconds an answer may sit unread before the connection is dropped
     token: str | None  # None: an in-memory repository, so no writes
 
 
@@ -35,7 +36,7 @@ def load(repo: Repository, bound_hosts: list[str]) -> Settings:
     local = configured_timeout(repo.config)
     return Settings(frozenset(hosts), repo.config.get("gateway.max-body"), repo.config.get("gateway.max-queries"),
                     repo.config.get("gateway.max-watchers"), min(timeout, local) if local > 0 else timeout,
-                    token(repo))
+                    float(repo.config.get("gateway.client-timeout")), token(repo))
 
 
 def token(repo: Repository) -> str | None:

@@ -102,6 +102,7 @@ KEYS: dict[str, Key] = {
     "swarm.key-file": Key("text"),
     # The HTTP gateway (man/mizu-gateway.7): what one request may cost.
     "gateway.hosts": Key("texts"),  # Host names served besides loopback ones and the bound host
+    "gateway.client-timeout": Key("seconds", 30, 1, 3600),  # an answer left unread this long: dropped
     "gateway.max-body": Key("int", 16 << 20, 1, 1 << 34),  # bytes of a request body
     "gateway.max-queries": Key("int", 8, 1, 1024),  # queries answered at once; more get 503
     "gateway.max-watchers": Key("int", 100, 0, 10_000),  # live answers open at once; more get 503

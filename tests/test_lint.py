@@ -1,5 +1,5 @@
 """House style is checked like behaviour: ruff on everything, mypy --strict on the core and
-the CLI, and the C speedups' type stub against the built module."""
+the two skins (the CLI, the gateway), and the C speedups' type stub against the built module."""
 
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ BIN = Path(sys.executable).parent
 
 
 def test_ruff() -> None:
-    result = subprocess.run([str(BIN / "ruff"), "check", "mizu_core", "mizu_cli", "tests", "bench"],
+    result = subprocess.run([str(BIN / "ruff"), "check", "mizu_core", "mizu_cli", "mizu_gateway", "tests", "bench"],
                             cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
 
-def test_mypy_strict_on_the_core_and_the_cli() -> None:
-    # pyproject.toml's [tool.mypy]: strict, files mizu_core and mizu_cli
+def test_mypy_strict_on_the_core_and_the_skins() -> None:
+    # pyproject.toml's [tool.mypy]: strict, files mizu_core, mizu_cli and mizu_gateway
     result = subprocess.run([str(BIN / "mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
@@ -50,8 +50,8 @@ def test_the_c_stub_matches_the_c_module() -> None:
 
 
 def test_imports_point_down_the_layers() -> None:
-    # pyproject.toml's [tool.importlinter]: the CLI; the public API and sync; feeds; query
-    # and files; publish; repo; message. No exceptions are listed.
+    # pyproject.toml's [tool.importlinter]: the CLI; the gateway; the public API and sync;
+    # feeds; query and files; publish; repo; message. No exceptions are listed.
     result = subprocess.run([str(BIN / "lint-imports"), "--no-cache"], cwd=ROOT,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout

@@ -25,7 +25,7 @@ from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
-from mizu_core.sync.protocol import PROTOCOL_ID
+from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID
 from mizu_core.sync.remotes import remote_addresses
 from mizu_core.sync.server import Server, Workers, answer_stream
 from mizu_core.sync.session import SyncSession
@@ -33,6 +33,9 @@ from mizu_core.sync.session import SyncSession
 T = TypeVar("T")
 DEFAULT_PORT = 4737
 DIAL_TIMEOUT = 5.0
+# The slowest answer a pull waits for past its --timeout (bytes a second): a link with
+# delay and loss, or a slow one, may take long over a large answer; a trickle may not.
+MIN_RATE = 16 << 10
 SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals and subscriptions come or gone
@@ -79,12 +82,56 @@ class PeerOutcome:
     exchange_seconds: float = 0.0  # from then until the action is done
 
 
+class PacedStream:
+    """A sync stream that judges a peer by its progress, not by the clock alone: over a
+    slow link (delay, loss) a 2 MiB answer may take many times `timeout` and be fine, while
+    a peer that stops sending, or trickles, must not hold a pull. Each request written
+    starts a clock; reading its answer fails once the peer has sent nothing for `timeout`
+    seconds, or once the answer has taken `timeout` plus a second per `min_rate` bytes of
+    it. A write may take `timeout` plus a second per `min_rate` bytes written."""
+
+    def __init__(self, stream: Any, peer: str, timeout: float, min_rate: int = MIN_RATE) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self.started = self.last = trio.current_time()
+        self.received = 0  # bytes of the answer to the last request
+
+    async def write(self, data: bytes) -> None:
+        allowed = self.timeout + len(data) / self.min_rate
+        with trio.move_on_after(allowed) as scope:
+            await self.stream.write(data)
+        if scope.cancelled_caught:
+            raise PeerError(f"{self.peer} did not take a {len(data)}-byte request within {allowed:.0f} s")
+        self.started = self.last = trio.current_time()
+        self.received = 0
+
+    async def read(self, n: int) -> bytes:
+        idle = self.last + self.timeout
+        slow = self.started + self.timeout + self.received / self.min_rate
+        with trio.move_on_at(min(idle, slow)):
+            chunk: bytes = await self.stream.read(n)
+            self.received += len(chunk)
+            self.last = trio.current_time()
+            return chunk
+        if idle <= slow and not self.received:
+            raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
+        if idle <= slow:
+            raise PeerError(f"{self.peer} stopped sending for {self.timeout:g} s in the middle of an answer")
+        raise PeerError(f"{self.peer} did not answer within {slow - self.started:.0f} s: "
+                        f"{self.received} bytes came, under {self.min_rate >> 10} KiB/s")
+
+
 async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
     from mizu_core.sync.host import dial
 
     peer_id = await dial(host, address, timeout)
     stream = await open_stream(host, peer_id, timeout, redial=lambda: dial(host, address, timeout))
-    return SyncSession(repo, stream, str(peer_id), timeout), stream
+    paced = PacedStream(stream, str(peer_id), timeout)
+    # The paced stream bounds each read and write; the session's own clock, per request,
+    # only backs it up, so it allows the slowest answer of a frame's size that it lets by.
+    return SyncSession(repo, paced, str(peer_id), timeout + 2 * MAX_FRAME / MIN_RATE), stream
 
 
 async def open_stream(host: Any, peer_id: Any, timeout: float,
@@ -152,8 +199,10 @@ def with_peers(
                         await stream.close()
             except MizuError as e:
                 outcome.error = e
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Exception) as e:
-                outcome.error = PeerError(f"{address}: {type(e).__name__}: {e}")
+            except Exception as e:  # libp2p's own errors, a broken connection
+                from mizu_core.sync.exchange import broken
+
+                outcome.error = broken(address, e)
             outcomes.append(outcome)
 
     return run(main)

@@ -1,0 +1,150 @@
+"""How a pull judges a peer over a slow link (issue 23 item 7): by progress, not by the
+clock alone. On trio's mock clock, so seconds pass without waiting for them."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from mizu_core import Repository
+from mizu_core.errors import PeerError
+from mizu_core.feeds import subscriptions
+from mizu_core.sync.exchange import broken
+from mizu_core.sync.node import MIN_RATE, PacedStream
+from mizu_core.sync.protocol import FrameReader, encode_frame
+from mizu_core.sync.server import Server
+from mizu_core.sync.session import SyncSession
+from tests.core.test_sync_session import TrioStream
+
+FEED = {"@select": "?t", "@where": {"@id": "?post", "feed": "news", "title": "?t"}}
+
+
+def over_link(serve: Callable[[TrioStream], Awaitable[None]],
+              action: Callable[[PacedStream], Awaitable[Any]], timeout: float = 2.0) -> Any:
+    """`action` on a paced stream whose other end runs `serve`, in virtual time."""
+    result: list[Any] = []
+
+    async def main() -> None:
+        left, right = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve, TrioStream(right))
+            result.append(await action(PacedStream(TrioStream(left), "peer", timeout)))
+            nursery.cancel_scope.cancel()
+
+    try:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    except BaseExceptionGroup as group:
+        raise group.exceptions[0] from None
+    return result[0]
+
+
+def answering(chunks: int, size: int, every: float, then_silent: bool = False) -> Callable[[TrioStream], Awaitable[None]]:
+    """A peer that answers a request with `chunks` chunks of `size` bytes, one every `every` s."""
+    async def serve(stream: TrioStream) -> None:
+        await stream.read(65536)
+        for _ in range(chunks):
+            await trio.sleep(every)
+            await stream.write(b"x" * size)
+        if then_silent:
+            await trio.sleep_forever()
+
+    return serve
+
+
+async def request(stream: PacedStream, want: int) -> int:
+    await stream.write(b"request")
+    got = 0
+    while got < want:
+        got += len(await stream.read(65536))
+    return got
+
+
+def test_a_slow_answer_that_keeps_coming_is_waited_for() -> None:
+    # 2 MiB in 40 s at 1.5 s a chunk: 20 times the 2 s timeout, never 2 s without a byte
+    size = (2 << 20) // 27
+    assert over_link(answering(27, size, 1.5), lambda s: request(s, 27 * size)) == 27 * size
+
+
+def test_a_peer_that_says_nothing_is_dropped_after_the_timeout() -> None:
+    with pytest.raises(PeerError, match=r"^peer did not answer within 2 s$"):
+        over_link(answering(0, 0, 0, then_silent=True), lambda s: request(s, 1))
+
+
+def test_a_peer_that_goes_silent_mid_answer_is_dropped() -> None:
+    with pytest.raises(PeerError, match=r"^peer stopped sending for 2 s in the middle of an answer$"):
+        over_link(answering(3, 64 << 10, 0.5, then_silent=True), lambda s: request(s, 1 << 20))
+
+
+def test_a_trickle_is_dropped_though_bytes_keep_coming() -> None:
+    # 100 bytes every 0.5 s, forever: never silent, far under MIN_RATE
+    with pytest.raises(PeerError, match=r"^peer did not answer within 2 s: \d+ bytes came, under 16 KiB/s$"):
+        over_link(answering(10**9, 100, 0.5), lambda s: request(s, 10**9))
+    assert MIN_RATE == 16 << 10
+
+
+def test_each_request_starts_its_own_clock() -> None:
+    # two answers, each 1.8 s late: 3.6 s in all, over the 2 s timeout, yet each in time
+    async def serve(stream: TrioStream) -> None:
+        for _ in range(2):
+            await stream.read(65536)
+            await trio.sleep(1.8)
+            await stream.write(b"y" * 10)
+
+    async def twice(stream: PacedStream) -> int:
+        return await request(stream, 10) + await request(stream, 10)
+
+    assert over_link(serve, twice) == 20
+
+
+def test_a_whole_pull_over_a_slow_link_completes() -> None:
+    """A feed whose block answers take longer than the timeout, at a steady pace."""
+    a, b = Repository.memory(), Repository.memory()
+    a.publish([{"feed": "news", "title": f"post {i}", "body": "z" * 1000} for i in range(1200)])
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    server = Server(a)
+
+    async def slow_server(stream: TrioStream) -> None:
+        reader = FrameReader(stream)
+        while (frame := await reader.read_frame()) is not None:
+            data = encode_frame(server.answer(frame))
+            for i in range(0, len(data), 32 << 10):  # 32 KiB every 0.5 s: 64 KiB/s
+                await trio.sleep(0.5)
+                await stream.write(data[i : i + (32 << 10)])
+
+    async def pull(stream: PacedStream) -> Any:
+        return await SyncSession(b, stream, "peer", timeout=1000).pull(sub.cid)
+
+    transfer = over_link(slow_server, pull)
+    assert transfer.records == 1200
+    assert subscriptions.get(b, sub.cid).root == subscriptions.get(a, sub.cid).root
+
+
+class StreamReset(Exception):  # named as libp2p's, which derives from IOException
+    pass
+
+
+class IOException(Exception):
+    pass
+
+
+class LibStreamReset(IOException):
+    pass
+
+
+LibStreamReset.__name__ = "StreamReset"
+
+
+@pytest.mark.parametrize(("error", "line"), [
+    (LibStreamReset(), "peer: the connection was lost (StreamReset)"),
+    (ConnectionResetError(104, "Connection reset by peer"),
+     "peer: the connection was lost (ConnectionResetError: [Errno 104] Connection reset by peer)"),
+    (trio.BrokenResourceError(), "peer: the connection was lost (BrokenResourceError)"),
+    (ValueError("two\nlines"), "peer: the exchange failed (ValueError: two lines)"),
+])
+def test_a_broken_exchange_is_one_line(error: Exception, line: str) -> None:
+    assert str(broken("peer", error)) == line

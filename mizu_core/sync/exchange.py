@@ -86,7 +86,11 @@ class Report:
         unanswered = list(dict.fromkeys(r.sub for r in failed))
         what = "" if len(unanswered) == len(self.subscriptions) else \
             f" for {unanswered[0]}" if len(unanswered) == 1 else f" for {len(unanswered)} subscriptions"
-        return _worst([r.error for r in failed if r.error is not None], what)
+        error = _worst([r.error for r in failed if r.error is not None], what)
+        kept = sum(r.records for r in failed)  # stored from a peer before it failed (a pull)
+        if kept:  # the one line says what a pull cut short kept, and that it resumes
+            error = _like(error, f"{error} ({kept} new records kept; the next pull fetches the rest)")
+        return error
 
 
 def _worst(errors: list[MizuError], what: str = "") -> MizuError:

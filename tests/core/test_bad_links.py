@@ -1,5 +1,6 @@
-"""How a pull judges a peer over a slow link (issue 23 item 7): by progress, not by the
-clock alone. On trio's mock clock, so seconds pass without waiting for them."""
+"""Pulls over a bad link (issue 23 item 7): a peer judged by its progress, not by the clock
+alone (on trio's mock clock, so seconds pass without waiting for them), and a broken
+connection said in one line, with what a pull cut short kept."""
 
 from __future__ import annotations
 
@@ -148,3 +149,18 @@ LibStreamReset.__name__ = "StreamReset"
 ])
 def test_a_broken_exchange_is_one_line(error: Exception, line: str) -> None:
     assert str(broken("peer", error)) == line
+
+
+def test_a_pull_cut_short_says_what_it_kept() -> None:
+    from mizu_core.message.cid import CID
+    from mizu_core.sync.exchange import FAILED, Report, Result
+
+    sub = CID.parse("bafyreifzb5wbftbukshvkaoiql53ruiamiz2um76gapbgwfllwslcbin64")
+    lost = broken("12D3KooWpeer", LibStreamReset())
+    report = Report([sub], results=[Result("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWpeer", sub, FAILED, 1024, str(lost), lost)])
+    failure = report.failure()
+    assert isinstance(failure, PeerError) and failure.exit_code == 4
+    assert str(failure) == ("no peer answered well: 12D3KooWpeer: the connection was lost (StreamReset) "
+                            "(1024 new records kept; the next pull fetches the rest)")
+    report.results[0].records = 0  # nothing stored: nothing to say
+    assert str(report.failure()) == "no peer answered well: 12D3KooWpeer: the connection was lost (StreamReset)"

@@ -97,12 +97,14 @@ class PacedStream:
         self.min_rate = min_rate
         self.started = self.last = trio.current_time()
         self.received = 0  # bytes of the answer to the last request
+        self.stalled = False  # the peer was given up on: its connection is no use any more
 
     async def write(self, data: bytes) -> None:
         allowed = self.timeout + len(data) / self.min_rate
         with trio.move_on_after(allowed) as scope:
             await self.stream.write(data)
         if scope.cancelled_caught:
+            self.stalled = True
             raise PeerError(f"{self.peer} did not take a {len(data)}-byte request within {allowed:.0f} s")
         self.started = self.last = trio.current_time()
         self.received = 0
@@ -115,6 +117,7 @@ class PacedStream:
             self.received += len(chunk)
             self.last = trio.current_time()
             return chunk
+        self.stalled = True
         if idle <= slow and not self.received:
             raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
         if idle <= slow:
@@ -123,7 +126,8 @@ class PacedStream:
                         f"{self.received} bytes came, under {self.min_rate >> 10} KiB/s")
 
 
-async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
+async def _open_session(host: Any, repo: Repository, address: str,
+                        timeout: float) -> tuple[SyncSession, PacedStream, Any]:
     from mizu_core.sync.host import dial
 
     peer_id = await dial(host, address, timeout)
@@ -131,7 +135,7 @@ async def _open_session(host: Any, repo: Repository, address: str, timeout: floa
     paced = PacedStream(stream, str(peer_id), timeout)
     # The paced stream bounds each read and write; the session's own clock, per request,
     # only backs it up, so it allows the slowest answer of a frame's size that it lets by.
-    return SyncSession(repo, paced, str(peer_id), timeout + 2 * MAX_FRAME / MIN_RATE), stream
+    return SyncSession(repo, paced, str(peer_id), timeout + 2 * MAX_FRAME / MIN_RATE), paced, peer_id
 
 
 async def open_stream(host: Any, peer_id: Any, timeout: float,
@@ -189,14 +193,15 @@ def with_peers(
             outcome = PeerOutcome(address)
             try:
                 started = trio.current_time()
-                session, stream = await _open_session(host, repo, address, timeout)
+                session, paced, peer_id = await _open_session(host, repo, address, timeout)
                 outcome.connect_seconds = trio.current_time() - started
                 try:
                     outcome.result = await action(session)
                     outcome.exchange_seconds = trio.current_time() - started - outcome.connect_seconds
                 finally:
-                    with trio.move_on_after(1):
-                        await stream.close()
+                    # A peer given up on is not asked for more providers over its dead link.
+                    with trio.move_on_after(1), contextlib.suppress(Exception):
+                        await (host.disconnect(peer_id) if paced.stalled else paced.stream.close())
             except MizuError as e:
                 outcome.error = e
             except Exception as e:  # libp2p's own errors, a broken connection

@@ -85,10 +85,12 @@ class PeerOutcome:
 class PacedStream:
     """A sync stream that judges a peer by its progress, not by the clock alone: over a
     slow link (delay, loss) a 2 MiB answer may take many times `timeout` and be fine, while
-    a peer that stops sending, or trickles, must not hold a pull. Each request written
-    starts a clock; reading its answer fails once the peer has sent nothing for `timeout`
-    seconds, or once the answer has taken `timeout` plus a second per `min_rate` bytes of
-    it. A write may take `timeout` plus a second per `min_rate` bytes written."""
+    a peer that stops sending, or trickles, must not hold a pull.
+
+    An exchange (a request written, then its answer read) may take `timeout` plus a second
+    per `min_rate` bytes moved either way; once the answer has begun, the peer may not
+    go silent for `timeout` seconds either. Before the answer begins only the first rule
+    holds: a large request written is still on its way when the write returns."""
 
     def __init__(self, stream: Any, peer: str, timeout: float, min_rate: int = MIN_RATE) -> None:
         self.stream = stream
@@ -96,31 +98,34 @@ class PacedStream:
         self.timeout = timeout
         self.min_rate = min_rate
         self.started = self.last = trio.current_time()
-        self.received = 0  # bytes of the answer to the last request
+        self.sent = 0  # bytes of the last request
+        self.received = 0  # bytes of its answer so far
         self.stalled = False  # the peer was given up on: its connection is no use any more
 
+    def _deadline(self) -> float:
+        return self.started + self.timeout + (self.sent + self.received) / self.min_rate
+
     async def write(self, data: bytes) -> None:
-        allowed = self.timeout + len(data) / self.min_rate
-        with trio.move_on_after(allowed) as scope:
+        self.started, self.sent, self.received = trio.current_time(), len(data), 0
+        with trio.move_on_at(self._deadline()) as scope:
             await self.stream.write(data)
         if scope.cancelled_caught:
             self.stalled = True
-            raise PeerError(f"{self.peer} did not take a {len(data)}-byte request within {allowed:.0f} s")
-        self.started = self.last = trio.current_time()
-        self.received = 0
+            raise PeerError(f"{self.peer} did not take a {len(data)}-byte request within "
+                            f"{self._deadline() - self.started:.0f} s")
 
     async def read(self, n: int) -> bytes:
-        idle = self.last + self.timeout
-        slow = self.started + self.timeout + self.received / self.min_rate
+        slow = self._deadline()
+        idle = self.last + self.timeout if self.received else slow
         with trio.move_on_at(min(idle, slow)):
             chunk: bytes = await self.stream.read(n)
             self.received += len(chunk)
             self.last = trio.current_time()
             return chunk
         self.stalled = True
-        if idle <= slow and not self.received:
-            raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
-        if idle <= slow:
+        if not self.received:
+            raise PeerError(f"{self.peer} did not answer within {slow - self.started:.0f} s")
+        if idle < slow:
             raise PeerError(f"{self.peer} stopped sending for {self.timeout:g} s in the middle of an answer")
         raise PeerError(f"{self.peer} did not answer within {slow - self.started:.0f} s: "
                         f"{self.received} bytes came, under {self.min_rate >> 10} KiB/s")

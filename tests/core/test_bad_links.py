@@ -101,6 +101,23 @@ def test_each_request_starts_its_own_clock() -> None:
     assert over_link(serve, twice) == 20
 
 
+def test_a_large_request_is_given_the_time_to_arrive() -> None:
+    # a push's 1 MiB put: the write returns at once (buffered), the peer reads it at 64 KiB
+    # a second, then answers: 16 s after the write, over the 2 s timeout
+    async def serve(stream: TrioStream) -> None:
+        got = 0
+        while got < 1 << 20:
+            await trio.sleep(1)
+            got += len(await stream.read(64 << 10))
+        await stream.write(b"ok")
+
+    async def put(stream: PacedStream) -> bytes:
+        await stream.write(b"p" * (1 << 20))
+        return await stream.read(2)
+
+    assert over_link(serve, put) == b"ok"
+
+
 def test_a_whole_pull_over_a_slow_link_completes() -> None:
     """A feed whose block answers take longer than the timeout, at a steady pace."""
     a, b = Repository.memory(), Repository.memory()

@@ -4,6 +4,7 @@ connection said in one line, with what a pull cut short kept."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -181,3 +182,50 @@ def test_a_pull_cut_short_says_what_it_kept() -> None:
                             "(1024 new records kept; the next pull fetches the rest)")
     report.results[0].records = 0  # nothing stored: nothing to say
     assert str(report.failure()) == "no peer answered well: 12D3KooWpeer: the connection was lost (StreamReset)"
+
+
+def cutting(repo: Repository, answers: int) -> Callable[[TrioStream], Awaitable[None]]:
+    """A peer that answers honestly, then closes the stream instead of its `answers`+1-th
+    `blocks` answer: a connection cut in the middle of a pull."""
+    server = Server(repo)
+
+    async def serve(stream: TrioStream) -> None:
+        reader = FrameReader(stream)
+        sent = 0
+        while (frame := await reader.read_frame()) is not None:
+            if frame.get("op") == "blocks":
+                if sent == answers:
+                    await stream.stream.aclose()
+                    return
+                sent += 1
+            await stream.write(encode_frame(server.answer(frame)))
+
+    return serve
+
+
+@pytest.mark.parametrize("answers", [1, 2])
+def test_a_pull_cut_between_a_files_root_and_its_chunks_fetches_them_next_time(
+        tmp_path: Any, answers: int) -> None:
+    from tests.core.test_sync_session import exchange
+
+    a, b = Repository.memory(), Repository.memory()
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(random.Random(1).randbytes(3 << 20))  # 12 chunks: answers of 2 MiB and 1
+    cid = a.add(photo)
+    a.publish([{"feed": "news", "title": "a photo", "image": cid}])
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    # the records (the post and the photo's root) come in the first answer, the chunks after
+    with pytest.raises(PeerError, match="closed the stream"):
+        exchange(b, cutting(a, answers), lambda s: s.pull(sub.cid))
+    assert b.has(cid) and subscriptions.unlinked(b, sub.cid)
+    assert subscriptions.get(b, sub.cid).partial
+    # the trees are the same now, yet the next pull fetches the chunks, and only them
+    assert subscriptions.refresh(b, sub.cid).root == subscriptions.refresh(a, sub.cid).root
+    missing = len(subscriptions.unlinked(b, sub.cid))
+    resumed = exchange(b, a, lambda s: s.pull(sub.cid))
+    assert (resumed.records, resumed.blocks) == (0, missing) and not resumed.up_to_date
+    assert b.cat(cid) == photo.read_bytes()
+    assert not subscriptions.get(b, sub.cid).partial and not subscriptions.unlinked(b, sub.cid)
+    again = exchange(b, a, lambda s: s.pull(sub.cid))
+    assert again.up_to_date and again.blocks == 0

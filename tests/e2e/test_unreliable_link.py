@@ -174,3 +174,37 @@ def test_a_pull_cut_anywhere_fails_in_one_line_and_the_next_completes(
         node.stop()
     assert resumed["records"] == RECORDS + 1 - kept
     assert answers(b) == answers(a)
+
+
+def test_a_pull_cut_in_the_middle_of_a_file_fetches_the_rest_of_it_next_time(tmp_path: Path) -> None:
+    a, full, b = (init(tmp_path, n) for n in ("a", "full", "b"))
+    put_lines(a, [json.dumps({"feed": "news", "title": f"post {i}"}) for i in range(200)])
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(os.urandom(9 * 256 * 1024))
+    cid = mizu("add", "-Q", str(photo), cwd=a).stdout.decode().strip()
+    put_lines(a, [json.dumps({"feed": "news", "title": "a photo", "image": {"/": cid}})])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    for repo in (full, b):
+        mizu("subscribe", sub, cwd=repo)
+    node = Serving(a)
+    try:
+        whole = report(pull(full, node.address))
+        # the records come first (the photo's root is one), then its chunks: cut in those
+        link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", "5",
+                     "--cut-after", str(int(whole["bytes_received"] * 0.6)), "--cuts", "1")
+        try:
+            cut = pull(b, link.address)
+        finally:
+            link.stop()
+        assert cut.returncode == 4, cut.stderr.decode()
+        kept = json.loads(cut.stdout)
+        assert kept["records"] == whole["records"] and kept["blocks"] < whole["blocks"], (kept, whole)
+        assert mizu("cat", cid, cwd=b, check=False).returncode != 0  # chunks missing
+        # the trees are the same now; the next pull still fetches the chunks, and only them
+        resumed = report(pull(b, node.address))
+    finally:
+        node.stop()
+    assert resumed["records"] == 0 and resumed["blocks"] == whole["blocks"] - kept["blocks"], resumed
+    assert mizu("cat", cid, cwd=b).stdout == photo.read_bytes()
+    checked = mizu("fsck", cwd=b).stdout.decode()
+    assert "incomplete" not in checked, checked

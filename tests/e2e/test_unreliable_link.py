@@ -208,3 +208,22 @@ def test_a_pull_cut_in_the_middle_of_a_file_fetches_the_rest_of_it_next_time(tmp
     assert mizu("cat", cid, cwd=b).stdout == photo.read_bytes()
     checked = mizu("fsck", cwd=b).stdout.decode()
     assert "incomplete" not in checked, checked
+
+
+def test_a_push_over_a_link_with_delay_and_loss_completes(tmp_path: Path) -> None:
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    put_lines(a, [json.dumps({"feed": "news", "title": f"post {i}", "body": "y" * 3000}) for i in range(600)])
+    sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
+    mizu("subscribe", sub, cwd=b)
+    node = Serving(b)
+    # a put of 512 such records is 1.6 MB: still on its way when the write returns, and
+    # answered only once it has all arrived, several seconds later over this link
+    link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", "13")
+    try:
+        pushed = mizu("--json", "push", "--to", link.address, cwd=a, check=False)
+    finally:
+        link.stop()
+        node.stop()
+    assert pushed.returncode == 0, pushed.stderr.decode()
+    assert json.loads(pushed.stdout)["records"] == 601  # and the query, which b lacked
+    assert answers(b) == answers(a)

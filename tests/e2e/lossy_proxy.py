@@ -163,11 +163,21 @@ class Link:
 async def main(args: argparse.Namespace) -> None:
     count = 0
 
+    running: set[asyncio.Task[None]] = set()
+
     async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         nonlocal count
         link = Link(args, count)
         count += 1
-        await link.run(reader, writer)
+        task = asyncio.current_task()
+        assert task is not None
+        running.add(task)
+        try:
+            await link.run(reader, writer)
+        except asyncio.CancelledError:  # stopped: drop the connection quietly
+            link.close(reset=True)
+        finally:
+            running.discard(task)
 
     server = await asyncio.start_server(accept, "127.0.0.1", args.listen)
     print(server.sockets[0].getsockname()[1], flush=True)
@@ -177,6 +187,9 @@ async def main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with server:
         await stop.wait()
+        for task in list(running):
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -1,7 +1,8 @@
 """Pulls (and a push) over an unreliable link (issue 23 item 7): delay and loss, and
-connections cut mid-way. This kernel has no `tc netem`, so the link is lossy_proxy.py, a TCP proxy on
-127.0.0.1 in a process of its own, between a `mizu serve` and a `mizu pull`; the pull
-dials the proxy's port with the publisher's peer id (Noise still authenticates the peer)."""
+connections cut mid-way. This kernel has no `tc netem`, so the link is lossy_proxy.py, a
+TCP proxy on 127.0.0.1 in a process of its own, between a `mizu serve` and a `mizu pull`;
+the pull dials the proxy's port with the publisher's peer id (Noise still authenticates
+the peer)."""
 
 from __future__ import annotations
 

@@ -132,6 +132,7 @@ def test_a_pull_cut_mid_way_keeps_what_it_stored_and_the_next_pull_fetches_only_
         node.stop()
     # storing nothing twice: the second pull stores exactly what the first did not
     assert resumed["records"] == RECORDS + 1 - kept, (resumed, kept)
+    assert [r["records"] for r in resumed["results"]] == [RECORDS + 1 - kept]
     assert resumed["blocks"] == whole["blocks"] - kept
     assert records(b) == RECORDS + 1
     # and receives about the rest only: the tree again (small), then the missing records

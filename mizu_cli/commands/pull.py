@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     Exchange = Callable[[Repository, CID | None, list[str], Progress | None], Report]
 
-TIMEOUT = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Give up on a peer that does not connect, or answer a request, within this (default 5).")
+TIMEOUT = typer.Option(5.0, "--timeout", metavar="SECONDS", help="Give up on a peer that does not connect within this, or answer within this plus 1 s per 16 KiB moved (default 5).")
 
 
 def pull(

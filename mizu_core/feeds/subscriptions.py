@@ -24,7 +24,8 @@ from mizu_core.errors import MizuError, NotFound, QueryError, QueryTimeout, Usag
 from mizu_core.feeds import filters, prolly, records
 from mizu_core.feeds.queries import compile_query, pointer, pointer_target
 from mizu_core.message import codec
-from mizu_core.message.cid import CID, DAG_CBOR
+from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB
+from mizu_core.message.links import block_links
 from mizu_core.publish import publish
 from mizu_core.query import subjects
 from mizu_core.repo import blockstore, subscription_tables
@@ -46,12 +47,16 @@ class Subscription:
     active: bool  # False while the query message (or the message it points into) is not here yet
     stale: bool = False  # records were added since the tree was built
     asked: float = 0.0  # 0: followed here; else asked for by peers, last at this Unix time
+    # A pull began storing it and did not finish: blocks its file records link may be missing
+    partial: bool = False
 
     def encode(self) -> bytes:
         value: dict[str, Any] = {"root": self.root, "records": self.records, "seen": self.seen,
                                  "stale": self.stale}
         if self.asked:
             value["asked"] = self.asked
+        if self.partial:
+            value["partial"] = True
         return codec.encode(value)
 
     @classmethod
@@ -60,7 +65,7 @@ class Subscription:
         cid = CID(raw_cid)
         active = _query_here(txn, raw_cid)
         return cls(cid, value["root"], value["records"], value["seen"], active,
-                   value.get("stale", False), value.get("asked", 0.0))
+                   value.get("stale", False), value.get("asked", 0.0), value.get("partial", False))
 
 
 def _query_here(txn: Txn, raw: bytes) -> bool:
@@ -199,7 +204,7 @@ def refresh(repo: Repository, cid: CID) -> Subscription:
         if root is None or sub.stale or added:
             root = _rebuild(txn, cid, sub.root)
         seen = upto if sub.active else sub.seen
-        fresh = Subscription(cid, root, count, seen, sub.active, asked=sub.asked)
+        fresh = Subscription(cid, root, count, seen, sub.active, asked=sub.asked, partial=sub.partial)
         subscription_tables.set_state(txn, cid.raw, fresh.encode())
     return fresh
 
@@ -374,6 +379,39 @@ def store_received(repo: Repository, cid: CID, blocks: Sequence[Checked],
     with repo.store.writer() as txn:
         stored = store_checked(txn, blocks)
         return stored, add_records(txn, cid, [b.cid for b in blocks if b.cid in records])
+
+
+def set_partial(repo: Repository, cid: CID, partial: bool) -> None:
+    """Mark that a pull of the subscription began storing (True), or that nothing it
+    stored lacks what it links (False): see `unlinked`."""
+    with repo.store.writer() as txn:
+        sub = _read(txn, cid.to_v1())
+        if sub is not None and sub.partial != partial:
+            subscription_tables.set_state(txn, sub.cid.raw, replace(sub, partial=partial).encode())
+
+
+def unlinked(repo: Repository, cid: CID) -> list[CID]:
+    """The blocks the subscription's file records (dag-pb) link, directly or through other
+    dag-pb nodes, that are not here. A pull stores a file's root, a record, before the
+    chunks it links, which are not records: cut in between, the trees are the same again
+    once the other records are in, and only this finds the chunks still missing."""
+    missing: list[CID] = []
+    with repo.store.reader() as txn:
+        stack = [c for c in (CID(raw) for raw in subscription_tables.records(txn, cid.to_v1().raw))
+                 if c.codec == DAG_PB]
+        seen = set(stack)
+        while stack:
+            block = stack.pop()
+            data = blockstore.get(txn, block.raw) if block.codec == DAG_PB else None
+            if data is None:
+                if not blockstore.has(txn, block.raw):
+                    missing.append(block)
+                continue
+            for link in block_links(block, bytes(data)):
+                if (link := link.to_v1()) not in seen:
+                    seen.add(link)
+                    stack.append(link)
+    return missing
 
 
 def _add(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData
+from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shorten
 from mizu_core.feeds import subscriptions
 from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
@@ -86,7 +86,11 @@ class Report:
         unanswered = list(dict.fromkeys(r.sub for r in failed))
         what = "" if len(unanswered) == len(self.subscriptions) else \
             f" for {unanswered[0]}" if len(unanswered) == 1 else f" for {len(unanswered)} subscriptions"
-        return _worst([r.error for r in failed if r.error is not None], what)
+        error = _worst([r.error for r in failed if r.error is not None], what)
+        kept = sum(r.records for r in failed)  # stored from a peer before it failed (a pull)
+        if kept:  # the one line says what a pull cut short kept, and that it resumes
+            error = _like(error, f"{error} ({kept} new records kept; the next pull fetches the rest)")
+        return error
 
 
 def _worst(errors: list[MizuError], what: str = "") -> MizuError:
@@ -107,6 +111,22 @@ def _like(error: MizuError, message: str) -> MizuError:
     except TypeError:  # a constructor of its own
         return (RejectedData if isinstance(error, RejectedData) else
                 PeerError if isinstance(error, PeerError) else MizuError)(message, error.hint)
+
+
+def broken(peer: str, error: Exception) -> PeerError:
+    """An exchange that ended in a library's error, as one line: a connection reset or
+    closed under a request is a StreamReset or a StreamEOF, with no text of its own."""
+    name = type(error).__name__
+    text = shorten(" ".join(str(error).split()), 200)
+    lost = any(c.__name__ in _LOST for c in type(error).__mro__)
+    what = "the connection was lost" if lost else "the exchange failed"
+    return PeerError(f"{peer}: {what} ({name}{': ' + text if text else ''})")
+
+
+# What libp2p's and trio's errors for a connection or stream gone derive from (by name:
+# libp2p is not imported here)
+_LOST = frozenset({"IOException", "MuxedConnError", "MuxedStreamError", "OSError", "EOFError",
+                   "BrokenResourceError", "ClosedResourceError"})
 
 
 def _subs(repo: Repository, sub: CID | None) -> list[CID]:
@@ -149,9 +169,9 @@ def _over_subs(subs: list[CID], each: Callable[[SyncSession, CID, Transfer], Awa
             except MizuError as e:
                 steps.append(_Step(sub, REJECTED if isinstance(e, RejectedData) else FAILED, transfer, str(e), e))
                 break
-            except Exception as e:  # a broken connection: as with_peers words it
-                broken = PeerError(f"{session.peer}: {type(e).__name__}: {e}")
-                steps.append(_Step(sub, FAILED, transfer, str(broken), broken))
+            except Exception as e:  # a broken connection
+                error = broken(session.peer, e)
+                steps.append(_Step(sub, FAILED, transfer, str(error), error))
                 break
             steps.append(_Step(sub, UP_TO_DATE if transfer.up_to_date else done, transfer))
         return steps

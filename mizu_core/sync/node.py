@@ -25,7 +25,7 @@ from mizu_core.message.cid import CID
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
-from mizu_core.sync.protocol import PROTOCOL_ID
+from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID
 from mizu_core.sync.remotes import remote_addresses
 from mizu_core.sync.server import Server, Workers, answer_stream
 from mizu_core.sync.session import SyncSession
@@ -33,6 +33,9 @@ from mizu_core.sync.session import SyncSession
 T = TypeVar("T")
 DEFAULT_PORT = 4737
 DIAL_TIMEOUT = 5.0
+# The slowest answer a pull waits for past its --timeout (bytes a second): a link with
+# delay and loss, or a slow one, may take long over a large answer; a trickle may not.
+MIN_RATE = 16 << 10
 SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals and subscriptions come or gone
@@ -79,12 +82,65 @@ class PeerOutcome:
     exchange_seconds: float = 0.0  # from then until the action is done
 
 
-async def _open_session(host: Any, repo: Repository, address: str, timeout: float) -> tuple[SyncSession, Any]:
+class PacedStream:
+    """A sync stream that judges a peer by its progress, not by the clock alone: over a
+    slow link (delay, loss) a 2 MiB answer may take many times `timeout` and be fine, while
+    a peer that stops sending, or trickles, must not hold a pull.
+
+    An exchange (a request written, then its answer read) may take `timeout` plus a second
+    per `min_rate` bytes moved either way; once the answer has begun, the peer may not
+    go silent for `timeout` seconds either. Before the answer begins only the first rule
+    holds: a large request written is still on its way when the write returns."""
+
+    def __init__(self, stream: Any, peer: str, timeout: float, min_rate: int = MIN_RATE) -> None:
+        self.stream = stream
+        self.peer = peer
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self.started = self.last = trio.current_time()
+        self.sent = 0  # bytes of the last request
+        self.received = 0  # bytes of its answer so far
+        self.stalled = False  # the peer was given up on: its connection is no use any more
+
+    def _deadline(self) -> float:
+        return self.started + self.timeout + (self.sent + self.received) / self.min_rate
+
+    async def write(self, data: bytes) -> None:
+        self.started, self.sent, self.received = trio.current_time(), len(data), 0
+        with trio.move_on_at(self._deadline()) as scope:
+            await self.stream.write(data)
+        if scope.cancelled_caught:
+            self.stalled = True
+            raise PeerError(f"{self.peer} did not take a {len(data)}-byte request within "
+                            f"{self._deadline() - self.started:.0f} s")
+
+    async def read(self, n: int) -> bytes:
+        slow = self._deadline()
+        idle = self.last + self.timeout if self.received else slow
+        with trio.move_on_at(min(idle, slow)):
+            chunk: bytes = await self.stream.read(n)
+            self.received += len(chunk)
+            self.last = trio.current_time()
+            return chunk
+        self.stalled = True
+        if not self.received:
+            raise PeerError(f"{self.peer} did not answer within {slow - self.started:.0f} s")
+        if idle < slow:
+            raise PeerError(f"{self.peer} stopped sending for {self.timeout:g} s in the middle of an answer")
+        raise PeerError(f"{self.peer} did not answer within {slow - self.started:.0f} s: "
+                        f"{self.received} bytes came, under {self.min_rate >> 10} KiB/s")
+
+
+async def _open_session(host: Any, repo: Repository, address: str,
+                        timeout: float) -> tuple[SyncSession, PacedStream, Any]:
     from mizu_core.sync.host import dial
 
     peer_id = await dial(host, address, timeout)
     stream = await open_stream(host, peer_id, timeout, redial=lambda: dial(host, address, timeout))
-    return SyncSession(repo, stream, str(peer_id), timeout), stream
+    paced = PacedStream(stream, str(peer_id), timeout)
+    # The paced stream bounds each read and write; the session's own clock, per request,
+    # only backs it up, so it allows the slowest answer of a frame's size that it lets by.
+    return SyncSession(repo, paced, str(peer_id), timeout + 2 * MAX_FRAME / MIN_RATE), paced, peer_id
 
 
 async def open_stream(host: Any, peer_id: Any, timeout: float,
@@ -142,18 +198,21 @@ def with_peers(
             outcome = PeerOutcome(address)
             try:
                 started = trio.current_time()
-                session, stream = await _open_session(host, repo, address, timeout)
+                session, paced, peer_id = await _open_session(host, repo, address, timeout)
                 outcome.connect_seconds = trio.current_time() - started
                 try:
                     outcome.result = await action(session)
                     outcome.exchange_seconds = trio.current_time() - started - outcome.connect_seconds
                 finally:
-                    with trio.move_on_after(1):
-                        await stream.close()
+                    # A peer given up on is not asked for more providers over its dead link.
+                    with trio.move_on_after(1), contextlib.suppress(Exception):
+                        await (host.disconnect(peer_id) if paced.stalled else paced.stream.close())
             except MizuError as e:
                 outcome.error = e
-            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, Exception) as e:
-                outcome.error = PeerError(f"{address}: {type(e).__name__}: {e}")
+            except Exception as e:  # libp2p's own errors, a broken connection
+                from mizu_core.sync.exchange import broken
+
+                outcome.error = broken(address, e)
             outcomes.append(outcome)
 
     return run(main)

@@ -118,14 +118,33 @@ class SyncSession:
             ours = subscriptions.node_cids(self.repo, sub)
             if remote_root == local.root or remote_root in ours:
                 transfer.up_to_date = True
+                if local.partial:
+                    await self._complete(sub, transfer, progress)
                 return transfer
             need = await self._walk(sub, remote_root, ours, transfer)
             transfer.up_to_date = not need  # it holds nothing we lack
+            if need and not local.partial:  # until it is done: a cut may leave file chunks behind
+                subscriptions.set_partial(self.repo, sub, True)
             await self.fetch(need, transfer, sub, progress)
+            if local.partial:
+                await self._complete(sub, transfer, progress)
+            elif need:  # done: what it fetched came with every block it links
+                subscriptions.set_partial(self.repo, sub, False)
         finally:
             transfer.bytes_received = self.reader.received - start
         subscriptions.refresh(self.repo, sub)
         return transfer
+
+    async def _complete(self, sub: CID, transfer: Transfer, progress: Progress | None) -> None:
+        """After a pull of `sub` that was cut short (this one's fetch is done): fetch what
+        its file records link and is still missing, which no tree walk finds."""
+        unlinked = subscriptions.unlinked(self.repo, sub)
+        if unlinked:
+            transfer.up_to_date = False
+            await self.fetch(unlinked, transfer, None, progress)
+            if subscriptions.unlinked(self.repo, sub):  # this peer lacks some: ask the next
+                return
+        subscriptions.set_partial(self.repo, sub, False)
 
     def _query_block(self, sub: CID) -> bytes | list[bytes] | None:
         """The feed's query message, sent with `roots` so that any peer can answer it; for a

@@ -4,6 +4,7 @@ Usage: python bench/run.py [--messages N] [--only NAME[,NAME…]] [--runs R]
                            [--triples T] [--seed S] [--query-runs R] [--fresh] [--cache DIR]
                            [--profile slow|all|none] [--files-size SIZE] [--markdown PATH]
                            [--sync-messages N] [--sync-large N]
+                           [--gateway-seconds S] [--gateway-rounds R] [--gateway-file-size SIZE]
 
 Ingest (bench/ingest.py): `mizu put --lines` signed and unsigned vs pyoxigraph bulk load
 and rdflib parse of the same triples, with each child's peak RSS (`ru_maxrss`) and its
@@ -23,6 +24,11 @@ OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio;
 pulls beside `mizu import` of a CAR of the same records (pull/import, peak RSS of each). Native
 (bench/native.py, only with --only native): the C speedups, and the libraries Mizu uses in
 their place, against libipld, cbrrr and hashlib on the ingest benchmark's messages.
+Gateway (bench/gateway.py): `mizu serve --offline --http` under `wrk` (apt-get installs it
+if absent) at 1, 10 and 50 connections, view-raw, a raw block, a stored query and a SPARQL
+point query beside a hello-world route on the same web stack (the floor), --gateway-rounds
+runs of --gateway-seconds each (the median kept); a --gateway-file-size file streamed from
+/ipfs (MB/s, peak RSS); 50 live watchers (memory, and the time until all have a new record).
 
 bench/RESULTS.md (committed; bench/results/ is not) is written from a full run (all
 benchmarks); with --only it is written only when --markdown PATH is given.
@@ -49,6 +55,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import files
+import gateway
 import ingest
 import native
 import query
@@ -456,6 +463,84 @@ def _pull_vs_import(r: dict[str, Any], pairs: list[dict[str, Any]]) -> list[Tabl
     ]
 
 
+def _gateway_section(r: dict[str, Any]) -> Section:
+    load, stream, watch = r["load"], r["stream"], r["watch"]
+    floor = load["runs"]["floor: hello world"]
+    rows = []
+    for connections in load["connections"]:
+        for name, runs in load["runs"].items():
+            x = runs[connections]
+            errors = x["non2xx"] + x["socket_errors"]
+            spread = x["rounds_ok_per_s"]
+            rows.append([name, f"{connections}", f"{x['ok_per_s']:,.0f}",
+                         f"{min(spread):,.0f}-{max(spread):,.0f}",
+                         "(floor)" if runs is floor else _ratio(r["ratios"][name][connections]),
+                         _ms(x["p50_ms"]), _ms(x["p99_ms"]), f"{errors:,}" if errors else "",
+                         f"{x['server_cores']:.2f}",
+                         f"{x['server_cores'] * x['seconds'] / max(x['requests'], 1) * 1000:.2f}"])
+    wrk_cores = max(x["wrk_cores"] for runs in load["runs"].values() for x in runs.values())
+    section = Section(
+        "Gateway",
+        f"Gateway: `mizu serve --offline --http` on 127.0.0.1 under wrk (1 thread), "
+        f"median of {load['rounds']} runs of {load['seconds']} s, {r['messages']:,} signed messages",
+        [Table(["URL", "connections", "req/s", "rounds' range", "/ floor", "p50 ms", "p99 ms", "non-2xx",
+                "server cores", "CPU ms/req"], rows)])
+    section.blocks += [
+        "req/s counts 2xx answers only (a 503 from gateway.max-queries is quick and would "
+        "flatter the rate), the median of the rounds (their range beside it), and p50, p99, "
+        "non-2xx and cores are that median run's; / floor is the median of each round's "
+        "ratio (the URL's run over the floor's run just before it, at the same connection "
+        "count), so it need not equal the ratio of the medians; p50 and p99 are wrk's, over "
+        "every answer; non-2xx are those 503s (and any socket errors); server cores = CPU seconds of the "
+        "server process (all its threads) over the run's wall time, CPU ms/req the same CPU "
+        "over the answers (503s included): on a machine others share, the steadier figure",
+        f"the load generator (wrk, one thread) and the server share the machine's "
+        f"{r['cores']} cores, on 127.0.0.1 (wrk used at most "
+        f"{wrk_cores:.2f} of a core); each run follows the floor's at the same connection "
+        "count in each round, so the ratios are side by side; one untimed warm-up run per URL "
+        "first",
+        "floor: Starlette's hello world (one route, a 13-byte text) on Hypercorn's trio worker "
+        "in its own process, served with the same Hypercorn config as mizu_gateway/server.py; "
+        "view-raw: /v0/view-raw/CID of a post ("
+        f"{load['answer_bytes']['view-raw']:,} bytes); raw block: /ipfs/CID?format=raw of the "
+        f"same post ({load['answer_bytes']['raw block']:,} bytes); stored query: "
+        f"/v0/query/STREAM/queries/by?who=a7 ($var who; {gateway.MESSAGES // gateway.AUTHORS} "
+        f"rows, {load['answer_bytes']['stored query']:,} bytes); SPARQL point: GET "
+        f"/v0/sparql?query= `{gateway.SPARQL_POINT}` (one row)",
+        Table(["streamed from /ipfs/CID", "seconds", "MB/s", "peak RSS MB", "anon MB", "file MB"],
+              [[f"{stream['bytes'] / 2**20:,.0f} MiB file, random bytes", f"{stream['seconds']:.2f}",
+                f"{stream['mb_per_s']:,.0f}", _mb(stream["peak_rss_mb"]), _mb(stream["peak_anon_mb"]),
+                _mb(stream["peak_file_mb"])]]),
+        "fetched by curl (to /dev/null) from a fresh gateway; MB/s counts 10^6 bytes; peak RSS "
+        f"is the gateway's VmHWM (start-up included: {stream['start_rss_mb']} MB before the "
+        "fetch), anon and file its sampled peaks of RssAnon and RssFile+RssShmem",
+        f"{watch['watchers']} live watchers (`Accept: text/event-stream` on the stored query, "
+        f"one connection each) on a fresh gateway: all had their first event in "
+        f"{watch['open_s'] * 1000:,.0f} ms; VmRSS {watch['before_rss_mb']:.1f} MB before, "
+        f"{watch['after_rss_mb']:.1f} MB after (+{watch['added_mb']:.1f} MB, anonymous "
+        f"+{watch['added_anon_mb']:.1f} MB); one record published (POST /v0/publish, "
+        f"{watch['publish_s'] * 1000:,.0f} ms) reached all {watch['watchers']} in "
+        f"{watch['all_notified_s'] * 1000:,.0f} ms from the publish request",
+    ]
+    checks = [(f"{name} >= {gateway.TARGET_FLOOR_SHARE:.0%} of floor, {c} conn.",
+               _ratio(r["ratios"][name][c]), r["ratios"][name][c] >= gateway.TARGET_FLOOR_SHARE)
+              for name in ("view-raw", "raw block") for c in load["connections"]]
+    checks += [
+        (f"stream from /ipfs >= {gateway.TARGET_STREAM_MB_S} MB/s", f"{stream['mb_per_s']:,.0f} MB/s",
+         stream["mb_per_s"] >= gateway.TARGET_STREAM_MB_S),
+        (f"stream peak RSS < {gateway.TARGET_STREAM_RSS_MB} MB", f"{stream['peak_rss_mb']:,} MB",
+         stream["peak_rss_mb"] < gateway.TARGET_STREAM_RSS_MB),
+        (f"{watch['watchers']} watchers < {gateway.TARGET_WATCHERS_MB} MB",
+         f"{watch['added_mb']:.1f} MB", watch["added_mb"] < gateway.TARGET_WATCHERS_MB),
+    ]
+    section.blocks.append(Table(["target (issue 24)", "measured", "result"],
+                                [[name, measured, _verdict(ok)] for name, measured, ok in checks]))
+    if stream["bytes"] != 1 << 30:
+        section.blocks.append(f"the streamed file was {stream['bytes'] / 2**20:,.0f} MiB, not the "
+                              "1 GiB the target names (--gateway-file-size)")
+    return section
+
+
 def _text(sections: list[Section]) -> str:
     lines: list[str] = []
     for section in sections:
@@ -589,10 +674,11 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
         "",
         "`pip install -e '.[bench]'` (pyoxigraph, rdflib, psutil), then "
         "`.venv/bin/python bench/run.py` from the repository root runs every benchmark and "
-        "rewrites this file; `--only ingest,query` (any of ingest, startup, query, files, sync) runs those (this file is "
-        "then written only with `--markdown PATH`), and `--help` lists the sizes and run "
-        "counts. The sync benchmark needs Node.js and npm for its OrbitDB comparison "
-        "(`bench/anchors/orbitdb/`); the files benchmark, `ipfs_cid`.",
+        "rewrites this file; `--only ingest,query` (any of ingest, startup, query, files, sync, "
+        "gateway) runs those (this file is then written only with `--markdown PATH`), and "
+        "`--help` lists the sizes and run counts. The sync benchmark needs Node.js and npm for "
+        "its OrbitDB comparison (`bench/anchors/orbitdb/`); the files benchmark, `ipfs_cid`; the gateway benchmark, "
+        "`wrk` and `curl` (it runs `apt-get install -y wrk` if wrk is absent).",
         "",
         "## How to read this",
         "",
@@ -633,7 +719,7 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-BENCHMARKS = ("ingest", "startup", "query", "files", "sync", "native")
+BENCHMARKS = ("ingest", "startup", "query", "files", "sync", "gateway", "native")
 FULL_RUN = BENCHMARKS[:-1]  # native measures the C, not the product
 
 
@@ -655,6 +741,14 @@ def main() -> None:
                         help="sync benchmark: messages in the initial pull")
     parser.add_argument("--sync-large", type=int, default=100_000,
                         help="sync benchmark: records in the subscription for the incremental pull")
+    parser.add_argument("--gateway-seconds", type=int, default=gateway.SECONDS,
+                        help="gateway benchmark: seconds of each wrk run (default: %(default)s)")
+    parser.add_argument("--gateway-rounds", type=int, default=gateway.ROUNDS,
+                        help="gateway benchmark: wrk runs per URL and connection count, the "
+                             "median kept (default: %(default)s)")
+    parser.add_argument("--gateway-file-size", type=files.parse_size, default=gateway.FILE_SIZE,
+                        metavar="SIZE", help="gateway benchmark: size of the file streamed from "
+                                             "/ipfs, in bytes or with K/M/G (default: 1G)")
     parser.add_argument("--runs", type=int, default=15, help="start-up runs per command (>= 10)")
     parser.add_argument("--triples", type=int, default=1_000_000,
                         help="query benchmark: approximate size of the data set")
@@ -681,7 +775,7 @@ def main() -> None:
     args = parser.parse_args()
     # Time mizu as pip installs it, byte-compiled (an editable install is not, and where
     # PYTHONDONTWRITEBYTECODE is set every start-up would compile it again).
-    for package in ("mizu_core", "mizu_cli"):
+    for package in ("mizu_core", "mizu_cli", "mizu_gateway"):
         if not compileall.compile_dir(ROOT / package, quiet=1):
             sys.exit(f"cannot byte-compile {package} (see above)")
 
@@ -707,6 +801,9 @@ def main() -> None:
     if "sync" in chosen:
         results["sync"] = sync.run(args.sync_messages, args.sync_large)
         sections.append(_sync_section(results["sync"]))
+    if "gateway" in chosen:
+        results["gateway"] = gateway.run(args.gateway_seconds, args.gateway_file_size, args.gateway_rounds)
+        sections.append(_gateway_section(results["gateway"]))
     if "native" in chosen:
         results["native"] = native.run()
         sections.append(_native_section(results["native"]))

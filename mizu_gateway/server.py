@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -73,16 +73,28 @@ def _drop_stalled_readers(sock: socket.socket, seconds: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(seconds * 1000))
 
 
+def in_node(repo: Repository, binds: list[str], log: Callable[[str], None]) -> Callable[
+        [trio.Nursery, trio.Event], Awaitable[list[str]]]:
+    """The gateway as a service of a libp2p node's event loop (`ServingNode(extra=…)`)."""
+    for bind in binds:
+        parse_bind(bind)  # a bad one is a usage error before anything starts
+
+    async def start(nursery: trio.Nursery, stop: trio.Event) -> list[str]:
+        urls: list[str] = await nursery.start(serve, repo, binds, log, stop)
+        return urls
+
+    return start
+
+
 def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]], None],
                 log: Callable[[str], None], record: Callable[[list[str] | None], None]) -> None:
     """`mizu serve --offline`: the gateway alone, no libp2p, until SIGTERM or SIGINT."""
-    for bind in binds:
-        parse_bind(bind)  # a bad one is a usage error before anything starts
+    start = in_node(repo, binds, log)
 
     async def main() -> None:
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
-            urls = await nursery.start(serve, repo, binds, log, stop)
+            urls = await start(nursery, stop)
             record(urls)
             try:
                 ready(urls)

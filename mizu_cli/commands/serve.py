@@ -51,6 +51,9 @@ def serve(
     addresses = listen or ([configured] if isinstance(configured, str) else configured) or [
         f"/ip4/0.0.0.0/tcp/{DEFAULT_PORT}"
     ]
+    extra = None
     if http:
-        raise UsageError("--http runs with --offline for now: the gateway beside libp2p is not built yet")
-    ServingNode(repo, list(addresses), mdns=not no_mdns, log=log).run(ready)
+        from mizu_gateway.server import in_node
+
+        extra = in_node(repo, list(http), log)
+    ServingNode(repo, list(addresses), mdns=not no_mdns, log=log, extra=extra).run(ready)

@@ -8,8 +8,6 @@ command line imports it inside the network commands, so `mizu query` stays fast.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import secrets
 import signal
 from collections.abc import Awaitable, Callable
@@ -22,7 +20,9 @@ from mizu_core.errors import MizuError, NotFound, NotServed, PeerError, UsageErr
 from mizu_core.feeds import subscriptions
 from mizu_core.message import codec
 from mizu_core.message.cid import CID
+from mizu_core.repo import serve_record
 from mizu_core.repo.repository import Repository
+from mizu_core.sync import process
 from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
 from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID
@@ -31,12 +31,15 @@ from mizu_core.sync.server import Server, Workers, answer_stream
 from mizu_core.sync.session import SyncSession
 
 T = TypeVar("T")
+# Another service in the node's event loop (the HTTP gateway): started in the nursery
+# before the node is ready, told by the event that the node stops; it returns the
+# addresses it listens on, which the node prints and records after its own.
+Extra = Callable[[trio.Nursery, trio.Event], Awaitable[list[str]]]
 DEFAULT_PORT = 4737
 DIAL_TIMEOUT = 5.0
 # The slowest answer a pull waits for past its --timeout (bytes a second): a link with
 # delay and loss, or a slow one, may take long over a large answer; a trickle may not.
 MIN_RATE = 16 << 10
-SERVE_FILE = "serve.json"  # where a running node records its pid and addresses
 TOPIC_PREFIX = "/mizu/roots/"
 POLL_INTERVAL = 0.25  # how often serve looks for local arrivals and subscriptions come or gone
 RECONNECT_INTERVAL = 2.0
@@ -47,27 +50,9 @@ PROVIDE_INTERVAL = 30.0
 REJOIN_DELAY = 11.0
 
 
-def _unwrap(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The first real error in a trio exception group (nurseries wrap what they raise)."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            return _unwrap(exc)
-        if not isinstance(exc, trio.Cancelled):
-            return exc  # type: ignore[no-any-return]
-    return group
-
-
 def run(async_fn: Callable[[], Awaitable[T]]) -> T:
     quiet_libp2p()
-    # The CLI lets SIGPIPE kill it quietly (`mizu log | head`); on the network a peer
-    # that resets a connection must be an error on that socket, not the end of the node.
-    previous = signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    try:
-        return trio.run(async_fn)
-    except BaseExceptionGroup as group:
-        raise _unwrap(group) from None
-    finally:
-        signal.signal(signal.SIGPIPE, previous)
+    return process.run(async_fn)
 
 
 # -- clients ---------------------------------------------------------------------------
@@ -256,11 +241,12 @@ class ServingNode:
     as `serve.asked-feeds` says, those of the feeds peers asked for)."""
 
     def __init__(self, repo: Repository, listen: list[str], mdns: bool,
-                 log: Callable[[str], None]) -> None:
+                 log: Callable[[str], None], extra: Extra | None = None) -> None:
         self.repo = repo
         self.listen = listen
         self.mdns = mdns
         self.log = log
+        self.extra = extra
         self.server = Server(repo)
         # Feeds peers asked for: answered only, also announced (and provided in the DHT),
         # or also followed (pulled from peers, like a subscription).
@@ -297,12 +283,15 @@ class ServingNode:
             addresses = [str(a) for a in self.host.get_addrs()]
             if not addresses:  # libp2p leaves out what it could not bind, without a word
                 raise MizuError(f"could not listen on {', '.join(self.listen)}")
-            self._record(addresses)
+            stop = trio.Event()
+            http = await self.extra(nursery, stop) if self.extra is not None else []
+            serve_record.record(self.repo, addresses, http)
             try:
-                ready(addresses)
+                ready([*addresses, *http])
                 await self._services(nursery)
             finally:
-                self._record(None)
+                serve_record.record(self.repo, None)
+                stop.set()
                 nursery.cancel_scope.cancel()
 
     async def _services(self, nursery: trio.Nursery) -> None:
@@ -329,15 +318,6 @@ class ServingNode:
                 async for signum in signals:
                     self.log(f"stopping on {signal.Signals(signum).name}")
                     return
-
-    def _record(self, addresses: list[str] | None) -> None:
-        if self.repo.path is None:
-            return
-        path = self.repo.path / SERVE_FILE
-        if addresses is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_text(json.dumps({"pid": os.getpid(), "addresses": addresses}) + "\n")
 
     async def _answer(self, stream: Any) -> None:
         peer = str(stream.muxed_conn.peer_id)

@@ -240,3 +240,37 @@ def test_a_live_answer_follows_the_store(tmp_path: Path) -> None:
         opened[0].close()
     finally:
         gateway.stop()
+
+
+def test_a_live_answer_hears_a_record_pulled_from_another_node(tmp_path: Path) -> None:
+    from tests.e2e.test_sync import QUERY, Serving
+
+    a, b = init(tmp_path, "a"), init(tmp_path, "b")
+    put_lines(a, [json.dumps({"feed": "news", "title": f"post {i}"}) for i in range(3)])
+    node_a = Serving(a)
+    sub = mizu("subscribe", QUERY, cwd=b).stdout.decode().strip()
+    mizu("remote", "add", "a", node_a.address, cwd=b)
+    node_b = subprocess.Popen([MIZU, "serve", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--http", "0"],
+                              cwd=b, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log: list[str] = []
+    threading.Thread(target=lambda: log.extend(line.decode() for line in node_b.stderr or []), daemon=True).start()
+    try:
+        assert node_b.stdout is not None
+        address, url = node_b.stdout.readline().decode().strip(), node_b.stdout.readline().decode().strip()
+        assert "/p2p/12D3KooW" in address and url.startswith("http://127.0.0.1:"), (address, url, log)
+        record = json.loads((b / ".mizu" / "serve.json").read_text())
+        assert record["addresses"] == [address] and record["http"] == [url]
+        wait_for(lambda: any("pulled 3 records" in line for line in log), 15, "b to pull a's feed on connecting")
+        events = Events(f"{url}v0/query/{sub}", timeout=2)  # each wait below: at most 2 s
+        kind, rows = events.next()
+        assert kind == "rows" and len(rows) == 3
+        wait_for(lambda: any(f"announcing {sub}" in line for line in node_a.log), 10, "a to announce the feed")
+        put_lines(a, [json.dumps({"feed": "news", "title": "post 3"})])  # a announces, b pulls
+        kind, rows = events.next()  # within 2 s of the announcement, or a socket time-out
+        assert kind == "rows" and {"post 3"} <= {r["?title"] for r in rows}
+        events.close()
+    finally:
+        node_b.send_signal(signal.SIGTERM)
+        assert node_b.wait(timeout=10) == 0, log
+        node_a.stop()
+    assert not (b / ".mizu" / "serve.json").exists()

@@ -334,7 +334,7 @@ def store_received(repo: Repository, cid: CID, blocks: Sequence[Checked],
     """Store checked blocks received for a subscription, and add those among `records` to
     its records, in one write transaction (both or neither): (blocks new, records added)."""
     with repo.store.writer() as txn:
-        stored = store_checked(txn, blocks)
+        stored = store_checked(txn, blocks, repo.store.release_pages)
         return stored, add_records(txn, cid, [b.cid for b in blocks if b.cid in records])
 
 

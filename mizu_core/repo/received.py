@@ -7,18 +7,30 @@ stored until a whole batch has been checked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from mizu_core.errors import InvalidMessage
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW
 from mizu_core.message.dagpb import decode_node
+from mizu_core.message.triples import triple_terms
 from mizu_core.message.validate import schema_cids
 from mizu_core.repo import blockstore
-from mizu_core.repo.ingest import Ingest, Prepared, prepare_block
+from mizu_core.repo.ingest import Ingest, prepare_block
 from mizu_core.repo.kv import Txn
+
+T = TypeVar("T")
+# Blocks a thread takes at a time when a batch is checked on two: few enough to share the
+# work evenly, enough that taking them costs nothing beside checking them.
+_CHUNK = 16
+# Messages stored at a time, and between releases of the store's mapped pages (as a
+# publish does, publish/batches.py's STORE_SLICE).
+_STORE_SLICE = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +40,8 @@ class Checked:
     signers: tuple[bytes, ...] | None  # None: a file block, not a message
     links: tuple[CID, ...]
     schemas: tuple[CID, ...] = ()  # the schema messages a message's `$schema` names
+    # The decoded message, kept from the check for the store (not pickled by CAR import)
+    message: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 def check_block(
@@ -44,7 +58,7 @@ def check_block(
         prepared = prepare_block(cid, data, schema_lookup, missing_schemas)
         links = tuple(dict.fromkeys(link.to_v1() for link in codec.iter_links(prepared.message)))
         schemas = tuple(schema_cids(prepared.message)) if b"$schema" in data else ()
-        return Checked(cid, data, prepared.signers, links, schemas)
+        return Checked(cid, data, prepared.signers, links, schemas, prepared.message)
     if cid.codec == DAG_PB:
         return Checked(cid, data, None, tuple(link.cid.to_v1() for link in decode_node(data).links))
     if cid.codec == RAW:
@@ -52,15 +66,57 @@ def check_block(
     raise InvalidMessage(f"{cid}: codec 0x{cid.codec:x} is not supported")
 
 
-def store_checked(txn: Txn, blocks: Iterable[Checked]) -> int:
-    """Store checked blocks in the caller's write transaction; returns how many were new."""
-    ingest = Ingest(txn)
+def check_many(blocks: Sequence[T], check: Callable[[T], Checked | None]) -> list[Checked | None]:
+    """`check` of each block, in order, on two threads where there are two cores:
+    verifying a signature and hashing a large block release the GIL, so one thread's
+    Python runs beside the other's C. The error raised is the one the first bad block
+    gives, as checking them in order would."""
+    threads = min(2, len(os.sched_getaffinity(0)))
+    if threads < 2 or len(blocks) < 4 * _CHUNK:
+        return [check(block) for block in blocks]
+    results: list[Checked | None] = [None] * len(blocks)
+    errors: dict[int, BaseException] = {}
+    starts = itertools.count(0, _CHUNK)  # next() on a count is atomic under the GIL
+
+    def work() -> None:
+        while not errors and (start := next(starts)) < len(blocks):
+            for i in range(start, min(start + _CHUNK, len(blocks))):
+                try:
+                    results[i] = check(blocks[i])
+                except BaseException as e:  # raised below, in the caller's thread
+                    errors[i] = e
+                    return
+
+    helper = threading.Thread(target=work, name="mizu-check", daemon=True)
+    helper.start()
+    try:
+        work()
+    finally:
+        helper.join()
+    if errors:  # chunks are taken in order, so every block before the first error was checked
+        raise errors[min(errors)]
+    return results
+
+
+def store_checked(txn: Txn, blocks: Iterable[Checked], release: Callable[[], None] | None = None) -> int:
+    """Store checked blocks in the caller's write transaction; returns how many were new.
+    `release`: the store's `release_pages`, called between slices of messages so that a
+    long transaction does not keep every index page it read mapped."""
+    ingest = Ingest(txn, release)
     files = 0
+    pending: list[Any] = []
     for block in blocks:
         if block.signers is None:
             files += blockstore.put(txn, block.cid.raw, block.data)
-        else:
-            message = codec.decode_trusted(block.data)
-            ingest.store(Prepared(block.cid, block.data, message, block.signers), pin=None)
+            continue
+        message = block.message if block.message is not None else codec.decode_trusted(block.data)
+        pending.append((block.cid.raw, block.data, block.signers, triple_terms(block.cid, message)))
+        if len(pending) == _STORE_SLICE:
+            ingest.store_many(pending, pin=None)
+            pending = []
+            if release is not None:
+                release()
+    if pending:
+        ingest.store_many(pending, pin=None)
     ingest.finish()
     return ingest.added + files

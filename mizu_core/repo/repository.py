@@ -231,7 +231,7 @@ class Repository:
         from mizu_core.repo.received import store_checked
 
         with self.store.writer() as txn:
-            return store_checked(txn, blocks)
+            return store_checked(txn, blocks, self.store.release_pages)
 
     def store_file_blocks(
         self, blocks: Iterable[tuple[CID, bytes]],

@@ -19,7 +19,7 @@ from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shor
 from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.message.links import block_links
-from mizu_core.repo.received import Checked, check_block
+from mizu_core.repo.received import Checked, check_block, check_many
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
     MAX_BATCH,
@@ -203,15 +203,11 @@ class SyncSession:
 
     def _check(self, pairs: tuple[tuple[CID, bytes], ...]) -> list[Checked]:
         discard = filters.discarded(self.repo, pairs)
-        checked = []
-        for cid, data in pairs:
-            if cid in discard:
-                continue
-            try:
-                checked.append(check_block(cid, data, self._schema))
-            except MizuError as e:
-                raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
-        return checked
+        kept = [pair for pair in pairs if pair[0] not in discard]
+        try:
+            return [c for c in check_many(kept, lambda pair: check_block(*pair, self._schema)) if c]
+        except MizuError as e:
+            raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
 
     def _schema(self, ref: Any) -> dict[str, Any] | None:
         try:

@@ -21,6 +21,7 @@ from mizu_core.message.dagpb import decode_node
 from mizu_core.message.triples import triple_terms
 from mizu_core.message.validate import schema_cids
 from mizu_core.repo import blockstore
+from mizu_core.repo.index import TermCache
 from mizu_core.repo.ingest import Ingest, prepare_block
 from mizu_core.repo.kv import Txn
 
@@ -98,11 +99,13 @@ def check_many(blocks: Sequence[T], check: Callable[[T], Checked | None]) -> lis
     return results
 
 
-def store_checked(txn: Txn, blocks: Iterable[Checked], release: Callable[[], None] | None = None) -> int:
+def store_checked(txn: Txn, blocks: Iterable[Checked], release: Callable[[], None] | None = None,
+                  terms: TermCache | None = None) -> int:
     """Store checked blocks in the caller's write transaction; returns how many were new.
     `release`: the store's `release_pages`, called between slices of messages so that a
-    long transaction does not keep every index page it read mapped."""
-    ingest = Ingest(txn, release)
+    long transaction does not keep every index page it read mapped; `terms`: as `Ingest`
+    takes them (a pull's batches share them)."""
+    ingest = Ingest(txn, release, terms)
     files = 0
     pending: list[Any] = []
     for block in blocks:

@@ -8,6 +8,7 @@ so a bad response stores nothing, and an interrupted pull keeps every finished b
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shor
 from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.message.links import block_links
+from mizu_core.repo.index import TermCache
 from mizu_core.repo.received import Checked, check_block, check_many
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
@@ -36,6 +38,8 @@ from mizu_core.sync.protocol import (
 MAX_ERROR = 300  # characters of a peer's error text that are shown
 REQUEST_TIMEOUT = 30.0  # seconds for one response; a stalled peer is dropped after it
 MAX_TREE_NODES = 1_000_000  # a peer's tree bigger than this is refused
+# A fetch stores what it checked once it holds this many blocks, or bytes of blocks.
+STORE_BLOCKS, STORE_BYTES = 4096, 4 << 20
 
 Progress = Callable[[int, int], None]  # (records stored, records needed)
 
@@ -71,12 +75,24 @@ class SyncSession:
         self.timeout = timeout
         self.reader = FrameReader(stream, peer)
         self.sent = 0
+        self._pending: dict[CID, Checked] = {}  # messages checked by a fetch, not stored yet
 
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        await self.send(frame)
+        return await self.response()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send a request without waiting for its answer (`response` reads the answers,
+        in the order of the requests)."""
         data = encode_frame(frame)
         with trio.move_on_after(self.timeout) as scope:
             await self.stream.write(data)
             self.sent += len(data)
+        if scope.cancelled_caught:
+            raise PeerError(f"{self.peer} did not take a request within {self.timeout:g} s")
+
+    async def response(self) -> dict[str, Any]:
+        with trio.move_on_after(self.timeout) as scope:
             response = await self.reader.read_frame()
         if scope.cancelled_caught:
             raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
@@ -173,33 +189,76 @@ class SyncSession:
 
     async def _fetch(self, wanted: list[CID], transfer: Transfer, sub: CID | None,
                      progress: Progress | None) -> None:
+        # The next request is sent before a batch is checked, so the peer reads and sends
+        # it meanwhile: the pull waits for the network only when the batch in hand brought
+        # the links that make the next one. Checked batches are stored a few together (a
+        # transaction's commit and index flush cost about as much as checking ~100 blocks),
+        # and before any error ends the fetch.
         records = set(wanted)
         queue = deque(wanted)
         asked = set(wanted)
-        while queue:
-            batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
-            response = await self.request({"op": "blocks", "cids": batch})
-            pairs = Blocks.parse(response, self.peer).pairs
-            returned = {c for c, _ in pairs}
-            if returned - set(batch):
-                raise PeerError(f"{self.peer} sent blocks that were not asked for")
-            if not pairs:
-                transfer.unavailable.extend(batch)  # the peer lacks them: not fatal
-                continue
-            queue.extendleft(reversed([c for c in batch if c not in returned]))
-            checked = self._check(pairs)
-            links = dict.fromkeys(link for block in checked for link in block.links if link not in asked)
-            for link in self.repo.missing(links):
-                asked.add(link)
-                queue.append(link)
+        in_flight: deque[list[CID]] = deque()
+        pending: list[Checked] = []
+        # Term ids the committed batches stored: each batch's transaction starts knowing
+        # them, as a put's batches do (a batch that fails ends the fetch, and its ids with it).
+        terms = TermCache(claims=8 * len(wanted))
+
+        async def ask() -> None:
+            if queue:
+                batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
+                await self.send({"op": "blocks", "cids": batch})
+                in_flight.append(batch)
+
+        def store() -> None:
+            if not pending:
+                return
+            blocks = pending[:]
+            pending.clear()  # tried once, even if storing fails
+            self._pending.clear()
             if sub is None:
-                transfer.blocks += self.repo.store_received(checked)
+                transfer.blocks += self.repo.store_received(blocks, terms)
             else:
-                stored, added = subscriptions.store_received(self.repo, sub, checked, records)
+                stored, added = subscriptions.store_received(self.repo, sub, blocks, records, terms)
                 transfer.blocks += stored
                 transfer.records += added
             if progress:
-                progress(len(asked) - len(queue), len(asked))
+                progress(len(asked) - len(queue) - sum(map(len, in_flight)), len(asked))
+
+        try:
+            await ask()
+            while in_flight:
+                batch = in_flight.popleft()
+                pairs = Blocks.parse(await self.response(), self.peer).pairs
+                returned = {c for c, _ in pairs}
+                if returned - set(batch):
+                    raise PeerError(f"{self.peer} sent blocks that were not asked for")
+                if not pairs:
+                    transfer.unavailable.extend(batch)  # the peer lacks them: not fatal
+                    await ask()
+                    continue
+                queue.extendleft(reversed([c for c in batch if c not in returned]))
+                await ask()
+                checked = self._check(pairs)
+                links = dict.fromkeys(link for block in checked for link in block.links if link not in asked)
+                for link in self.repo.missing(links):
+                    asked.add(link)
+                    queue.append(link)
+                pending.extend(checked)
+                self._pending.update((c.cid, c) for c in checked if c.message is not None)
+                if not in_flight:
+                    await ask()
+                if (len(pending) >= STORE_BLOCKS or sum(len(c.data) for c in pending) >= STORE_BYTES
+                        or not in_flight):
+                    store()
+        except Refused:
+            store()
+            for _ in in_flight:  # the stream goes on to the next feed: read what it still owes
+                with trio.move_on_after(self.timeout), contextlib.suppress(MizuError):
+                    await self.reader.read_frame()
+            raise
+        except Exception:
+            store()  # every batch checked whole before the error is kept
+            raise
 
     def _check(self, pairs: tuple[tuple[CID, bytes], ...]) -> list[Checked]:
         discard = filters.discarded(self.repo, pairs)
@@ -210,6 +269,8 @@ class SyncSession:
             raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
 
     def _schema(self, ref: Any) -> dict[str, Any] | None:
+        if (held := self._pending.get(ref.cid.to_v1())) is not None:
+            return held.message  # checked, not stored yet
         try:
             return self.repo.message(ref.cid.to_v1())
         except MizuError:

@@ -165,8 +165,8 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
     with tempfile.SpooledTemporaryFile(max_size=32 << 20) as spool:
 
         def keep(items: list[tuple[int, CID, bytes]]) -> list[tuple[int, CID, bytes]]:
-            """Check `items` (on two threads), spool the good ones; those waiting for a
-            schema are returned."""
+            """Check `items`, spool the good ones; those waiting for a schema are
+            returned."""
             nonlocal count, messages
             waits, kept = [], []
             for item, checked in zip(items, check_many(items, check), strict=True):

@@ -3,12 +3,13 @@
 Like git fetch: compare roots, walk the peer's tree only where it differs from ours
 (have/need), then fetch the missing records with the blocks they link, in batches. Each
 batch is checked whole (hashes, signatures, reserved fields) before any of it is stored,
-so a bad response stores nothing, and an interrupted pull keeps every finished batch.
+so a bad response stores nothing. Checked batches are stored a few thousand blocks to a
+transaction, and all of them before an error ends the pull: a killed pull keeps every
+transaction it committed, and one that fails keeps every batch it checked.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -191,9 +192,9 @@ class SyncSession:
                      progress: Progress | None) -> None:
         # The next request is sent before a batch is checked, so the peer reads and sends
         # it meanwhile: the pull waits for the network only when the batch in hand brought
-        # the links that make the next one. Checked batches are stored a few together (a
-        # transaction's commit and index flush cost about as much as checking ~100 blocks),
-        # and before any error ends the fetch.
+        # the links that make the next one. Checked batches are stored several to a
+        # transaction (its commit and index flush cost as much as checking hundreds of
+        # blocks), and before any error ends the fetch.
         records = set(wanted)
         queue = deque(wanted)
         asked = set(wanted)
@@ -250,14 +251,11 @@ class SyncSession:
                 if (len(pending) >= STORE_BLOCKS or sum(len(c.data) for c in pending) >= STORE_BYTES
                         or not in_flight):
                     store()
-        except Refused:
-            store()
-            for _ in in_flight:  # the stream goes on to the next feed: read what it still owes
-                with trio.move_on_after(self.timeout), contextlib.suppress(MizuError):
-                    await self.reader.read_frame()
-            raise
         except Exception:
-            store()  # every batch checked whole before the error is kept
+            # Every batch checked whole before the error is kept. (A refusal, after which
+            # the stream goes on to the next feed, is the answer to the only request in
+            # flight: the next is sent after a good answer.)
+            store()
             raise
 
     def _check(self, pairs: tuple[tuple[CID, bytes], ...]) -> list[Checked]:

@@ -427,7 +427,8 @@ def _pull_vs_import(r: dict[str, Any], pairs: list[dict[str, Any]]) -> list[Tabl
     for x in pairs:
         imp = x["import"]
         rows.append([f"{x['records']:,} records", f"{x['pull_per_s']:,.0f}",
-                     f"{x['pull_in_process_per_s']:,.0f}", f"{imp['messages_per_s']:,.0f}",
+                     f"{x['pull_in_process_per_s']:,.0f}", f"{x.get('pull_exchange_per_s', 0):,.0f}",
+                     f"{imp['messages_per_s']:,.0f}",
                      f"{x['ratio']:.2f}x", f"{x['pull_wall_s']:.2f} / {imp['wall_s']:.2f}",
                      f"{x['pull_peak_rss_mb']:,} MB (anon {_mb(x['pull_peak_anon_mb'])})",
                      f"{imp['peak_rss_mb']:,} MB (anon {_mb(imp['peak_anon_mb'])})"])
@@ -444,7 +445,8 @@ def _pull_vs_import(r: dict[str, Any], pairs: list[dict[str, Any]]) -> list[Tabl
     ]
     r["targets"] = {name: ok for name, _, ok in checks}
     return [
-        Table(["pull against import", "pull msg/s", "pull msg/s, own s", "import msg/s", "pull/import",
+        Table(["pull against import", "pull msg/s", "pull msg/s, own s", "pull msg/s, exchange",
+               "import msg/s", "pull/import",
                "seconds pull / import", "pull peak RSS", "import peak RSS"], rows),
         "pull against import: the initial pulls above, and `mizu --json import FEED.car` into "
         "a fresh repository of a CAR of the same feed (`mizu export --car --subscription`, from "
@@ -453,7 +455,8 @@ def _pull_vs_import(r: dict[str, Any], pairs: list[dict[str, Any]]) -> list[Tabl
         "are records over the whole process's wall time (start-up included, for the pull also "
         "connecting and libp2p's import), by the same clock; own s = records over the "
         "pull's own `seconds` (node start, connecting and the exchange; no interpreter start-up "
-        "or imports), as the first row above; the import counts the query message too (one more); "
+        "or imports), as the first row above; exchange = records over `exchange_seconds` (after "
+        "connecting: what the transfer itself took); the import counts the query message too (one more); "
         "peak RSS is ru_maxrss of each process (the target is on it), anon its sampled peak "
         "RssAnon: the rest is mostly the mapped LMDB store",
         Table(["target (issue 23, item 5)", "measured", "result"],

@@ -96,6 +96,8 @@ def _against(pull: dict[str, Any], imported: dict[str, Any]) -> dict[str, Any]:
     pull_rate = pull["records"] / pull["wall_s"]
     return {"records": pull["records"], "pull_per_s": pull_rate,
             "pull_in_process_per_s": pull["records"] / pull["seconds"],
+            # after connecting: the exchange alone, without start-up, libp2p's import and dial
+            "pull_exchange_per_s": pull["records"] / max(pull["exchange_seconds"], 1e-9),
             "pull_wall_s": pull["wall_s"], "pull_peak_rss_mb": pull["peak_rss_mb"],
             "pull_peak_anon_mb": pull["peak_anon_mb"], "import": imported,
             "ratio": pull_rate / imported["messages_per_s"]}

@@ -30,7 +30,7 @@ from mizu_core.publish import publish
 from mizu_core.query import subjects
 from mizu_core.repo import blockstore, subscription_tables
 from mizu_core.repo.arrivals import arrived_after, next_seq
-from mizu_core.repo.index import TripleIndex
+from mizu_core.repo.index import TermCache, TripleIndex
 from mizu_core.repo.ingest import read_message
 from mizu_core.repo.kv import Txn
 from mizu_core.repo.received import Checked, store_checked
@@ -373,11 +373,12 @@ def add_records(txn: Txn, cid: CID, cids: Iterable[CID]) -> int:
 
 
 def store_received(repo: Repository, cid: CID, blocks: Sequence[Checked],
-                   records: Collection[CID]) -> tuple[int, int]:
+                   records: Collection[CID], terms: TermCache | None = None) -> tuple[int, int]:
     """Store checked blocks received for a subscription, and add those among `records` to
-    its records, in one write transaction (both or neither): (blocks new, records added)."""
+    its records, in one write transaction (both or neither): (blocks new, records added).
+    `terms`: as `Ingest` takes them."""
     with repo.store.writer() as txn:
-        stored = store_checked(txn, blocks)
+        stored = store_checked(txn, blocks, repo.store.release_pages, terms)
         return stored, add_records(txn, cid, [b.cid for b in blocks if b.cid in records])
 
 

@@ -16,6 +16,7 @@ removes them).
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -29,11 +30,12 @@ from mizu_core.message.links import block_references
 from mizu_core.message.validate import MissingSchema
 from mizu_core.repo import blockstore
 from mizu_core.repo.kv import Txn
-from mizu_core.repo.received import Checked, check_block
+from mizu_core.repo.received import Checked, check_block, check_many
 from mizu_core.repo.repository import Repository
 
 MAX_SECTION = 2 << 20  # a block is at most 1 MiB (messages) or 256 KiB + header (files)
 _BATCH = 10_000
+_CHECK_BLOCKS, _CHECK_BYTES = 512, 4 << 20  # blocks checked together, at most
 
 
 def reachable(
@@ -150,48 +152,57 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
     def schema(ref: Any) -> dict[str, object] | None:
         return schemas.get(ref.cid.to_v1()) or _stored_schema(repo, ref.cid)
 
-    def check(n: int, cid: CID, data: bytes) -> Checked | None:
+    def check(item: tuple[int, CID, bytes]) -> Checked | None:
+        """The block checked, or None if a `$schema` it names is not known yet."""
+        n, cid, data = item
         missing: list[CID] = []
         try:
             checked = check_block(cid, data, schema, missing)
         except InvalidMessage as e:
             raise InvalidMessage(f"CAR block {n}: {e}") from None
-        if missing:
-            return None
-        if checked.signers is not None and b"json-schema" in data:
-            message = codec.decode_trusted(data)
-            if message.get("kind") == "json-schema" and type(message.get("schema")) is dict:
-                schemas[checked.cid] = message
-        return checked
+        return None if missing else checked
 
     with tempfile.SpooledTemporaryFile(max_size=32 << 20) as spool:
 
-        def keep(checked: Checked) -> None:
+        def keep(items: list[tuple[int, CID, bytes]]) -> list[tuple[int, CID, bytes]]:
+            """Check `items`, spool the good ones; those waiting for a schema are
+            returned."""
             nonlocal count, messages
-            pickle.dump(checked, spool)
-            references[checked.cid.raw] = checked.links + checked.schemas
-            messages += checked.signers is not None
-            count += 1
+            waits, kept = [], []
+            for item, checked in zip(items, check_many(items, check), strict=True):
+                if checked is None:
+                    waits.append(item)
+                    continue
+                if checked.signers is not None and b"json-schema" in checked.data:
+                    message = checked.message or codec.decode_trusted(checked.data)
+                    if message.get("kind") == "json-schema" and type(message.get("schema")) is dict:
+                        schemas[checked.cid] = message
+                # Plain tuples: pickling the dataclass, its CIDs and the decoded message
+                # would cost more than storing.
+                kept.append((checked.cid.raw, checked.data, checked.signers))
+                references[checked.cid.raw] = checked.links + checked.schemas
+                messages += checked.signers is not None
+            count += len(kept)
+            if kept:
+                pickle.dump(kept, spool, pickle.HIGHEST_PROTOCOL)
+            return waits
 
         n = 0
-        while (size := _read_varint(stream)) is not None:
+        chunk: list[tuple[int, CID, bytes]] = []
+        size = 0
+        while (length := _read_varint(stream)) is not None:
             n += 1
-            if size > MAX_SECTION:
-                raise InvalidMessage(f"CAR block {n} is {size} bytes, over the limit")
-            cid, data = _split_cid(_read_exact(stream, size, f"block {n}"))
-            checked = check(n, cid, data)
-            if checked is None:
-                waiting.append((n, cid, data))
-            else:
-                keep(checked)
+            if length > MAX_SECTION:
+                raise InvalidMessage(f"CAR block {n} is {length} bytes, over the limit")
+            cid, data = _split_cid(_read_exact(stream, length, f"block {n}"))
+            chunk.append((n, cid, data))
+            size += length
+            if len(chunk) >= _CHECK_BLOCKS or size >= _CHECK_BYTES:
+                waiting += keep(chunk)
+                chunk, size = [], 0
+        waiting += keep(chunk)
         while waiting:  # messages whose schema message comes later in the archive
-            still = []
-            for item in waiting:
-                checked = check(*item)
-                if checked is None:
-                    still.append(item)
-                else:
-                    keep(checked)
+            still = keep(waiting)
             if len(still) == len(waiting):  # no schema came: the first one waiting fails
                 n, cid, data = still[0]
                 try:
@@ -207,10 +218,19 @@ def _read_car(repo: Repository, stream: IO[bytes]) -> Imported:
         spool.seek(0)
         # Everything is verified: store in batches as `put` does (a crash leaves whole
         # batches, and importing the same archive again completes it); roots pinned last.
+        spooled = _unspool(spool, count)
         for start in range(0, count, _BATCH):
-            repo.store_received(pickle.load(spool) for _ in range(min(_BATCH, count - start)))
+            repo.store_received(itertools.islice(spooled, min(_BATCH, count - start)))
         repo.pin(roots)  # each is stored: checked above, and gc waits for unpinned_writes
     return Imported(roots, count, messages, tuple(missing), unrooted)
+
+
+def _unspool(spool: IO[bytes], count: int) -> Iterator[Checked]:
+    left = count
+    while left > 0:
+        for raw, data, signers in pickle.load(spool):
+            yield Checked(CID(raw), data, signers, ())
+            left -= 1
 
 
 def _completeness(

@@ -225,13 +225,14 @@ class Repository:
         with self.store.writer():
             pass
 
-    def store_received(self, blocks: Iterable[Checked]) -> int:
+    def store_received(self, blocks: Iterable[Checked], terms: TermCache | None = None) -> int:
         """Store blocks from elsewhere, checked by `received.check_block`, in one write
-        transaction (all or none); returns how many were new."""
+        transaction (all or none); returns how many were new. `terms`: as `Ingest` takes
+        them."""
         from mizu_core.repo.received import store_checked
 
         with self.store.writer() as txn:
-            return store_checked(txn, blocks)
+            return store_checked(txn, blocks, self.store.release_pages, terms)
 
     def store_file_blocks(
         self, blocks: Iterable[tuple[CID, bytes]],

@@ -3,7 +3,9 @@
 Like git fetch: compare roots, walk the peer's tree only where it differs from ours
 (have/need), then fetch the missing records with the blocks they link, in batches. Each
 batch is checked whole (hashes, signatures, reserved fields) before any of it is stored,
-so a bad response stores nothing, and an interrupted pull keeps every finished batch.
+so a bad response stores nothing. Checked batches are stored a few thousand blocks to a
+transaction, and all of them before an error ends the pull: a killed pull keeps every
+transaction it committed, and one that fails keeps every batch it checked.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from mizu_core.errors import MizuError, NotServed, PeerError, RejectedData, shor
 from mizu_core.feeds import filters, prolly, subscriptions
 from mizu_core.message.cid import CID, DAG_PB
 from mizu_core.message.links import block_links
-from mizu_core.repo.received import Checked, check_block
+from mizu_core.repo.index import TermCache
+from mizu_core.repo.received import Checked, check_block, check_many
 from mizu_core.repo.repository import Repository
 from mizu_core.sync.protocol import (
     MAX_BATCH,
@@ -36,6 +39,8 @@ from mizu_core.sync.protocol import (
 MAX_ERROR = 300  # characters of a peer's error text that are shown
 REQUEST_TIMEOUT = 30.0  # seconds for one response; a stalled peer is dropped after it
 MAX_TREE_NODES = 1_000_000  # a peer's tree bigger than this is refused
+# A fetch stores what it checked once it holds this many blocks, or bytes of blocks.
+STORE_BLOCKS, STORE_BYTES = 4096, 4 << 20
 
 Progress = Callable[[int, int], None]  # (records stored, records needed)
 
@@ -71,12 +76,24 @@ class SyncSession:
         self.timeout = timeout
         self.reader = FrameReader(stream, peer)
         self.sent = 0
+        self._pending: dict[CID, Checked] = {}  # messages checked by a fetch, not stored yet
 
     async def request(self, frame: dict[str, Any]) -> dict[str, Any]:
+        await self.send(frame)
+        return await self.response()
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send a request without waiting for its answer (`response` reads the answers,
+        in the order of the requests)."""
         data = encode_frame(frame)
         with trio.move_on_after(self.timeout) as scope:
             await self.stream.write(data)
             self.sent += len(data)
+        if scope.cancelled_caught:
+            raise PeerError(f"{self.peer} did not take a request within {self.timeout:g} s")
+
+    async def response(self) -> dict[str, Any]:
+        with trio.move_on_after(self.timeout) as scope:
             response = await self.reader.read_frame()
         if scope.cancelled_caught:
             raise PeerError(f"{self.peer} did not answer within {self.timeout:g} s")
@@ -192,47 +209,85 @@ class SyncSession:
 
     async def _fetch(self, wanted: list[CID], transfer: Transfer, sub: CID | None,
                      progress: Progress | None) -> None:
+        # The next request is sent before a batch is checked, so the peer reads and sends
+        # it meanwhile: the pull waits for the network only when the batch in hand brought
+        # the links that make the next one. Checked batches are stored several to a
+        # transaction (its commit and index flush cost as much as checking hundreds of
+        # blocks), and before any error ends the fetch.
         records = set(wanted)
         queue = deque(wanted)
         asked = set(wanted)
-        while queue:
-            batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
-            response = await self.request({"op": "blocks", "cids": batch})
-            pairs = Blocks.parse(response, self.peer).pairs
-            returned = {c for c, _ in pairs}
-            if returned - set(batch):
-                raise PeerError(f"{self.peer} sent blocks that were not asked for")
-            if not pairs:
-                transfer.unavailable.extend(batch)  # the peer lacks them: not fatal
-                continue
-            queue.extendleft(reversed([c for c in batch if c not in returned]))
-            checked = self._check(pairs)
-            links = dict.fromkeys(link for block in checked for link in block.links if link not in asked)
-            for link in self.repo.missing(links):
-                asked.add(link)
-                queue.append(link)
+        in_flight: deque[list[CID]] = deque()
+        pending: list[Checked] = []
+        # Term ids the committed batches stored: each batch's transaction starts knowing
+        # them, as a put's batches do (a batch that fails ends the fetch, and its ids with it).
+        terms = TermCache(claims=8 * len(wanted))
+
+        async def ask() -> None:
+            if queue:
+                batch = [queue.popleft() for _ in range(min(MAX_BATCH, len(queue)))]
+                await self.send({"op": "blocks", "cids": batch})
+                in_flight.append(batch)
+
+        def store() -> None:
+            if not pending:
+                return
+            blocks = pending[:]
+            pending.clear()  # tried once, even if storing fails
+            self._pending.clear()
             if sub is None:
-                transfer.blocks += self.repo.store_received(checked)
+                transfer.blocks += self.repo.store_received(blocks, terms)
             else:
-                stored, added = subscriptions.store_received(self.repo, sub, checked, records)
+                stored, added = subscriptions.store_received(self.repo, sub, blocks, records, terms)
                 transfer.blocks += stored
                 transfer.records += added
             if progress:
-                progress(len(asked) - len(queue), len(asked))
+                progress(len(asked) - len(queue) - sum(map(len, in_flight)), len(asked))
+
+        try:
+            await ask()
+            while in_flight:
+                batch = in_flight.popleft()
+                pairs = Blocks.parse(await self.response(), self.peer).pairs
+                returned = {c for c, _ in pairs}
+                if returned - set(batch):
+                    raise PeerError(f"{self.peer} sent blocks that were not asked for")
+                if not pairs:
+                    transfer.unavailable.extend(batch)  # the peer lacks them: not fatal
+                    await ask()
+                    continue
+                queue.extendleft(reversed([c for c in batch if c not in returned]))
+                await ask()
+                checked = self._check(pairs)
+                links = dict.fromkeys(link for block in checked for link in block.links if link not in asked)
+                for link in self.repo.missing(links):
+                    asked.add(link)
+                    queue.append(link)
+                pending.extend(checked)
+                self._pending.update((c.cid, c) for c in checked if c.message is not None)
+                if not in_flight:
+                    await ask()
+                if (len(pending) >= STORE_BLOCKS or sum(len(c.data) for c in pending) >= STORE_BYTES
+                        or not in_flight):
+                    store()
+        except Exception:
+            # Every batch checked whole before the error is kept. (A refusal, after which
+            # the stream goes on to the next feed, is the answer to the only request in
+            # flight: the next is sent after a good answer.)
+            store()
+            raise
 
     def _check(self, pairs: tuple[tuple[CID, bytes], ...]) -> list[Checked]:
         discard = filters.discarded(self.repo, pairs)
-        checked = []
-        for cid, data in pairs:
-            if cid in discard:
-                continue
-            try:
-                checked.append(check_block(cid, data, self._schema))
-            except MizuError as e:
-                raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
-        return checked
+        kept = [pair for pair in pairs if pair[0] not in discard]
+        try:
+            return [c for c in check_many(kept, lambda pair: check_block(*pair, self._schema)) if c]
+        except MizuError as e:
+            raise RejectedData(f"rejected a response from {self.peer}: {e}") from None
 
     def _schema(self, ref: Any) -> dict[str, Any] | None:
+        if (held := self._pending.get(ref.cid.to_v1())) is not None:
+            return held.message  # checked, not stored yet
         try:
             return self.repo.message(ref.cid.to_v1())
         except MizuError:

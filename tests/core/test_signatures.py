@@ -96,3 +96,24 @@ def test_a_key_for_many_messages_without_pynacl_or_not_ed25519_is_the_key(
     monkeypatch.setitem(sys.modules, "nacl.bindings", None)  # as if PyNaCl were missing
     key = PrivateKey.generate()
     assert key.for_many() is key
+
+
+@pytest.mark.parametrize("through_sodium", [False, True])
+def test_ed25519_verifies_alike_through_either_library(
+    monkeypatch: pytest.MonkeyPatch, through_sodium: bool
+) -> None:
+    from mizu_core.message import keys
+
+    monkeypatch.setattr(keys, "_verified", 0)
+    monkeypatch.setattr(keys, "_sodium_open", None)
+    monkeypatch.setattr(keys, "_SODIUM_AFTER", 0 if through_sodium else 1 << 30)
+    key = PrivateKey.generate()
+    public = key.public_key
+    data = b"some signed bytes"
+    signature = key.sign(data)
+    assert public.verify(data, signature)
+    assert not public.verify(data + b"!", signature)
+    assert not public.verify(data, signature[:-1] + bytes([signature[-1] ^ 1]))
+    assert not public.verify(data, signature[:63])
+    assert not PublicKey(ED25519, public.data[:31]).verify(data, signature)
+    assert (keys._sodium_open is not None) == through_sodium

@@ -347,3 +347,62 @@ def test_a_servers_error_text_is_shown_short() -> None:
     with pytest.raises(PeerError) as caught:
         exchange(b, shouting, lambda s: s.pull(sub.cid))
     assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+def small_batches_feed(monkeypatch: pytest.MonkeyPatch, n: int) -> tuple[Repository, Repository, CID]:
+    """A feed of `n` records, pulled 4 blocks to a request (several requests in flight)."""
+    from mizu_core.sync import session
+
+    monkeypatch.setattr(session, "MAX_BATCH", 4)
+    a, b = Repository.memory(), Repository.memory()
+    a.publish([{"feed": "news", "title": f"post {i}"} for i in range(n)])
+    sub, _ = subscriptions.subscribe(a, FEED)
+    subscriptions.subscribe(b, FEED)
+    return a, b, sub.cid
+
+
+def test_a_bad_response_after_good_ones_keeps_the_good_batches_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, sub = small_batches_feed(monkeypatch, 20)
+    server = Server(a)
+    answered = 0
+
+    def respond(frame: dict[str, Any], _: Any) -> dict[str, Any]:
+        nonlocal answered
+        reply = server.answer(frame)
+        if frame["op"] == "blocks":
+            answered += 1
+            if answered == 3:
+                reply["blocks"] = [d.replace(b"post", b"p0st") for d in reply["blocks"]]
+        return reply
+
+    with pytest.raises(PeerError, match="does not hash"):
+        exchange(b, hostile(respond), lambda s: s.pull(sub))
+    assert subscriptions.get(b, sub).records == 1 + 8  # the query message, two whole batches
+    assert len(answers(b)) == 8
+
+
+def test_a_refusal_with_a_request_in_flight_leaves_the_stream_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mizu_core.sync.session import Refused
+
+    a, b, sub = small_batches_feed(monkeypatch, 20)
+    server = Server(a)
+    answered = 0
+
+    def respond(frame: dict[str, Any], _: Any) -> dict[str, Any]:
+        nonlocal answered
+        if frame["op"] == "blocks":
+            answered += 1
+            if answered == 2:
+                return {"error": "busy"}
+        return server.answer(frame)
+
+    async def action(s: SyncSession) -> Transfer:
+        transfer = Transfer()
+        with pytest.raises(Refused, match="busy"):
+            await s.pull(sub, transfer=transfer)
+        assert await s.roots([sub]) == [subscriptions.refresh(a, sub).root]  # not a stale answer
+        return transfer
+
+    transfer = exchange(b, hostile(respond), action)
+    assert transfer.records == 4  # the batch before the refusal is kept
+    assert subscriptions.get(b, sub).records == 1 + 4

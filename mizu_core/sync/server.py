@@ -67,6 +67,8 @@ class Server:
             repo.config.get("serve.asked-feeds-max"), ASKED_FEED_RECORDS, ASKED_RECORDS,
             min(FEED_BUILD_BUDGET, self._query_budget()))
         self.builds = threading.BoundedSemaphore(FEED_BUILDS)  # first builds of asked feeds
+        self._building: dict[CID, threading.Event] = {}  # each set when its build ends
+        self._lock = threading.Lock()
         self.clock = time.time  # when a feed was last asked for (tests set it)
 
     def respond(self, body: bytes, peer: str = "peer") -> bytes:
@@ -107,10 +109,15 @@ class Server:
         message (and, for a query inside a message, the message it points into). None: no
         such feed here and no query to build it from. A bad query block, a build over its
         bounds or too many builds at once raise (an error response)."""
-        try:
-            known: subscriptions.Subscription | None = subscriptions.get(self.repo, sub, asked=True)
-        except NotFound:
-            known = None
+        known = self._known(sub)
+        if known is None and blocks is not None:
+            with self._lock:
+                underway = self._building.get(sub)
+            if underway is not None:
+                # Many peers asking for one new feed at once: one build, the others wait for
+                # it (within its budget) rather than build it again or be told "busy".
+                underway.wait(self.bounds.budget + 1.0)
+                known = self._known(sub)
         query, included = None, []
         if blocks is not None and (known is None or not known.active):
             query = self._query_block(sub, blocks[0], peer)
@@ -118,6 +125,10 @@ class Server:
         building = known is None and query is not None
         if building and not self.builds.acquire(blocking=False):
             raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
+        done = threading.Event()
+        if building:
+            with self._lock:
+                self._building.setdefault(sub, done)
         try:
             found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
         except NotFound:
@@ -130,8 +141,18 @@ class Server:
             raise
         finally:
             if building:
+                with self._lock:
+                    if self._building.get(sub) is done:
+                        del self._building[sub]
+                done.set()
                 self.builds.release()
         return found.root if found is not None else None
+
+    def _known(self, sub: CID) -> subscriptions.Subscription | None:
+        try:
+            return subscriptions.get(self.repo, sub, asked=True)
+        except NotFound:
+            return None
 
     def _query_block(self, sub: CID, block: bytes, peer: str) -> Checked:
         """A peer's query message for `sub`, checked as any block received."""

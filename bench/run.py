@@ -5,6 +5,7 @@ Usage: python bench/run.py [--messages N] [--only NAME[,NAME…]] [--runs R]
                            [--profile slow|all|none] [--files-size SIZE] [--markdown PATH]
                            [--sync-messages N] [--sync-large N]
                            [--gateway-seconds S] [--gateway-rounds R] [--gateway-file-size SIZE]
+                           [--pullers P] [--pullers-messages N]
 
 Ingest (bench/ingest.py): `mizu put --lines` signed and unsigned vs pyoxigraph bulk load
 and rdflib parse of the same triples, with each child's peak RSS (`ru_maxrss`) and its
@@ -21,7 +22,10 @@ the backup re-run are profiled (slow: when a files throughput target is missed).
 printed with PASS/FAIL. Sync (bench/sync.py): `mizu pull` from a `mizu serve` on 127.0.0.1
 (initial pull of --sync-messages, then one new record into a --sync-large subscription), and
 OrbitDB replicating the same number of entries (bench/orbitdb.py) for the ratio; both initial
-pulls beside `mizu import` of a CAR of the same records (pull/import, peak RSS of each). Native
+pulls beside `mizu import` of a CAR of the same records (pull/import, peak RSS of each). Pullers
+(bench/pullers.py): one `mizu serve` holding a --pullers-messages feed, --pullers concurrent
+first pulls (separate processes), waves of incremental pulls, serve's peak RSS, and a peer
+that stops reading, dropped after the write deadline. Native
 (bench/native.py, only with --only native): the C speedups, and the libraries Mizu uses in
 their place, against libipld, cbrrr and hashlib on the ingest benchmark's messages.
 Gateway (bench/gateway.py): `mizu serve --offline --http` under `wrk` (apt-get installs it
@@ -58,6 +62,7 @@ import files
 import gateway
 import ingest
 import native
+import pullers
 import query
 import startup
 import sync
@@ -544,6 +549,46 @@ def _gateway_section(r: dict[str, Any]) -> Section:
     return section
 
 
+def _pullers_section(r: dict[str, Any]) -> Section:
+    """Issue 23 item 6: one node, many pullers."""
+    def row(name: str, w: dict[str, Any]) -> list[str]:
+        return [name, f"{w['ok']}/{w['pullers']}", f"{w['records']:,}", f"{w['wall_s']:.1f}",
+                f"{w['slowest_s']:.1f}", f"{w['summed_per_s']:,.0f}", f"{w['wave_per_s']:,.0f}"]
+
+    rows = [row(f"first pulls, {r['messages']:,} records each", r["first"])]
+    rows += [row(f"incremental wave {i + 1}, {r['added']:,} new records", w)
+             for i, w in enumerate(r["incremental"])]
+    serve, stalled = r["serve"], r["stalled"]
+    waves = [r["first"], *r["incremental"]]
+    verified = all(w["ok"] == w["pullers"] for w in waves)
+    rss_ok = serve["peak_rss_mb"] < pullers.TARGET_RSS_MB
+    dropped = "dropped_after_s" in stalled
+    checks = [
+        [f"every puller exits 0 holding exactly the feed ({len(waves)} waves)",
+         "all" if verified else f"{sum(w['pullers'] - w['ok'] for w in waves)} pulls failed, first: "
+         + next(f for w in waves for f in w["failures"])[:150], _verdict(verified)],
+        [f"serve peak RSS < {pullers.TARGET_RSS_MB} MB", f"{serve['peak_rss_mb']} MB (anon {_mb(serve['peak_anon_mb'])})",
+         _verdict(rss_ok)],
+        ["a peer that stops reading is dropped",
+         f"after {stalled['dropped_after_s']:.1f} s" if dropped else stalled.get("error", "?"), _verdict(dropped)],
+    ]
+    r["targets"] = {name: ok == "PASS" for name, _, ok in checks}
+    return Section("Many pullers", f"One node, many pullers: {r['pullers']} `mizu pull` processes at once "
+                   f"against one `mizu serve` holding {r['messages']:,} signed records", [
+        Table(["wave", "verified", "records", "wall s", "slowest s", "msg/s summed", "msg/s wave"], rows),
+        "wall s: first puller started to last exited; msg/s summed: each puller's records over its "
+        "own process wall time (interpreter start-up and libp2p's import included), added up; "
+        "msg/s wave: all records over the wave's wall time; verified: exit 0, and the puller's "
+        "subscription root equal to the publisher's (the same record set) with the same count; "
+        f"each pull ran with --timeout {pullers.TIMEOUT} (serve's own wait, not pull's default 5 s): "
+        "the pullers run on serve's cores, and 50 interpreters starting at once starve it",
+        Table(["target (issue 23, item 6)", "measured", "result"], checks),
+        f"serve's peak RSS is its VmHWM after the last wave; anon its sampled peak RssAnon; the "
+        f"stalled peer (tests/e2e/hostile_peer.py stall) asks for blocks on 2 streams and stops "
+        f"reading its connection; serve logged: {stalled.get('line', 'nothing')}",
+    ])
+
+
 def _text(sections: list[Section]) -> str:
     lines: list[str] = []
     for section in sections:
@@ -678,7 +723,7 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
         "`pip install -e '.[bench]'` (pyoxigraph, rdflib, psutil), then "
         "`.venv/bin/python bench/run.py` from the repository root runs every benchmark and "
         "rewrites this file; `--only ingest,query` (any of ingest, startup, query, files, sync, "
-        "gateway) runs those (this file is then written only with `--markdown PATH`), and "
+        "pullers, gateway) runs those (this file is then written only with `--markdown PATH`), and "
         "`--help` lists the sizes and run counts. The sync benchmark needs Node.js and npm for "
         "its OrbitDB comparison (`bench/anchors/orbitdb/`); the files benchmark, `ipfs_cid`; the gateway benchmark, "
         "`wrk` and `curl` (it runs `apt-get install -y wrk` if wrk is absent).",
@@ -722,7 +767,7 @@ def _markdown(results: dict[str, Any], sections: list[Section]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-BENCHMARKS = ("ingest", "startup", "query", "files", "sync", "gateway", "native")
+BENCHMARKS = ("ingest", "startup", "query", "files", "sync", "pullers", "gateway", "native")
 FULL_RUN = BENCHMARKS[:-1]  # native measures the C, not the product
 
 
@@ -752,6 +797,10 @@ def main() -> None:
     parser.add_argument("--gateway-file-size", type=files.parse_size, default=gateway.FILE_SIZE,
                         metavar="SIZE", help="gateway benchmark: size of the file streamed from "
                                              "/ipfs, in bytes or with K/M/G (default: 1G)")
+    parser.add_argument("--pullers", type=int, default=50,
+                        help="pullers benchmark: concurrent `mizu pull` processes")
+    parser.add_argument("--pullers-messages", type=int, default=10_000,
+                        help="pullers benchmark: records in the feed they pull")
     parser.add_argument("--runs", type=int, default=15, help="start-up runs per command (>= 10)")
     parser.add_argument("--triples", type=int, default=1_000_000,
                         help="query benchmark: approximate size of the data set")
@@ -807,6 +856,9 @@ def main() -> None:
     if "gateway" in chosen:
         results["gateway"] = gateway.run(args.gateway_seconds, args.gateway_file_size, args.gateway_rounds)
         sections.append(_gateway_section(results["gateway"]))
+    if "pullers" in chosen:
+        results["pullers"] = pullers.run(args.pullers_messages, args.pullers)
+        sections.append(_pullers_section(results["pullers"]))
     if "native" in chosen:
         results["native"] = native.run()
         sections.append(_native_section(results["native"]))

@@ -27,7 +27,7 @@ from mizu_core.sync.host import quiet_libp2p
 from mizu_core.sync.pnet import swarm_key
 from mizu_core.sync.protocol import MAX_FRAME, PROTOCOL_ID
 from mizu_core.sync.remotes import remote_addresses
-from mizu_core.sync.server import Server, Workers, answer_stream
+from mizu_core.sync.server import Server, Stalled, Workers, answer_stream
 from mizu_core.sync.session import SyncSession
 
 T = TypeVar("T")
@@ -320,17 +320,26 @@ class ServingNode:
                     return
 
     async def _answer(self, stream: Any) -> None:
-        peer = str(stream.muxed_conn.peer_id)
+        peer_id = stream.muxed_conn.peer_id
+        peer = str(peer_id)
+        reset = stalled = False
         try:
             await answer_stream(self.server, stream, peer, workers=self.workers)
         except MizuError as e:
             self.log(f"dropped {peer}: {e}")
+            reset = True  # what either side still buffers for it is discarded
+            stalled = isinstance(e, Stalled)
         except Exception as e:  # a broken connection ends its stream, not the node
             if type(e).__name__ not in ("StreamEOF", "StreamReset", "StreamClosed"):
                 self.log(f"stream from {peer} ended: {type(e).__name__}: {e}")
         finally:
-            with trio.move_on_after(1):
-                await stream.close()
+            with trio.move_on_after(1) as scope, contextlib.suppress(Exception):
+                await (stream.reset() if reset else stream.close())
+            if stalled and scope.cancelled_caught:
+                # Not even a reset could be sent: the peer takes nothing from TCP, so every
+                # stream of the connection waits behind it. The connection goes.
+                with trio.move_on_after(2), contextlib.suppress(Exception):
+                    await self.host.disconnect(peer_id)
 
     async def _follow_local(self, nursery: trio.Nursery) -> None:
         """Track the subscriptions (and the feeds peers asked for) as they come and go,

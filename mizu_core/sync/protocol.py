@@ -31,6 +31,17 @@ ASKED_RECORDS = 1_000_000  # records of all of them together
 FEED_BUILD_BUDGET = 3.0  # seconds of matching for a first build: under a client's 5 s wait
 FEED_BUILDS = 2  # first builds at once; a request for another is told the server is busy
 PEER_WORKERS = 1  # of which from one peer (all its streams together)
+# What one peer may hold on a server (man/mizu-protocol.5, "Slow and stalled peers").
+# libp2p bounds none of it per peer: its only stream limit is 10,000 over all peers, and
+# its Yamux buffers what a peer sends past the receive window (it only logs it).
+PEER_STREAMS = 8  # sync streams open at once; a stream past them is reset on arrival
+# Responses computed or being written at once (all its streams together): the bytes a
+# server keeps for a peer that does not read are at most PEER_RESPONSES * MAX_FRAME.
+PEER_RESPONSES = 2
+# Seconds a peer has to take the whole of one response; past it the stream is dropped.
+# The longest a Mizu client waits for a response is REQUEST_TIMEOUT (30 s, session.py).
+WRITE_DEADLINE = 30.0
+IDLE_TIMEOUT = 300.0  # seconds a server waits for the next request on a stream
 OPS = ("roots", "nodes", "blocks", "have", "put", "query")
 
 

@@ -15,9 +15,10 @@ bounded too (frame size, list lengths, CID lengths, the query budget).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mizu_core.errors import MizuError, NotFound, PeerError, QueryError, shorten
@@ -32,12 +33,16 @@ from mizu_core.sync.protocol import (
     ASKED_RECORDS,
     FEED_BUILD_BUDGET,
     FEED_BUILDS,
+    IDLE_TIMEOUT,
     MAX_QUERY_BYTES,
     MAX_QUERY_RECORDS,
     MAX_RESPONSE_BYTES,
+    PEER_RESPONSES,
+    PEER_STREAMS,
     PEER_WORKERS,
     QUERY_BUDGET,
     SERVER_WORKERS,
+    WRITE_DEADLINE,
     Blocks,
     ByteStream,
     FrameReader,
@@ -62,6 +67,8 @@ class Server:
             repo.config.get("serve.asked-feeds-max"), ASKED_FEED_RECORDS, ASKED_RECORDS,
             min(FEED_BUILD_BUDGET, self._query_budget()))
         self.builds = threading.BoundedSemaphore(FEED_BUILDS)  # first builds of asked feeds
+        self._building: dict[CID, threading.Event] = {}  # each set when its build ends
+        self._lock = threading.Lock()
         self.clock = time.time  # when a feed was last asked for (tests set it)
 
     def respond(self, body: bytes, peer: str = "peer") -> bytes:
@@ -102,10 +109,15 @@ class Server:
         message (and, for a query inside a message, the message it points into). None: no
         such feed here and no query to build it from. A bad query block, a build over its
         bounds or too many builds at once raise (an error response)."""
-        try:
-            known: subscriptions.Subscription | None = subscriptions.get(self.repo, sub, asked=True)
-        except NotFound:
-            known = None
+        known = self._known(sub)
+        if known is None and blocks is not None:
+            with self._lock:
+                underway = self._building.get(sub)
+            if underway is not None:
+                # Many peers asking for one new feed at once: one build, the others wait for
+                # it (within its budget) rather than build it again or be told "busy".
+                underway.wait(self.bounds.budget + 1.0)
+                known = self._known(sub)
         query, included = None, []
         if blocks is not None and (known is None or not known.active):
             query = self._query_block(sub, blocks[0], peer)
@@ -113,6 +125,10 @@ class Server:
         building = known is None and query is not None
         if building and not self.builds.acquire(blocking=False):
             raise QueryError(f"busy building {FEED_BUILDS} other feeds; ask again later")
+        done = threading.Event()
+        if building:
+            with self._lock:
+                self._building.setdefault(sub, done)
         try:
             found = subscriptions.ask(self.repo, sub, query, self.bounds, self.clock(), included)
         except NotFound:
@@ -125,8 +141,18 @@ class Server:
             raise
         finally:
             if building:
+                with self._lock:
+                    if self._building.get(sub) is done:
+                        del self._building[sub]
+                done.set()
                 self.builds.release()
         return found.root if found is not None else None
+
+    def _known(self, sub: CID) -> subscriptions.Subscription | None:
+        try:
+            return subscriptions.get(self.repo, sub, asked=True)
+        except NotFound:
+            return None
 
     def _query_block(self, sub: CID, block: bytes, peer: str) -> Checked:
         """A peer's query message for `sub`, checked as any block received."""
@@ -210,47 +236,138 @@ class Server:
 class Workers:
     """Where a server's answers run: worker threads, at most `total` at once and at most
     `per_peer` for one peer (whatever the number of its streams), so that no peer can
-    stop the event loop, nor take every worker. Made inside `trio.run`."""
+    stop the event loop, nor take every worker. It also counts what each peer holds:
+    its open streams (at most `streams`) and its responses computed or not yet taken
+    (at most `responses`, so a peer that stops reading keeps at most that many frames
+    here). Made inside `trio.run`."""
 
-    def __init__(self, total: int = SERVER_WORKERS, per_peer: int = PEER_WORKERS) -> None:
+    def __init__(self, total: int = SERVER_WORKERS, per_peer: int = PEER_WORKERS,
+                 streams: int = PEER_STREAMS, responses: int = PEER_RESPONSES) -> None:
         import trio
 
         self.limiter = trio.CapacityLimiter(total)
         self.per_peer = per_peer
-        self._peers: dict[str, tuple[trio.CapacityLimiter, int]] = {}  # limiter, streams
+        self.streams = streams
+        self.responses = responses
+        self._peers: dict[str, _Peer] = {}
+
+    def _peer(self, peer: str) -> _Peer:
+        state = self._peers.get(peer)
+        if state is None:
+            state = self._peers[peer] = _Peer(self.per_peer, self.responses)
+        return state
+
+    def _forget(self, peer: str, state: _Peer) -> None:
+        if state.streams == 0 and state.users == 0:
+            del self._peers[peer]
+
+    def open(self, peer: str) -> bool | None:
+        """Count a new stream of `peer`: True if it may be answered; False if the peer has
+        `streams` open already (None the first time it is over, to be logged once)."""
+        state = self._peer(peer)
+        if state.streams >= self.streams:
+            first = not state.refusing
+            state.refusing = True
+            return None if first else False
+        state.streams += 1
+        return True
+
+    def close(self, peer: str) -> None:
+        state = self._peers[peer]
+        state.streams -= 1
+        state.refusing = False
+        self._forget(peer, state)
+
+    @contextlib.asynccontextmanager
+    async def response(self, peer: str) -> AsyncIterator[None]:
+        """Held from computing a response until the peer took it (or was dropped)."""
+        state = self._peer(peer)
+        state.users += 1
+        try:
+            async with state.responses:
+                yield
+        finally:
+            state.users -= 1
+            self._forget(peer, state)
 
     async def run(self, peer: str, fn: Callable[..., T], *args: Any) -> T:
         import trio
 
-        limiter, users = self._peers.get(peer) or (trio.CapacityLimiter(self.per_peer), 0)
-        self._peers[peer] = (limiter, users + 1)
+        state = self._peer(peer)
+        state.users += 1
         try:
-            async with limiter:
+            async with state.workers:
                 return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
         finally:
-            limiter, users = self._peers[peer]
-            if users == 1:
-                del self._peers[peer]
-            else:
-                self._peers[peer] = (limiter, users - 1)
+            state.users -= 1
+            self._forget(peer, state)
 
 
-async def answer_stream(server: Server, stream: ByteStream, peer: str, idle: float = 300.0,
-                        workers: Workers | None = None) -> None:
-    """Answer requests on one stream until the peer closes it, misbehaves or idles. The
-    frames are read and written here; each is decoded and answered by `workers`."""
+class _Peer:
+    """What one peer holds on a server."""
+
+    def __init__(self, workers: int, responses: int) -> None:
+        import trio
+
+        self.workers: trio.CapacityLimiter = trio.CapacityLimiter(workers)
+        self.responses: trio.CapacityLimiter = trio.CapacityLimiter(responses)
+        self.streams = 0
+        self.users = 0  # tasks waiting on or holding its limiters
+        self.refusing = False  # a stream over its limit was refused (and logged)
+
+
+async def answer_stream(server: Server, stream: ByteStream, peer: str, idle: float = IDLE_TIMEOUT,
+                        workers: Workers | None = None, deadline: float = WRITE_DEADLINE) -> None:
+    """Answer requests on one stream until the peer closes it, misbehaves or idles (no
+    request within `idle` seconds). The frames are read and written here; each is
+    decoded and answered by `workers`, and written after the worker is free again, so a
+    peer that stops reading holds no worker: its write gets `deadline` seconds, then the
+    stream is dropped (PeerError)."""
     import trio
 
     workers = workers or Workers()
-    reader = FrameReader(stream, peer)
-    while True:
-        with trio.move_on_after(idle):
-            body = await reader.read_body()
-            if body is None:
-                return
-            await stream.write(await workers.run(peer, server.respond, body, peer))
-            continue
+    admitted = workers.open(peer)
+    if not admitted:
+        if admitted is None:  # the first stream refused: one log line, not one a stream
+            raise PeerError(f"over {workers.streams} sync streams open at once; streams past them are refused")
         return
+    try:
+        reader = FrameReader(stream, peer)
+        while True:
+            body = None
+            with trio.move_on_after(idle):
+                body = await reader.read_body()
+            if body is None:
+                return  # closed by the peer, or idle
+            async with workers.response(peer):
+                response = await workers.run(peer, server.respond, body, peer)
+                await _send(stream, response, deadline)
+            del body, response  # not kept while waiting for the next request
+    finally:
+        workers.close(peer)
+
+
+class Stalled(PeerError):
+    """A peer did not take a response in time: the stream (or, when the write was cut
+    inside a frame, the connection) cannot be used any more."""
+
+
+async def _send(stream: ByteStream, data: bytes, deadline: float) -> None:
+    import trio
+
+    started = trio.current_time()
+    with trio.move_on_after(deadline) as scope:
+        try:
+            await stream.write(data)
+        except Exception as e:
+            # libp2p's Yamux gives up on its own after 5 s with the window shut (the peer
+            # reads nothing), as a reset with that cause: the same drop, said so.
+            if "window" not in f"{e} {e.__cause__}".lower():
+                raise
+            raise Stalled(f"stopped reading a {len(data):,}-byte response "
+                          f"({trio.current_time() - started:.0f} s, Yamux: {e})") from None
+    if scope.cancelled_caught:
+        raise Stalled(f"did not take a {len(data):,}-byte response within {deadline:g} s")
 
 
 def _sub(frame: dict[str, Any], peer: str) -> CID:

@@ -166,3 +166,40 @@ def test_an_asked_feed_that_grows_is_held_to_the_same_bounds() -> None:
     a.publish([{"feed": "news1", "title": "v"}])  # 9: over the limit of one feed
     assert "grew to 9 records here" in ask(server, feed_query(1))["error"]
     assert subscriptions.listing(a, asked=True) == []
+
+def test_peers_asking_for_one_new_feed_at_once_wait_for_one_build() -> None:
+    """As many first asks of one feed as there are workers, at once: one build, every ask
+    answered with its root (none told the node is busy)."""
+    import threading
+
+    from mizu_core.sync.protocol import SERVER_WORKERS
+
+    a = Repository.memory()
+    a.publish([{"feed": "news", "title": f"post {i}"} for i in range(3000)])
+    server = Server(a, subscriptions.AskBounds(feeds=4, records=10_000, total=10_000, budget=5.0))
+    builds: list[int] = []
+    real_ask = subscriptions.ask
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        builds.append(args[2] is not None)  # with a query: a build
+        return real_ask(*args, **kwargs)
+
+    answers_: list[dict[str, Any]] = []
+    start = threading.Barrier(SERVER_WORKERS)
+
+    def one() -> None:
+        start.wait()
+        answers_.append(ask(server, FEED))
+
+    subscriptions.ask = counting  # type: ignore[assignment]
+    try:
+        threads = [threading.Thread(target=one) for _ in range(SERVER_WORKERS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        subscriptions.ask = real_ask  # type: ignore[assignment]
+    roots = {r["roots"][0] for r in answers_ if "roots" in r}
+    assert len(answers_) == SERVER_WORKERS and len(roots) == 1 and None not in roots, answers_
+    assert sum(builds) == 1, builds

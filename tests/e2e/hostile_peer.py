@@ -8,10 +8,16 @@ Prints its multiaddr, serves until SIGTERM.
 Or, as a client that attacks a serving node with the worst frames each limit allows:
 python -m tests.e2e.hostile_peer attack ADDRESS SUB   (prints a line per frame answered
 or refused, until SIGTERM).
+
+Or, as a puller that stops reading: python -m tests.e2e.hostile_peer stall ADDRESS SUB
+STREAMS: walks the feed's tree, stops reading its connection, then on each of STREAMS
+streams asks for the feed's blocks again and again; prints "stalled" and its peer id, and
+waits for SIGTERM.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import sys
 from pathlib import Path
@@ -122,9 +128,64 @@ async def attack(address: str, sub: CID) -> None:
                         nursery.start_soon(one, name, frame)
 
 
+async def stall(address: str, sub: CID, streams: int) -> None:
+    """Walk the feed's tree, stop reading the connection (Yamux's reader left waiting, so
+    nothing more is taken from TCP), then ask for the feed's blocks on `streams` streams,
+    request after request: the server's answers fill both sockets' buffers and then wait."""
+    from mizu_core.feeds import prolly
+    from mizu_core.sync.host import dial
+    from mizu_core.sync.node import open_stream
+    from mizu_core.sync.protocol import Blocks
+
+    host = new_host(secrets.token_bytes(32), None)
+    async with host.run([Multiaddr("/ip4/127.0.0.1/tcp/0")]):
+        peer = await dial(host, address, 10)
+        walk = await open_stream(host, peer, 10)
+        reader = FrameReader(walk)
+
+        async def ask(frame: dict[str, Any]) -> dict[str, Any]:
+            await walk.write(encode_frame(frame))
+            reply = await reader.read_frame()
+            assert reply is not None and "error" not in reply, reply
+            return reply
+
+        (root,) = (await ask({"op": "roots", "subs": [sub]}))["roots"]
+        frontier, records = [root], []
+        while frontier:
+            got = Blocks.parse(await ask({"op": "nodes", "sub": sub, "cids": frontier[:512]}), "server").pairs
+            frontier = frontier[512:]
+            for cid, data in got:
+                node = prolly.decode(cid, data)
+                (records if node.level == 0 else frontier).extend(node.entries)
+        opened = [await open_stream(host, peer, 10) for _ in range(streams)]
+        connection = walk.muxed_conn.secured_conn
+
+        async def never(n: int = -1) -> bytes:
+            await trio.sleep_forever()
+            return b""
+
+        connection.read = never  # Yamux's next read of the connection waits forever
+        batches = [records[i : i + 512] for i in range(0, len(records), 512)]
+
+        async def ask_forever(stream: Any) -> None:
+            with contextlib.suppress(Exception):  # refused past the server's limit, or reset
+                while True:
+                    for batch in batches:
+                        await stream.write(encode_frame({"op": "blocks", "cids": batch}))
+
+        async with trio.open_nursery() as nursery:
+            for stream in opened:
+                nursery.start_soon(ask_forever, stream)
+            print("stalled", host.get_id(), len(records), flush=True)
+            await trio.sleep_forever()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "attack":
         trio.run(attack, sys.argv[2], CID.parse(sys.argv[3]))
+        sys.exit(0)
+    if sys.argv[1] == "stall":
+        trio.run(stall, sys.argv[2], CID.parse(sys.argv[3]), int(sys.argv[4]))
         sys.exit(0)
     path, mode = Path(sys.argv[1]), sys.argv[2]
     repository = Repository.open(find_repository(str(path)))

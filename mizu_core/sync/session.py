@@ -350,19 +350,25 @@ class SyncSession:
         transfer.records = len(records)
 
     def _with_file_blocks(self, records: list[CID]) -> Iterable[tuple[CID, bytes]]:
+        """Each record with the file blocks it links, a file's chunks before its nodes and
+        its root last: a push cut inside a file leaves the peer without the root (a record),
+        so their trees still differ and the next push sends the file again."""
         private = filters.private_messages(self.repo)
         for record in records:
             if record in private:
                 continue
-            stack = [record]
+            stack: list[tuple[CID, bytes | None]] = [(record, None)]  # None: children not yet pushed
             while stack:
-                cid = stack.pop()
+                cid, data = stack.pop()
+                if data is not None:
+                    yield cid, data  # its children are out
+                    continue
                 data = self.repo.find_block(cid)
                 if data is None:
                     continue
-                yield cid, data
+                stack.append((cid, data))
                 if cid.codec == DAG_PB:
-                    stack.extend(block_links(cid, data))
+                    stack.extend((link, None) for link in block_links(cid, data))
 
     # -- network queries -----------------------------------------------------------------
 

@@ -96,9 +96,9 @@ def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]],
         async with trio.open_nursery() as nursery:
             urls = await start(nursery, stop)
             record(urls)
-            try:
-                ready(urls)
+            try:  # signals are caught before `ready` says the node is up
                 with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    ready(urls)
                     async for signum in signals:
                         log(f"stopping on {signal.Signals(signum).name}")
                         break

@@ -286,15 +286,16 @@ class ServingNode:
             stop = trio.Event()
             http = await self.extra(nursery, stop) if self.extra is not None else []
             serve_record.record(self.repo, addresses, http)
-            try:
-                ready([*addresses, *http])
-                await self._services(nursery)
+            try:  # signals are caught before `ready` says the node is up
+                with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    ready([*addresses, *http])
+                    await self._services(nursery, signals)
             finally:
                 serve_record.record(self.repo, None)
                 stop.set()
                 nursery.cancel_scope.cancel()
 
-    async def _services(self, nursery: trio.Nursery) -> None:
+    async def _services(self, nursery: trio.Nursery, signals: Any) -> None:
         from libp2p.kad_dht.kad_dht import DHTMode, KadDHT
         from libp2p.pubsub.gossipsub import PROTOCOL_ID as GOSSIP_ID
         from libp2p.pubsub.gossipsub import GossipSub
@@ -314,10 +315,9 @@ class ServingNode:
             nursery.start_soon(self._follow_local, nursery)
             nursery.start_soon(self._keep_remotes_connected, nursery)
             nursery.start_soon(self._provide_to_new_peers)
-            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                async for signum in signals:
-                    self.log(f"stopping on {signal.Signals(signum).name}")
-                    return
+            async for signum in signals:
+                self.log(f"stopping on {signal.Signals(signum).name}")
+                return
 
     async def _answer(self, stream: Any) -> None:
         peer_id = stream.muxed_conn.peer_id

@@ -129,6 +129,18 @@ def test_offline_needs_http_and_a_taken_port_is_one_line(tmp_path: Path) -> None
     assert out.returncode == 2 and out.stderr.decode().startswith("error: --offline runs the HTTP gateway alone")
     bad = mizu("serve", "--offline", "--http", "nonsense", cwd=repo, check=False)
     assert bad.returncode == 2 and bad.stderr.decode() == "error: --http takes [HOST:]PORT, not 'nonsense'\n"
+    everywhere = subprocess.Popen([MIZU, "serve", "--offline", "--http", "0.0.0.0:0"], cwd=repo,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert everywhere.stdout is not None and everywhere.stderr is not None
+        url = everywhere.stdout.readline().decode().strip()
+        warning = everywhere.stderr.readline().decode()
+        assert url.startswith("http://0.0.0.0:")
+        assert warning == (f"warning: the gateway at {url} is open beyond this machine: anyone who reaches "
+                           "it reads every record not private\n")
+    finally:
+        everywhere.send_signal(signal.SIGTERM)
+        everywhere.wait(timeout=10)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

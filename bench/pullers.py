@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest import _MemorySampler
+from sync import MIZU, _mizu
 
-MIZU = str(Path(sys.executable).parent / "mizu")
 ROOT = Path(__file__).resolve().parent.parent
 QUERY = json.dumps({"@select": ["?m", "?title"], "@where": {"@id": "?m", "feed": "pullers", "title": "?title"}})
 TARGET_RSS_MB = 300  # serve's peak RSS with the pullers at once (issue 23 item 6)
@@ -33,13 +33,6 @@ TARGET_RSS_MB = 300  # serve's peak RSS with the pullers at once (issue 23 item 
 # default 5 s. The pullers share serve's cores here, 50 interpreters starting at once, and
 # with 5 s most pulls gave up while serve waited for CPU (2026-12-08, a shared machine).
 TIMEOUT = 30
-
-
-def _mizu(repo: Path, *args: str, stdin: bytes | None = None) -> str:
-    out = subprocess.run([MIZU, *args], cwd=repo, input=stdin, capture_output=True, check=False)
-    if out.returncode:
-        raise RuntimeError(f"mizu {' '.join(args)}: {out.stderr.decode()[-500:]}")
-    return out.stdout.decode()
 
 
 def _messages(n: int, start: int = 0) -> bytes:

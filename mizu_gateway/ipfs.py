@@ -50,7 +50,7 @@ class Ipfs:
         cid_text, _, path = request.path_params["target"].partition("/")
         root = parse_cid(cid_text)
         fmt = _format(request)
-        walked = await anyio.to_thread.run_sync(self._walk, root, path)
+        walked, block = await anyio.to_thread.run_sync(self._walk, root, path, fmt == "raw")
         target = walked.cids[-1].to_v1()  # a folder's links name CIDv0s
         etag = f'"{target}.{fmt}"' if fmt in ("raw", "car") else f'"{target}"'
         headers = {"Etag": etag, "Cache-Control": IMMUTABLE, "X-Ipfs-Path": "/ipfs/" + quote(request.path_params["target"])}
@@ -59,8 +59,7 @@ class Ipfs:
         if fmt == "raw":
             if walked.rest:
                 raise HTTPError(400, "format=raw names a block: the path ends inside a message")
-            data = await anyio.to_thread.run_sync(self.repo.block, target)
-            return Response(data, media_type=RAW_TYPE, headers=headers)
+            return Response(block, media_type=RAW_TYPE, headers=headers)
         if fmt == "car":
             scope = request.query_params.get("dag-scope", "all")
             if scope not in SCOPES:
@@ -71,12 +70,14 @@ class Ipfs:
         headers["Content-Security-Policy"] = SANDBOX
         return await self._deserialized(request, walked, headers)
 
-    def _walk(self, root: CID, path: str) -> tree.Walked:
+    def _walk(self, root: CID, path: str, read: bool) -> tuple[tree.Walked, bytes | None]:
+        """Where the path leads, and (`read`) the block it ends at: one trip to a worker
+        thread, which costs more than reading a block."""
         walked = tree.walk(self.repo, root, path)
         private = filters.private_messages(self.repo)
         if any(c.to_v1() in private for c in walked.cids):
             raise NotFound(f"{root} is not in the repository")
-        return walked
+        return walked, self.repo.block(walked.cids[-1]) if read else None
 
     async def _deserialized(self, request: Request, walked: tree.Walked, headers: dict[str, str]) -> Response:
         target = walked.cids[-1]

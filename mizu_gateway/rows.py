@@ -6,7 +6,7 @@ an error later cuts the answer (the client sees it incomplete). At most
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import anyio
@@ -23,19 +23,25 @@ ACCEPT = {"application/json": "json", "application/sparql-results+json": "json",
 
 
 class Slots:
-    """Queries running now, at most `total`: the event loop is one thread, so a count does."""
+    """Queries running now, at most `total`; one more waits up to QUEUE seconds for a slot
+    (a short burst is served, not refused), then is told the node is busy (503)."""
+
+    QUEUE = 1.0
 
     def __init__(self, total: int) -> None:
         self.total = total
-        self.busy = 0
+        self.limiter = anyio.CapacityLimiter(total)
 
-    def take(self) -> None:
-        if self.busy >= self.total:
-            raise HTTPError(503, f"busy answering {self.total} queries; ask again", {"Retry-After": "1"})
-        self.busy += 1
+    async def take(self) -> object:
+        """A slot, held by the token returned until `give`."""
+        token = object()
+        with anyio.move_on_after(self.QUEUE):
+            await self.limiter.acquire_on_behalf_of(token)
+            return token
+        raise HTTPError(503, f"busy answering {self.total} queries; ask again", {"Retry-After": "1"})
 
-    def give(self) -> None:
-        self.busy -= 1
+    def give(self, token: object) -> None:
+        self.limiter.release_on_behalf_of(token)
 
 
 def requested_format(request: Request) -> str:
@@ -71,12 +77,12 @@ async def rows_response(rows: Iterator[Any], fmt: str, slots: Slots) -> Streamin
 
 async def text_response(texts: Generator[str, None, None], media_type: str, slots: Slots) -> StreamingResponse:
     """`texts` (a core query's rows written out, not started yet) as an answer."""
-    slots.take()
+    token = await slots.take()
     try:
         first, done = await anyio.to_thread.run_sync(_take, texts)
     except BaseException:
         texts.close()
-        slots.give()
+        slots.give(token)
         raise
 
     async def body() -> Any:
@@ -86,21 +92,22 @@ async def text_response(texts: Generator[str, None, None], media_type: str, slot
             text, finished = await anyio.to_thread.run_sync(_take, texts)
             yield text
 
-    return _Rows(body(), texts, slots, media_type=media_type)
+    return _Rows(body(), texts, lambda: slots.give(token), media_type=media_type)
 
 
 class _Rows(StreamingResponse):
     """A streamed answer that gives its query slot back and ends its snapshot however
     the response ends (sent, failed, or the client gone before it started)."""
 
-    def __init__(self, content: Any, texts: Generator[str, None, None], slots: Slots, media_type: str) -> None:
+    def __init__(self, content: Any, texts: Generator[str, None, None], give: Callable[[], None],
+                 media_type: str) -> None:
         super().__init__(content, media_type=media_type)
         self.texts = texts
-        self.slots = slots
+        self.give = give
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self.texts.close()  # the query's generator: its snapshot ends
-            self.slots.give()
+            self.give()

@@ -206,6 +206,7 @@ def walk(repo: Repository, cid: CID, path: str) -> Walked:
     """Follow an IPFS path (`/ipfs/CID/PATH`): entry names through UnixFS folders, field
     names and list indexes through messages, into the blocks their CID links name."""
     from mizu_core.message import codec
+    from mizu_core.message.templates import child
 
     cids, segments = [cid], [s for s in path.split("/") if s]
     while segments:
@@ -221,13 +222,10 @@ def walk(repo: Repository, cid: CID, path: str) -> Walked:
         value: Any = codec.decode(repo.block(current))
         taken = 0
         while taken < len(segments) and type(value) is not CID:
-            name = segments[taken]
-            if type(value) is dict and name in value:
-                value = value[name]
-            elif type(value) is list and name.isdigit() and int(name) < len(value):
-                value = value[int(name)]
-            else:
-                raise NotFound(f"no '{name}' in {current}")
+            try:
+                value = child(value, segments[taken])
+            except KeyError:
+                raise NotFound(f"no '{segments[taken]}' in {current}") from None
             taken += 1
         if type(value) is not CID:
             return Walked(tuple(cids), tuple(segments))

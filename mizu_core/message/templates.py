@@ -31,16 +31,24 @@ def pointer_segments(ref: str) -> list[str]:
     return [s.replace("~1", "/").replace("~0", "~") for s in ref[2:].split("/")]
 
 
+def child(value: Any, segment: str) -> Any:
+    """The value under one path segment: a map's key, or a list's index in decimal;
+    KeyError if there is none."""
+    if type(value) is dict and segment in value:
+        return value[segment]
+    if type(value) is list and segment.isdigit() and int(segment) < len(value):
+        return value[int(segment)]
+    raise KeyError(segment)
+
+
 def resolve_pointer(root: Any, ref: str) -> Any:
     """The value `ref` (a partial reference) names inside `root`; KeyError if none."""
     value = root
     for seg in pointer_segments(ref):
-        if type(value) is dict and seg in value:
-            value = value[seg]
-        elif type(value) is list and seg.isdigit() and int(seg) < len(value):
-            value = value[int(seg)]
-        else:
-            raise KeyError(ref)
+        try:
+            value = child(value, seg)
+        except KeyError:
+            raise KeyError(ref) from None
     return value
 
 

@@ -8,6 +8,7 @@ Mizu's store is one graph.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -43,6 +44,13 @@ def parse(text: str) -> tuple[a.Query | Ask, Context]:
     if not isinstance(text, str):
         raise QueryError("a SPARQL query is text")
     check_text(text)
+    return _parsed(text)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> tuple[a.Query | Ask, Context]:
+    """`parse`, remembered: rdflib takes milliseconds a query, and a server (the gateway's
+    /v0/sparql) is asked the same ones again and again. The results are never changed."""
     _quiet_rdflib()
     from pyparsing import ParseException
     from rdflib.plugins.sparql.algebra import translateQuery

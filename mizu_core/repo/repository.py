@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 from mizu_core.errors import NotARepository, NotFound
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, IDENTITY_HASH, multibase_b58, parse_cid
-from mizu_core.message.templates import resolve_pointer
+from mizu_core.message.templates import child, resolve_pointer
 from mizu_core.message.update import UpdateView, update_view
 from mizu_core.message.uris import parse_static
 from mizu_core.repo import arrivals, blockstore, pins
@@ -344,12 +344,10 @@ class Repository:
                 if value.to_v1() in hidden:
                     raise NotFound(f"no '{seg}' under {walked}")
                 value = codec.decode(self.block(value))
-            if type(value) is dict and seg in value:
-                value = value[seg]
-            elif type(value) is list and seg.isdigit() and int(seg) < len(value):
-                value = value[int(seg)]
-            else:
-                raise NotFound(f"no '{seg}' under {walked}")
+            try:
+                value = child(value, seg)
+            except KeyError:
+                raise NotFound(f"no '{seg}' under {walked}") from None
             walked += "/" + seg
         return value
 

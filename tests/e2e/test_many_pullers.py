@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,7 +21,8 @@ from mizu_core.feeds import subscriptions
 from mizu_core.message.cid import CID
 from mizu_core.sync.protocol import WRITE_DEADLINE
 from tests.e2e.conftest import MIZU, mizu, wait_for
-from tests.e2e.test_sync import QUERY, ROOT, Serving, init, put_lines
+from tests.e2e.test_serve_under_attack import HostilePeer
+from tests.e2e.test_sync import QUERY, Serving, init, put_lines
 
 pytestmark = pytest.mark.slow
 
@@ -70,33 +69,13 @@ def peak_rss_mb(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-class StalledPeer:
-    """`hostile_peer stall`: asks for the feed's blocks on 2 streams and stops reading."""
-
-    def __init__(self, address: str, sub: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.e2e.hostile_peer", "stall", address, sub, "2"],
-                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.decode().strip())
-
-    def stop(self) -> str:
-        self.process.terminate()
-        _, err = self.process.communicate(timeout=10)
-        return err.decode()[-2000:]
-
-
 def test_one_node_answers_fifty_pullers_and_drops_the_one_that_stops_reading(tmp_path: Path) -> None:
     a = init(tmp_path, "a")
     put_lines(a, [json.dumps({"feed": "news", "title": f"post {i:05}", "n": i}) for i in range(FEED)])
     sub = mizu("subscribe", QUERY, cwd=a).stdout.decode().strip()
     repos = [puller(tmp_path, i) for i in range(PULLERS)]
     node = Serving(a)
-    stalled = StalledPeer(node.address, sub)
+    stalled = HostilePeer("stall", node.address, sub, "2")
     try:
         wait_for(lambda: any(line.startswith("stalled ") for line in stalled.lines), 60,
                  f"the stalled peer to ask and stop reading ({stalled.lines}, {node.log[-3:]})")

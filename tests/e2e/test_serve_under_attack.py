@@ -18,12 +18,13 @@ from tests.e2e.test_sync import QUERY, ROOT, Serving, answers, init, put_lines
 pytestmark = pytest.mark.slow
 
 
-class Attacker:
-    """`hostile_peer attack`: its lines (one per frame answered or refused) as they come."""
+class HostilePeer:
+    """A `tests/e2e/hostile_peer.py` process (`mode`: attack, stall, …): its lines (one per
+    frame answered or refused) as they come."""
 
-    def __init__(self, address: str, sub: str) -> None:
+    def __init__(self, mode: str, address: str, sub: str, *args: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.hostile_peer", "attack", address, sub],
+            [sys.executable, "-m", "tests.e2e.hostile_peer", mode, address, sub, *args],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self.lines: list[str] = []
@@ -48,7 +49,7 @@ def test_serve_keeps_answering_pulls_while_a_peer_sends_the_worst_frames(tmp_pat
     for repo in pullers:
         mizu("subscribe", sub, cwd=repo)
     node = Serving(a)
-    attacker = Attacker(node.address, sub)
+    attacker = HostilePeer("attack", node.address, sub)
     try:
         kinds = {"query", "query-many-iris", "have-many", "put-many", "identity-cid", "garbage"}
         # the attack is under way: every kind of frame has been answered or refused once

@@ -52,6 +52,10 @@ def test_trustless_answers(repo: Repository, tmp_path: Path) -> None:  # noqa: F
     assert len(car_blocks("?format=car&dag-scope=entity")) == 1  # a folder's own node
     error(web.get(f"/ipfs/{root}?format=car&dag-scope=most"), 400, "dag-scope is one of")
     error(web.get(f"/ipfs/{root}?format=tar"), 400, "format is raw or car")
+    leaf_cid = repo.add(tmp_path / "site" / "sub" / "a.txt")
+    v0 = CID(leaf_cid.raw[2:]).encode("base58btc")  # what a folder's links name (Qm…)
+    for form in (v0, leaf_cid.encode("base58btc"), "B" + str(leaf_cid)[1:].upper()):
+        assert web.get(f"/ipfs/{form}?format=raw").content == leaf.content, form
     probe = web.get("/ipfs/bafkqaaa?format=raw")
     assert probe.status_code == 200 and probe.content == b""
 

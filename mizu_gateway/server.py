@@ -14,6 +14,7 @@ import trio
 
 from mizu_core.api import Repository
 from mizu_core.errors import MizuError, UsageError
+from mizu_core.repo import serve_record
 from mizu_core.sync.process import run
 from mizu_gateway import settings
 from mizu_gateway.app import make_app
@@ -87,15 +88,16 @@ def in_node(repo: Repository, binds: list[str], log: Callable[[str], None]) -> C
 
 
 def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]], None],
-                log: Callable[[str], None], record: Callable[[list[str] | None], None]) -> None:
-    """`mizu serve --offline`: the gateway alone, no libp2p, until SIGTERM or SIGINT."""
+                log: Callable[[str], None]) -> None:
+    """`mizu serve --offline`: the gateway alone, no libp2p, until SIGTERM or SIGINT; its
+    URLs recorded in `.mizu/serve.json` meanwhile, as a node records its addresses."""
     start = in_node(repo, binds, log)
 
     async def main() -> None:
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             urls = await start(nursery, stop)
-            record(urls)
+            serve_record.record(repo, [], urls)
             try:  # signals are caught before `ready` says the node is up
                 with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                     ready(urls)
@@ -103,7 +105,7 @@ def run_offline(repo: Repository, binds: list[str], ready: Callable[[list[str]],
                         log(f"stopping on {signal.Signals(signum).name}")
                         break
             finally:
-                record(None)
+                serve_record.record(repo, None)
                 stop.set()
 
     run(main)

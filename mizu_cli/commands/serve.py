@@ -24,7 +24,6 @@ def serve(
     also answers HTTP there (the gateway); with --offline, only that.
     """
     from mizu_core.errors import UsageError
-    from mizu_core.repo import serve_record
 
     st = state(ctx)
     repo = st.repository()
@@ -43,7 +42,7 @@ def serve(
         from mizu_gateway.server import run_offline
 
         repo.open_for_writes()
-        run_offline(repo, list(http), ready, log, lambda urls: serve_record.record(repo, [] if urls is not None else None, urls or ()))
+        run_offline(repo, list(http), ready, log)
         return
     from mizu_core.sync.node import DEFAULT_PORT, ServingNode
 

@@ -29,7 +29,7 @@ from mizu_core.message import codec
 from mizu_core.message.cid import CID, DAG_CBOR, DAG_PB, RAW, parse_cid, varint
 from mizu_core.message.dagpb import DIRECTORY
 from mizu_core.message.links import block_references
-from mizu_core.query.formats import dumps
+from mizu_gateway.answers import first_accepted, json_answer
 from mizu_gateway.errors import HTTPError
 
 IMMUTABLE = "public, max-age=29030400, immutable"
@@ -86,7 +86,7 @@ class Ipfs:
                 return Response(await anyio.to_thread.run_sync(self.repo.block, target), media_type=CBOR_TYPE,
                                 headers=headers)
             value = await anyio.to_thread.run_sync(self.repo.resolve, target, "/".join(walked.rest))
-            return Response(dumps(codec.to_json(value)) + "\n", media_type="application/json", headers=headers)
+            return json_answer(codec.to_json(value), headers=headers)
         if target.codec not in (DAG_PB, RAW):
             raise HTTPError(406, f"{target} (codec 0x{target.codec:x}) has no deserialized form: ask for format=raw")
         folder = await anyio.to_thread.run_sync(tree.node, self.repo, target)
@@ -178,14 +178,7 @@ def _format(request: Request) -> str:
         if fmt not in ("raw", "car"):
             raise HTTPError(400, f"format is raw or car, not {fmt[:20]!r}")
         return fmt
-    accept = request.headers.get("accept", "")
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media == RAW_TYPE:
-            return "raw"
-        if media == CAR_TYPE:
-            return "car"
-    return ""
+    return first_accepted(request, {RAW_TYPE: "raw", CAR_TYPE: "car"}) or ""
 
 
 def _range(header: str, size: int) -> tuple[int, int] | None:

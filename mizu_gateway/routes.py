@@ -18,7 +18,7 @@ from mizu_core.feeds import filters
 from mizu_core.message import codec
 from mizu_core.message.cid import CID, parse_cid
 from mizu_core.message.templates import resolve_pointer
-from mizu_core.query.formats import dumps
+from mizu_gateway.answers import json_answer
 from mizu_gateway.errors import HTTPError
 from mizu_gateway.live import Watchers
 from mizu_gateway.rows import Slots, requested_format, rows_response
@@ -40,7 +40,7 @@ class Api:
         """GET /v0/view-raw/<cid>[/path]: what `mizu view` prints."""
         cid, path = _target(request)
         value = await _run(lambda: self.repo.resolve(cid, path, filters.private_messages(self.repo)))
-        return _json(codec.to_json(value))
+        return json_answer(codec.to_json(value))
 
     async def update(self, request: Request) -> Response:
         """GET /v0/update/<cid>[/path]: the update view (SPEC §5), or a path inside it."""
@@ -56,7 +56,7 @@ class Api:
             except KeyError:
                 raise NotFound(f"no '{path}' in the update view of {cid}") from None
 
-        return _json(codec.to_json(await _run(merged)))
+        return json_answer(codec.to_json(await _run(merged)))
 
     async def stored_query(self, request: Request) -> Response:
         """GET /v0/query/<cid>[/path]?name=value…: a stored query's rows (with `Accept:
@@ -104,7 +104,7 @@ class Api:
             return self.repo.publish(items, sign=sign == "true")
 
         result = await _run(store)
-        return _json({"cids": [str(c) for c in result.cids], "added": result.added, "triples": result.triples},
+        return json_answer({"cids": [str(c) for c in result.cids], "added": result.added, "triples": result.triples},
                      status=201)
 
     def _authorize(self, request: Request) -> None:
@@ -146,11 +146,6 @@ def _params(request: Request) -> dict[str, str]:
             raise UsageError(f"parameter '{name[:40]}' given twice")
         params[name] = value
     return params
-
-
-def _json(value: Any, status: int = 200) -> Response:
-    """JSON as `mizu view` prints it (indented, one trailing newline)."""
-    return Response(dumps(value) + "\n", status_code=status, media_type="application/json")
 
 
 async def _run(fn: Callable[[], T]) -> T:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from mizu_core.query.formats import FORMATS, MEDIA_TYPES, chunks
+from mizu_gateway.answers import first_accepted
 from mizu_gateway.errors import HTTPError
 
 BATCH = 64 << 10  # characters of text computed per trip to a worker thread
@@ -51,11 +52,7 @@ def requested_format(request: Request) -> str:
         if fmt not in FORMATS:
             raise HTTPError(400, f"unknown format {fmt[:40]!r} ({', '.join(FORMATS)})")
         return fmt
-    for part in request.headers.get("accept", "").split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in ACCEPT:
-            return ACCEPT[media]
-    return "json"
+    return first_accepted(request, ACCEPT) or "json"
 
 
 def _take(texts: Generator[str, None, None]) -> tuple[str, bool]:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from mizu_core.query import sparql_results
 from mizu_core.query.engine import sparql_form
+from mizu_gateway.answers import first_accepted
 from mizu_gateway.errors import HTTPError
 from mizu_gateway.rows import text_response
 
@@ -78,11 +79,7 @@ def _choose(request: Request, offered: dict[str, str], default: str) -> str:
         short = request.query_params.get(name)
         if short is not None and short in offered.values():
             return short
-    for part in request.headers.get("accept", "").split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in offered:
-            return offered[media]
-    return default
+    return first_accepted(request, offered) or default
 
 
 def _rdf_xml(lines: Any) -> Generator[str, None, None]:

@@ -68,6 +68,22 @@ def records(repo: Path) -> int:
     return json.loads(mizu("--json", "subscriptions", cwd=repo).stdout)[0]["records"]
 
 
+def cut_pull(repo: Path, node: Serving, seed: str, cut_after: int, *options: str,
+             logged: str | None = None) -> subprocess.CompletedProcess[bytes]:
+    """A pull over 50 ms and 5% loss that the proxy cuts once, after `cut_after` bytes
+    (after the proxy logs a line starting with `logged`, if given); it exits 4."""
+    link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", seed,
+                 "--cut-after", str(cut_after), *options, "--cuts", "1")
+    try:
+        cut = pull(repo, link.address)
+        if logged is not None:
+            wait_for(lambda: any(line.startswith(logged) for line in link.log), 10, "the proxy to log the cut")
+    finally:
+        link.stop()
+    assert cut.returncode == 4, cut.stderr.decode()
+    return cut
+
+
 def test_a_pull_over_a_link_with_delay_and_loss_completes(tmp_path: Path) -> None:
     a, b = init(tmp_path, "a"), init(tmp_path, "b")
     sub = publish_feed(a, 200)
@@ -106,18 +122,9 @@ def test_a_pull_cut_mid_way_keeps_what_it_stored_and_the_next_pull_fetches_only_
     try:
         whole = report(pull(full, node.address))  # what a whole pull moves, over a good link
         assert whole["records"] == RECORDS + 1
-        cut_at = int(whole["bytes_received"] * 0.4)
-        link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", "11",
-                     "--cut-after", str(cut_at), "--cuts", "1")
-        try:
-            cut = pull(b, link.address)
-            wait_for(lambda: any(line.startswith("connection 0: cut (reset)") for line in link.log), 10,
-                     "the proxy to log the cut")
-        finally:
-            link.stop()
+        cut = cut_pull(b, node, "11", int(whole["bytes_received"] * 0.4), logged="connection 0: cut (reset)")
         # exit 4 (a peer failure), and one line: the connection was lost, what was kept
         err = cut.stderr.decode()
-        assert cut.returncode == 4, err
         kept = records(b)
         assert 0 < kept < RECORDS + 1, kept  # whole answers were stored, the rest not yet there
         assert re.fullmatch(r"error: no peer answered well: 12D3KooW\w+: the connection was lost \(\w+\) "
@@ -155,16 +162,8 @@ def test_a_pull_cut_anywhere_fails_in_one_line_and_the_next_completes(
     node = Serving(a)
     try:
         # 2% of the feed's bytes is inside the tree walk (the tree alone is about 5%)
-        link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", "3",
-                     "--cut-after", str(int(2_000_000 * share)), "--cut-mode", mode, "--cuts", "1")
-        try:
-            cut = pull(b, link.address)
-            wait_for(lambda: any(line.startswith("connection 0: cut") for line in link.log), 10,
-                     "the proxy to log the cut")
-        finally:
-            link.stop()
+        cut = cut_pull(b, node, "3", int(2_000_000 * share), "--cut-mode", mode, logged="connection 0: cut")
         err = cut.stderr.decode()
-        assert cut.returncode == 4, err
         kept = records(b)
         said = f" \\({kept} new records kept; the next pull fetches the rest\\)" if kept else ""
         assert re.fullmatch(rf"error: no peer answered well: 12D3KooW\w+{says}{said}\n", err), err
@@ -192,13 +191,7 @@ def test_a_pull_cut_in_the_middle_of_a_file_fetches_the_rest_of_it_next_time(tmp
     try:
         whole = report(pull(full, node.address))
         # the records come first (the photo's root is one), then its chunks: cut in those
-        link = Proxy(node, "--delay", "0.05", "--loss", "0.05", "--seed", "5",
-                     "--cut-after", str(int(whole["bytes_received"] * 0.6)), "--cuts", "1")
-        try:
-            cut = pull(b, link.address)
-        finally:
-            link.stop()
-        assert cut.returncode == 4, cut.stderr.decode()
+        cut = cut_pull(b, node, "5", int(whole["bytes_received"] * 0.6))
         kept = json.loads(cut.stdout)
         assert kept["records"] == whole["records"] and kept["blocks"] < whole["blocks"], (kept, whole)
         assert mizu("cat", cid, cwd=b, check=False).returncode != 0  # chunks missing
